@@ -1,0 +1,1 @@
+// The moirai command line: sub-commands are registered here and dispatched from main.cpp.

@@ -1,0 +1,132 @@
+// One io_uring, owned by one thread: set-up with the best flags the kernel accepts, SQE preparation, batched
+// submission, and completion reaping that hands each CQE to whoever waits for it.
+//
+// A Ring is single-issuer: it must be created, used and destroyed on one thread (the kernel enforces this
+// under IORING_SETUP_SINGLE_ISSUER). Nothing here allocates after construction.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+namespace moirai::io {
+
+// Something that waits for a CQE. The SQE's user_data is the address of a Completion; reaping calls
+// `on_complete` with the CQE's result (a byte count or -errno) and flags. A function pointer rather than a
+// virtual so that a Completion can be embedded in any awaiter without a vtable and stay trivially copyable.
+struct Completion {
+  using Fn = void (*)(Completion* self, int res, std::uint32_t flags) noexcept;
+  Fn on_complete = nullptr;
+};
+
+// How the ring was set up, best first.
+enum class SetupMode : std::uint8_t {
+  // SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG: completions run only when this thread enters the kernel,
+  // never interrupting it; the TASKRUN flag says when an enter is worth making (Linux 6.1+).
+  kDeferTaskrun,
+  // COOP_TASKRUN | TASKRUN_FLAG: no inter-processor interrupt per completion (Linux 5.19+).
+  kCoopTaskrun,
+  // No flags: completions are posted by signalling task work (Linux 5.1+).
+  kPlain,
+};
+
+const char* to_string(SetupMode mode) noexcept;
+
+struct RingOptions {
+  unsigned sq_entries = 256;
+  unsigned cq_entries = 0;  // 0: four times sq_entries, so a burst of multishot completions does not overflow
+  // The best mode to try; lower ones are tried when the kernel refuses it. Tests use this to force a
+  // fallback.
+  SetupMode best_mode = SetupMode::kDeferTaskrun;
+  bool register_ring_fd = true;  // saves an fd lookup per io_uring_enter (Linux 5.18+)
+};
+
+// Thrown by the Ring constructor when io_uring cannot be used. what() names the cause and the remedy.
+class RingError : public std::system_error {
+ public:
+  RingError(int err, const std::string& what) : std::system_error(err, std::generic_category(), what) {}
+};
+
+// The facts a set-up error message is built from; read from the host by `current()`, injectable in tests.
+struct HostFacts {
+  int io_uring_disabled = 0;           // /proc/sys/kernel/io_uring_disabled, 0 if absent
+  unsigned long long memlock_kib = 0;  // RLIMIT_MEMLOCK soft limit in KiB; ~0ull when unlimited
+  bool in_container = false;           // a hint that seccomp may be the cause
+  static HostFacts current();
+};
+
+// Builds the message for a failed io_uring_setup: cause, and the remedy in words.
+std::string describe_setup_error(int err, const HostFacts& facts);
+
+class Ring {
+ public:
+  explicit Ring(const RingOptions& options = {});
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // A free SQE. When the SQ is full, what is queued is submitted first to make room; returns nullptr only if
+  // that submission fails (the caller reports it as -EBUSY or -EAGAIN).
+  io_uring_sqe* get_sqe() noexcept {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) [[unlikely]] {
+      return get_sqe_slow();
+    }
+    return sqe;
+  }
+
+  // Marks an SQE as completed into `c`. user_data 0 means "nobody waits" and its CQE is dropped.
+  static void set_completion(io_uring_sqe* sqe, Completion* c) noexcept {
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(c));
+  }
+
+  // Submits every queued SQE without waiting. Returns the number submitted or -errno.
+  int submit() noexcept;
+
+  // True when SQEs are queued but not yet submitted.
+  bool has_unsubmitted() const noexcept { return io_uring_sq_ready(&ring_) != 0; }
+
+  // True when the kernel holds completions that only an enter will deliver (deferred task work or CQ
+  // overflow). Reading this costs one load of a shared word, no syscall.
+  bool needs_enter() const noexcept {
+    return (IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+  }
+
+  // Submits what is queued and dispatches every available completion to its Completion. Enters the kernel
+  // only when there is something to submit or the kernel flagged deferred work. Returns CQEs dispatched.
+  unsigned poll() noexcept;
+
+  // Submits, then sleeps in the kernel until at least one CQE arrives or `timeout_ns` (relative; negative
+  // means forever) passes; then dispatches. Returns CQEs dispatched (0 on timeout or signal).
+  unsigned wait(long long timeout_ns) noexcept;
+
+  // Asks the kernel to cancel the request whose user_data is `c`. Its CQE arrives with -ECANCELED (or its
+  // normal result, if it won the race); either way `c` is completed exactly once.
+  void cancel(Completion* c) noexcept;
+
+  // Queues a MSG_RING that posts a CQE with user_data `target` into another ring; no CQE comes back here on
+  // success. Returns false when the kernel lacks MSG_RING (the caller falls back to an eventfd).
+  bool prep_msg_ring(int target_ring_fd, Completion* target) noexcept;
+
+  int fd() const noexcept { return ring_.ring_fd; }
+  SetupMode mode() const noexcept { return mode_; }
+  unsigned sq_entries() const noexcept { return ring_.sq.ring_entries; }
+  unsigned cq_entries() const noexcept { return ring_.cq.ring_entries; }
+  bool ring_fd_registered() const noexcept { return ring_fd_registered_; }
+  // Whether the kernel supports an opcode (IORING_OP_*), from the probe made once per process.
+  static bool supports(int opcode) noexcept;
+
+  io_uring* native() noexcept { return &ring_; }
+
+ private:
+  io_uring_sqe* get_sqe_slow() noexcept;
+  unsigned dispatch() noexcept;
+
+  io_uring ring_{};
+  SetupMode mode_ = SetupMode::kPlain;
+  bool ring_fd_registered_ = false;
+};
+
+}  // namespace moirai::io
