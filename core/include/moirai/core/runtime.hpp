@@ -1,0 +1,189 @@
+// The Runtime: one shard per CPU, each a pinned thread with its own ring, memory, run queue and timers.
+//
+// Two ways in. run(main) makes the calling thread shard 0, runs `main` as a task there and returns its value
+// when it ends (after every shard has shut down). start()/stop() run every shard on threads of their own, for
+// a service that keeps its main thread; submit() hands work to a shard from such a thread.
+#pragma once
+
+#include <future>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "moirai/core/cpu_set.hpp"
+#include "moirai/core/error.hpp"
+#include "moirai/core/runtime_options.hpp"
+#include "moirai/core/shard.hpp"
+#include "moirai/core/spawn.hpp"
+#include "moirai/core/submit.hpp"
+#include "moirai/core/task.hpp"
+
+namespace moirai {
+
+class Runtime {
+ public:
+  // Validates the options (CPU list against the machine and the affinity mask); throws Error naming the
+  // problem.
+  explicit Runtime(RuntimeOptions options = {});
+  ~Runtime();  // stops and joins if still running
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  unsigned shard_count() const noexcept;
+  const std::vector<int>& cpus() const noexcept;
+  const RuntimeOptions& options() const noexcept;
+  bool running() const noexcept { return phase_.load(std::memory_order_acquire) == kRunning; }
+
+  // Runs `main` (a Task<T>, or a callable returning one, which is then called on shard 0 so its frame comes
+  // from shard memory) on the calling thread as shard 0; returns its value or rethrows its exception once it
+  // has ended and every shard has shut down. Once only.
+  template <class Main>
+  auto run(Main&& main);
+
+  // Starts every shard on its own thread; returns once all are set up (or throws the first set-up error).
+  void start();
+  // Cancels every task, waits for the shards to wind down and joins them. Idempotent.
+  void stop();
+
+  // From a thread that is not a shard: runs fn (plain, or returning a Task) on `shard`; the future carries
+  // its value or exception. Throws Error if the runtime is not running or the shard does not exist.
+  template <class F>
+  auto submit(unsigned shard, F fn);
+
+  ShardStats stats(unsigned shard) const;
+
+ private:
+  static constexpr int kCreated = 0, kRunning = 1, kStopped = 2;
+
+  // Starts shard threads from `first` on and waits until each is set up; throws the first failure.
+  void launch(unsigned first);
+  void join_threads() noexcept;
+  void run_here(void (*start_main)(void*), void* arg);
+  void check_submit(unsigned shard) const;
+  void push_external(unsigned shard, detail::ExternalWork* work) noexcept;
+
+  std::unique_ptr<detail::RuntimeState> state_;
+  std::vector<std::thread> threads_;
+  std::atomic<int> phase_{kCreated};
+};
+
+namespace detail {
+
+template <class T>
+struct MainSlot {
+  std::optional<std::conditional_t<std::is_void_v<T>, int, T>> value;
+  std::exception_ptr error;
+};
+
+void request_runtime_stop(TaskControl* t) noexcept;  // defined with the runtime: ends run() once main is done
+
+template <class T>
+void collect_main(TaskControl* t) noexcept {
+  auto* slot = static_cast<MainSlot<T>*>(t->on_done_arg);
+  auto h = std::coroutine_handle<Promise<T>>::from_address(t->frame.address());
+  try {
+    if constexpr (std::is_void_v<T>) {
+      h.promise().take();
+      slot->value.emplace(0);
+    } else {
+      slot->value.emplace(h.promise().take());
+    }
+  } catch (...) {
+    slot->error = std::current_exception();
+  }
+  request_runtime_stop(t);
+}
+
+template <class T, class F>
+struct ExternalCall final : ExternalWork {
+  F fn;
+  std::promise<T> promise;
+  explicit ExternalCall(F f) : fn(std::move(f)) {}
+
+  void run(Shard& here) noexcept override {
+    using Ret = std::invoke_result_t<F&>;
+    if (here.stopping()) {
+      promise.set_exception(
+          std::make_exception_ptr(Error(Errc::stopped, "Runtime::submit: the runtime stopped")));
+      delete this;
+      return;
+    }
+    try {
+      if constexpr (is_task_v<Ret>) {
+        spawn_detached(forward_result(this));
+        return;  // forward_result deletes this
+      } else if constexpr (std::is_void_v<T>) {
+        fn();
+        promise.set_value();
+      } else {
+        promise.set_value(fn());
+      }
+    } catch (...) {
+      promise.set_exception(std::current_exception());
+    }
+    delete this;
+  }
+
+  static Task<void> forward_result(ExternalCall* self) {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        co_await self->fn();
+        self->promise.set_value();
+      } else {
+        self->promise.set_value(co_await self->fn());
+      }
+    } catch (...) {
+      self->promise.set_exception(std::current_exception());
+    }
+    delete self;
+  }
+};
+
+}  // namespace detail
+
+template <class Main>
+auto Runtime::run(Main&& main) {
+  using M = std::remove_cvref_t<Main>;
+  using TaskT = std::conditional_t<is_task_v<M>, M, std::invoke_result_t<M&>>;
+  static_assert(is_task_v<TaskT>, "Runtime::run takes a Task<T> or a callable returning one");
+  using T = typename TaskT::value_type;
+
+  detail::MainSlot<T> slot;
+  struct Start {
+    Main* main;
+    detail::MainSlot<T>* slot;
+  } start{&main, &slot};
+  run_here(
+      [](void* p) {
+        auto* s = static_cast<Start*>(p);
+        TaskT task = [&]() -> TaskT {
+          if constexpr (is_task_v<M>) {
+            return std::move(*s->main);
+          } else {
+            return (*s->main)();
+          }
+        }();
+        detail::TaskControl* c =
+            detail::spawn_control(std::move(task), TaskContext{}.with_name("main"), 1, false);
+        c->on_done = &detail::collect_main<T>;
+        c->on_done_arg = s->slot;
+      },
+      &start);
+  if (slot.error) std::rethrow_exception(slot.error);
+  if constexpr (!std::is_void_v<T>) return std::move(*slot.value);
+}
+
+template <class F>
+auto Runtime::submit(unsigned shard, F fn) {
+  using Ret = std::invoke_result_t<F&>;
+  using T = typename detail::unwrap_task<Ret>::type;
+  check_submit(shard);
+  auto* call = new detail::ExternalCall<T, F>(std::move(fn));
+  std::future<T> fut = call->promise.get_future();
+  push_external(shard, call);
+  return fut;
+}
+
+}  // namespace moirai

@@ -1,0 +1,49 @@
+// How a Runtime is set up: which CPUs, how idle shards wait, and the sizes of what each shard maps at start.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace moirai {
+
+enum class IdleStrategy : std::uint8_t {
+  spin,             // never sleep: lowest latency, one busy CPU per shard
+  spin_then_sleep,  // spin for `spin_before_sleep`, then sleep in the ring until work or a timer
+  sleep,            // sleep as soon as there is nothing to do
+};
+
+const char* to_string(IdleStrategy s) noexcept;
+// Parses "spin", "sleep" or "spin-then-sleep"; throws moirai::Error(Errc::invalid_argument) naming the
+// choices.
+IdleStrategy parse_idle_strategy(const std::string& text);
+
+struct StallReport {
+  unsigned shard;
+  std::uint64_t task_id;
+  std::string task_name;
+  std::chrono::nanoseconds ran_for;
+  std::chrono::nanoseconds budget;
+};
+
+struct RuntimeOptions {
+  std::vector<int> cpus;  // one shard per CPU, in this order; empty: every CPU of the process's affinity mask
+  IdleStrategy idle = IdleStrategy::spin_then_sleep;
+  std::chrono::nanoseconds spin_before_sleep = std::chrono::microseconds(100);
+  bool pin_threads = true;
+  unsigned ring_entries = 256;    // SQ entries per shard ring (CQ is four times larger)
+  unsigned queue_capacity = 512;  // messages per cross-core ring (one per ordered pair of shards)
+  unsigned task_quota = 64;       // task resumptions per loop before the shard looks at messages and io
+  std::size_t frame_chunk_bytes = 1u << 20;  // frame memory mapped (and pre-faulted) at a time
+  bool lock_memory = false;                  // mlock the frame memory
+  // A task that runs longer than this without suspending is reported once (0 disables the check).
+  std::chrono::nanoseconds stall_budget = std::chrono::milliseconds(5);
+  std::function<void(const StallReport&)> on_stall;  // default: one line on stderr
+  // How long stop() lets cancelled tasks finish before it reports them and tears their frames down.
+  std::chrono::nanoseconds shutdown_timeout = std::chrono::seconds(5);
+};
+
+}  // namespace moirai

@@ -1,0 +1,215 @@
+// A shard: one thread pinned to one CPU, owning its io_uring ring, its frame memory, its run queue, its
+// timers and the consuming side of one cross-core ring per peer. Everything here is touched by its own thread
+// only, except `sleeping_`, the incoming rings' published indices and the external inbox, which are the
+// cross-thread doors and say so.
+//
+// The loop (run_loop): run ready tasks up to a quota; publish outgoing messages (waking a peer only if it
+// said it sleeps); consume incoming messages in batches; submit and reap io; fire expired timers; then, if
+// nothing happened, follow the idle strategy.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "moirai/core/clock.hpp"
+#include "moirai/core/error.hpp"
+#include "moirai/core/frame_allocator.hpp"
+#include "moirai/core/run_queue.hpp"
+#include "moirai/core/runtime_options.hpp"
+#include "moirai/core/spsc_ring.hpp"
+#include "moirai/core/task_control.hpp"
+#include "moirai/core/timer_queue.hpp"
+#include "moirai/io/ring.hpp"
+
+namespace moirai {
+
+namespace detail {
+struct RuntimeState;
+std::coroutine_handle<> on_root_complete(TaskControl* control) noexcept;
+
+// A message waiting for room in a full cross-core ring. It lives in the sender's frame (an awaiter) or in the
+// message it answers, so queueing it allocates nothing. `fill` writes the message into the slot once there is
+// room.
+struct Outbound {
+  Outbound* next = nullptr;
+  void (*fill)(Outbound* self, Message& slot) noexcept = nullptr;
+};
+
+// Work handed in by a thread that is not a shard (Runtime::submit from a service's main thread).
+struct ExternalWork {
+  ExternalWork* next = nullptr;
+  virtual void run(Shard& here) noexcept = 0;
+  virtual ~ExternalWork() = default;
+};
+}  // namespace detail
+
+// Per-shard counters. Written by the shard only (relaxed load+store, no read-modify-write), read by anyone.
+struct ShardStats {
+  std::uint64_t tasks_spawned = 0;
+  std::uint64_t tasks_run = 0;  // resumptions
+  std::uint64_t tasks_completed = 0;
+  std::uint64_t tasks_failed = 0;
+  std::uint64_t tasks_cancelled = 0;
+  std::uint64_t messages_in = 0;
+  std::uint64_t messages_out = 0;
+  std::uint64_t completions = 0;  // CQEs reaped
+  std::uint64_t timers_fired = 0;
+  std::uint64_t wakeups_sent = 0;  // peers this shard had to wake
+  std::uint64_t sleeps = 0;        // times this shard slept in the ring
+  std::uint64_t stalls = 0;        // tasks that overran the stall budget
+};
+
+class Shard {
+ public:
+  Shard(detail::RuntimeState& rt, unsigned id, int cpu);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  unsigned id() const noexcept { return id_; }
+  int cpu() const noexcept { return cpu_; }
+  unsigned shard_count() const noexcept;
+  ShardStats stats() const noexcept;
+  io::Ring& ring() noexcept { return *ring_; }
+  // The task whose code is running now (null inside a plain message handler).
+  detail::TaskControl* current_task() const noexcept { return current_task_; }
+  // True once this shard has begun shutting down: new spawns and incoming requests are refused.
+  bool stopping() const noexcept { return stop_seen_; }
+
+  // ---- internal: used by Moirai's awaitables; stable for them, not meant for applications ----
+
+  void schedule(std::coroutine_handle<> h, detail::TaskControl* t) { runq_.push({h, t}); }
+  detail::TimerQueue& timers() noexcept { return timers_; }
+
+  // A task record for `frame`, linked into the live list, owned by `refs` references.
+  detail::TaskControl* new_task(std::coroutine_handle<> frame, detail::PromiseBase* promise,
+                                const TaskContext& ctx, std::uint32_t refs);
+  static void release_task(detail::TaskControl* t) noexcept;
+
+  // Sends to shard `dest`: into its ring if there is room and nothing queued before it, else queued in order.
+  void send(unsigned dest, detail::Outbound* msg) noexcept;
+  // Claims a slot to `dest` directly (nullptr when full or when earlier messages still wait).
+  detail::Message* try_claim(unsigned dest) noexcept;
+  void commit(unsigned dest) noexcept;
+
+  // From any thread: hands work to this shard and wakes it if it sleeps.
+  void push_external(detail::ExternalWork* w) noexcept;
+
+  // Runs the loop until the runtime stops (or, for run(), until its main task ends and shutdown completes).
+  void run_loop();
+  // On the shard's own thread: map memory, create the ring, arm wake-ups. Throws on failure.
+  void init_on_thread();
+  // On the shard's own thread, after the loop: release what init_on_thread made.
+  void fini_on_thread() noexcept;
+  // Called from any thread to make this shard look at its state (stop, external work).
+  void wake_from_outside() noexcept;
+  // After the shard's thread has ended: fails any external work that arrived too late to run.
+  void stop_seen_external() noexcept {
+    stop_seen_ = true;
+    drain_external();
+  }
+
+ private:
+  friend std::coroutine_handle<> detail::on_root_complete(detail::TaskControl*) noexcept;
+  struct WakeCompletion : io::Completion {
+    Shard* shard;
+  };
+
+  bool run_tasks();
+  bool flush_outgoing() noexcept;
+  bool drain_incoming() noexcept;
+  bool drain_external() noexcept;
+  bool fire_timers() noexcept;
+  void idle();
+  void sleep_in_ring();
+  bool has_work_for_sleep_check() const noexcept;
+  void wake_peer(Shard& peer) noexcept;
+  bool stop_step();
+  void cancel_all_live() noexcept;
+  void report_stall(detail::TaskControl* t, std::uint64_t ran_ticks);
+  void finish_unstarted_cancelled(detail::TaskControl* t) noexcept;
+  void arm_eventfd_read() noexcept;
+  void force_teardown() noexcept;
+
+  detail::RuntimeState& rt_;
+  const unsigned id_;
+  const int cpu_;
+
+  std::optional<io::Ring> ring_;
+  std::unique_ptr<detail::FrameAllocator> allocator_;
+  detail::RunQueue runq_;
+  detail::TimerQueue timers_;
+  detail::TaskControl* current_task_ = nullptr;
+  detail::TaskControl* resumed_task_ =
+      nullptr;  // the task run_tasks resumed; released by it, not by completion
+  bool resumed_task_done_ = false;
+  detail::TaskControl* live_head_ = nullptr;
+  std::size_t live_count_ = 0;
+  std::uint64_t next_task_id_ = 1;
+
+  // Incoming rings, indexed by sending shard; this shard is their consumer.
+  std::vector<std::unique_ptr<detail::SpscRing>> incoming_;
+  // Outgoing rings (peers' incoming_[id_]) and messages waiting for room in them, by destination.
+  std::vector<detail::SpscRing*> outgoing_;
+  struct PendingList {
+    detail::Outbound* head = nullptr;
+    detail::Outbound* tail = nullptr;
+  };
+  std::vector<PendingList> pending_;
+  std::vector<unsigned> dirty_;  // destinations with unpublished or pending messages
+  std::vector<std::uint8_t> is_dirty_;
+
+  // Idle and wake-up state.
+  std::uint64_t idle_since_ = 0;
+  std::uint64_t spin_ticks_ = 0;
+  std::uint64_t stall_ticks_ = 0;
+  int eventfd_ = -1;
+  std::uint64_t eventfd_value_ = 0;
+  WakeCompletion msg_ring_wake_{};  // target of peers' MSG_RING
+  WakeCompletion eventfd_wake_{};   // completion of the armed eventfd read
+  bool eventfd_armed_ = false;
+
+  // Shutdown state.
+  bool stop_seen_ = false;
+  bool quiesced_ = false;
+  std::uint64_t stop_started_ = 0;
+
+  // Counters, readable from other threads.
+  struct AtomicStats {
+    std::atomic<std::uint64_t> tasks_spawned{0}, tasks_run{0}, tasks_completed{0}, tasks_failed{0},
+        tasks_cancelled{0}, messages_in{0}, messages_out{0}, completions{0}, timers_fired{0}, wakeups_sent{0},
+        sleeps{0}, stalls{0};
+  };
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  AtomicStats stats_;
+
+  // The cross-thread doors, each on its own cache line.
+  alignas(detail::kCacheLine) std::atomic<bool> sleeping_{false};
+  alignas(detail::kCacheLine) std::atomic<detail::ExternalWork*> external_{nullptr};
+
+  friend struct detail::RuntimeState;
+};
+
+namespace detail {
+inline thread_local Shard* t_shard = nullptr;
+}
+
+// The shard the calling thread runs; throws Error(Errc::not_on_shard) on any other thread.
+Shard& this_shard();
+inline Shard* this_shard_or_null() noexcept {
+  return detail::t_shard;
+}
+inline unsigned this_shard_id() {
+  return this_shard().id();
+}
+inline unsigned shard_count() {
+  return this_shard().shard_count();
+}
+
+}  // namespace moirai

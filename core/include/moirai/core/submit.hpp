@@ -1,0 +1,359 @@
+// Cross-core work: submit_to runs a function (plain, or returning a Task) on another shard and brings back
+// its value or exception; post_to sends one-way; invoke_on_all and map_reduce fan out to every shard.
+//
+// A request travels as one cache-line message holding a pointer to the awaiter, which lives in the suspended
+// caller's frame and carries the function, the result slot and both messages' queue links: a round trip
+// allocates nothing. A full ring parks the message (and so its sender) until there is room: backpressure,
+// never a drop, never a blocked thread.
+#pragma once
+
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "moirai/core/shard.hpp"
+#include "moirai/core/spawn.hpp"
+#include "moirai/core/task.hpp"
+
+namespace moirai {
+namespace detail {
+
+template <class Ret>
+struct unwrap_task {
+  using type = Ret;
+};
+template <class T>
+struct unwrap_task<Task<T>> {
+  using type = T;
+};
+
+// A value or an exception, written on one shard and read on another after the reply message's
+// release/acquire.
+template <class R>
+struct Outcome {
+  std::optional<R> value;
+  std::exception_ptr error;
+  template <class F>
+  void capture(F&& f) {
+    value.emplace(std::forward<F>(f)());
+  }
+  R get() {
+    if (error) std::rethrow_exception(error);
+    return std::move(*value);
+  }
+};
+template <>
+struct Outcome<void> {
+  std::exception_ptr error;
+  template <class F>
+  void capture(F&& f) {
+    std::forward<F>(f)();
+  }
+  void get() const {
+    if (error) std::rethrow_exception(error);
+  }
+};
+
+template <class Owner>
+struct OwnedOutbound : Outbound {
+  Owner* owner = nullptr;
+  static Owner* of(Outbound* o) noexcept { return static_cast<OwnedOutbound*>(o)->owner; }
+};
+
+inline void check_destination(const Shard& s, unsigned dest, const char* what) {
+  if (dest >= s.shard_count()) {
+    throw Error(Errc::no_such_shard, std::string(what) + "(" + std::to_string(dest) + "): this runtime has " +
+                                         std::to_string(s.shard_count()) + " shards, numbered 0 to " +
+                                         std::to_string(s.shard_count() - 1));
+  }
+  if (s.stopping()) throw Error(Errc::stopped, std::string(what) + ": the runtime is shutting down");
+}
+
+template <class T>
+T* load_pointer(Message& m) noexcept {
+  return *m.as<T*>();
+}
+template <class T>
+void store_pointer(Message& m, T* p) noexcept {
+  new (m.payload) T*(p);
+}
+
+}  // namespace detail
+
+template <class F>
+class [[nodiscard]] SubmitAwaiter {
+  using Fn = std::decay_t<F>;
+  using Ret = std::invoke_result_t<Fn&>;
+  static constexpr bool kIsTask = is_task_v<Ret>;
+
+ public:
+  using result_type = typename detail::unwrap_task<Ret>::type;
+
+  SubmitAwaiter(unsigned dest, Fn fn) : fn_(std::move(fn)), dest_(dest) {}
+  SubmitAwaiter(const SubmitAwaiter&) = delete;
+  SubmitAwaiter& operator=(const SubmitAwaiter&) = delete;
+
+  bool await_ready() {
+    src_ = &this_shard();
+    detail::check_destination(*src_, dest_, "submit_to");
+    if (dest_ != src_->id()) return false;
+    // Local: no message. A plain function runs now; a task is awaited in place below.
+    local_ = true;
+    if constexpr (kIsTask) {
+      local_task_.emplace(fn_());
+      return false;
+    } else {
+      run_into_outcome();
+      return true;
+    }
+  }
+
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
+    if constexpr (kIsTask) {
+      if (local_) return local_task_->operator co_await().await_suspend(h);
+    }
+    h_ = h;
+    task_ = src_->current_task();
+    request_.owner = this;
+    request_.fill = [](detail::Outbound* o, detail::Message& m) noexcept {
+      m.invoke = &on_target;
+      detail::store_pointer(m, detail::OwnedOutbound<SubmitAwaiter>::of(o));
+    };
+    src_->send(dest_, &request_);
+    return std::noop_coroutine();
+  }
+
+  result_type await_resume() {
+    if constexpr (kIsTask) {
+      if (local_) return local_task_->operator co_await().await_resume();
+    }
+    return outcome_.get();
+  }
+
+ private:
+  void run_into_outcome() noexcept {
+    try {
+      outcome_.capture(fn_);
+    } catch (...) {
+      outcome_.error = std::current_exception();
+    }
+  }
+
+  static void on_target(detail::Message& m, Shard& here) noexcept {
+    auto* a = detail::load_pointer<SubmitAwaiter>(m);
+    if (here.stopping()) {
+      a->outcome_.error = std::make_exception_ptr(
+          Error(Errc::stopped, "submit_to: shard " + std::to_string(here.id()) + " is shutting down"));
+      a->reply(here);
+      return;
+    }
+    if constexpr (kIsTask) {
+      try {
+        spawn_detached(run_remote(a));
+      } catch (...) {
+        a->outcome_.error = std::current_exception();
+        a->reply(here);
+      }
+    } else {
+      a->run_into_outcome();
+      a->reply(here);
+    }
+  }
+
+  static Task<void> run_remote(SubmitAwaiter* a) {
+    try {
+      if constexpr (std::is_void_v<result_type>) {
+        co_await a->fn_();
+      } else {
+        a->outcome_.value.emplace(co_await a->fn_());
+      }
+    } catch (...) {
+      a->outcome_.error = std::current_exception();
+    }
+    a->reply(this_shard());
+  }
+
+  void reply(Shard& here) noexcept {
+    reply_.owner = this;
+    reply_.fill = [](detail::Outbound* o, detail::Message& m) noexcept {
+      m.invoke = [](detail::Message& msg, Shard& home) noexcept {
+        auto* a = detail::load_pointer<SubmitAwaiter>(msg);
+        home.schedule(a->h_, a->task_);
+      };
+      detail::store_pointer(m, detail::OwnedOutbound<SubmitAwaiter>::of(o));
+    };
+    here.send(src_->id(), &reply_);
+  }
+
+  Fn fn_;
+  unsigned dest_;
+  bool local_ = false;
+  Shard* src_ = nullptr;
+  std::coroutine_handle<> h_{};
+  detail::TaskControl* task_ = nullptr;
+  detail::Outcome<result_type> outcome_;
+  detail::OwnedOutbound<SubmitAwaiter> request_;
+  detail::OwnedOutbound<SubmitAwaiter> reply_;
+  std::conditional_t<kIsTask, std::optional<Ret>, std::optional<int>> local_task_;  // submit_to(self, task)
+};
+
+// co_await submit_to(shard, fn): runs fn() on `shard` and yields its value (for a Task, the task's value), or
+// rethrows its exception here. On the calling shard itself, fn runs at once, without a message.
+template <class F>
+SubmitAwaiter<F> submit_to(unsigned shard, F&& fn) {
+  return SubmitAwaiter<F>(shard, std::forward<F>(fn));
+}
+
+// One-way: fn runs on `shard` later; nothing comes back. The callable travels inside the message, so it must
+// fit in 56 bytes (capture pointers, not containers). co_await post_to(...) suspends only while the ring is
+// full.
+template <class F>
+class [[nodiscard]] PostAwaiter {
+  using Fn = std::decay_t<F>;
+  static_assert(
+      sizeof(Fn) <= detail::Message::kPayload && alignof(Fn) <= 8,
+      "post_to: the callable must fit in a message (56 bytes, 8-byte alignment): capture a pointer");
+
+ public:
+  PostAwaiter(unsigned dest, Fn fn) : fn_(std::move(fn)), dest_(dest) {}
+
+  bool await_ready() {
+    src_ = &this_shard();
+    detail::check_destination(*src_, dest_, "post_to");
+    if (detail::Message* m = src_->try_claim(dest_)) {
+      fill(*m);
+      src_->commit(dest_);
+      return true;
+    }
+    return false;
+  }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    h_ = h;
+    task_ = src_->current_task();
+    out_.owner = this;
+    out_.fill = [](detail::Outbound* o, detail::Message& m) noexcept {
+      auto* a = detail::OwnedOutbound<PostAwaiter>::of(o);
+      a->fill(m);
+      a->src_->schedule(a->h_, a->task_);
+    };
+    src_->send(dest_, &out_);
+  }
+  void await_resume() const noexcept {}
+
+  // Fills a claimed slot with the callable; the consumer runs it and destroys it.
+  void fill(detail::Message& m) noexcept {
+    new (m.payload) Fn(std::move(fn_));
+    m.invoke = [](detail::Message& msg, Shard& here) noexcept {
+      Fn* f = msg.as<Fn>();
+      try {
+        if constexpr (is_task_v<std::invoke_result_t<Fn&>>) {
+          spawn_detached((*f)());
+        } else {
+          (*f)();
+        }
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "moirai: shard %u: a posted function threw: %s\n", here.id(), e.what());
+      } catch (...) {
+        std::fprintf(stderr, "moirai: shard %u: a posted function threw a non-std exception\n", here.id());
+      }
+      f->~Fn();
+    };
+  }
+
+ private:
+  Fn fn_;
+  unsigned dest_;
+  Shard* src_ = nullptr;
+  std::coroutine_handle<> h_{};
+  detail::TaskControl* task_ = nullptr;
+  detail::OwnedOutbound<PostAwaiter> out_;
+};
+
+template <class F>
+PostAwaiter<F> post_to(unsigned shard, F&& fn) {
+  return PostAwaiter<F>(shard, std::forward<F>(fn));
+}
+
+// Sends without waiting: false (and nothing sent) when the ring to `shard` is full.
+template <class F>
+bool try_post_to(unsigned shard, F&& fn) {
+  PostAwaiter<F> p(shard, std::forward<F>(fn));
+  return p.await_ready();
+}
+
+namespace detail {
+
+// Counts children down; the parent waits without being cancellable, because the children reference its frame.
+struct Countdown {
+  unsigned remaining;
+  std::coroutine_handle<> waiter{};
+  TaskControl* waiter_task = nullptr;
+  std::exception_ptr error;
+
+  void done(std::exception_ptr e) noexcept {
+    if (e && !error) error = std::move(e);
+    if (--remaining == 0 && waiter) this_shard().schedule(waiter, waiter_task);
+  }
+  bool await_ready() const noexcept { return remaining == 0; }
+  void await_suspend(std::coroutine_handle<> h) {
+    waiter = h;
+    waiter_task = this_shard().current_task();
+  }
+  void await_resume() const {
+    if (error) std::rethrow_exception(error);
+  }
+};
+
+template <class F>
+Task<void> invoke_one(unsigned shard, F fn, Countdown* cd) {
+  std::exception_ptr e;
+  try {
+    co_await submit_to(shard, std::move(fn));
+  } catch (...) {
+    e = std::current_exception();
+  }
+  cd->done(std::move(e));
+}
+
+template <class M, class Acc, class Reduce>
+Task<void> map_one(unsigned shard, M mapper, Acc* acc, Reduce* reduce, Countdown* cd) {
+  std::exception_ptr e;
+  try {
+    auto v = co_await submit_to(shard, std::move(mapper));
+    *acc = (*reduce)(std::move(*acc), std::move(v));
+  } catch (...) {
+    e = std::current_exception();
+  }
+  cd->done(std::move(e));
+}
+
+}  // namespace detail
+
+// Runs fn on every shard at once and waits for all; rethrows the first exception after all have finished.
+template <class F>
+Task<void> invoke_on_all(F fn) {
+  const unsigned n = this_shard().shard_count();
+  detail::Countdown cd{n};
+  for (unsigned i = 0; i < n; ++i)
+    spawn_detached(detail::invoke_one(i, fn, &cd));
+  co_await cd;
+}
+
+// Runs mapper on every shard at once and folds the results here with reduce(acc, value), in arrival order
+// (so reduce should be associative and commutative). Rethrows the first exception after all have finished.
+template <class M, class Acc, class Reduce>
+Task<Acc> map_reduce(M mapper, Acc init, Reduce reduce) {
+  const unsigned n = this_shard().shard_count();
+  detail::Countdown cd{n};
+  Acc acc = std::move(init);
+  for (unsigned i = 0; i < n; ++i)
+    spawn_detached(detail::map_one(i, mapper, &acc, &reduce, &cd));
+  co_await cd;
+  co_return acc;
+}
+
+}  // namespace moirai

@@ -1,0 +1,71 @@
+// The record of one spawned task: status, cancellation, who joins it, and its place in the shard's live list.
+// Allocated from the shard's FrameAllocator beside the coroutine frame; shard-local, so no field is atomic.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+
+#include "moirai/core/error.hpp"
+#include "moirai/core/task_context.hpp"
+
+namespace moirai {
+
+class Shard;
+
+namespace detail {
+
+class PromiseBase;
+
+// What a suspended task waits on, if that wait can be cut short: cancel() calls `fn`, which must arrange for
+// the task to be resumed soon (removing a timer, cancelling an io) so it can observe the cancellation.
+struct CancelHook {
+  void (*fn)(CancelHook* self) noexcept = nullptr;
+};
+
+struct TaskControl {
+  std::coroutine_handle<> frame;  // the task's outermost coroutine
+  PromiseBase* promise = nullptr;
+  Shard* shard = nullptr;
+  TaskControl* prev = nullptr;  // the shard's list of live tasks, for shutdown and stall reports
+  TaskControl* next = nullptr;
+  CancelHook* hook = nullptr;                        // set while suspended on something cancellable
+  std::coroutine_handle<> joiner;                    // the coroutine in join(), if any
+  TaskControl* joiner_task = nullptr;                // and the task it belongs to
+  void (*on_done)(TaskControl*) noexcept = nullptr;  // internal completion callback (run(), remote submit)
+  void* on_done_arg = nullptr;
+  std::uint64_t id = 0;
+  std::uint32_t refs = 0;  // one for the running task, one per TaskHandle
+  TaskStatus status = TaskStatus::queued;
+  std::uint8_t priority = 0;
+  bool cancel_requested = false;
+  bool stall_reported = false;
+  bool detached = false;
+  char name[31] = {};
+
+  void request_cancel() noexcept {
+    if (is_finished(status) || cancel_requested) return;
+    cancel_requested = true;
+    if (CancelHook* h = hook) {
+      hook = nullptr;
+      h->fn(h);
+    }
+  }
+};
+
+// The suspension-point protocol every cancellable awaiter follows: arm before suspending, disarm on resume,
+// and check on both sides so a cancelled task never suspends again and never continues past a wait.
+inline void arm_cancel(TaskControl* t, CancelHook* h) noexcept {
+  if (t != nullptr) t->hook = h;
+}
+inline void disarm_cancel(TaskControl* t, CancelHook* h) noexcept {
+  if (t != nullptr && t->hook == h) t->hook = nullptr;
+}
+inline bool cancel_requested(const TaskControl* t) noexcept {
+  return t != nullptr && t->cancel_requested;
+}
+inline void throw_if_cancelled(const TaskControl* t) {
+  if (cancel_requested(t)) throw TaskCancelled();
+}
+
+}  // namespace detail
+}  // namespace moirai

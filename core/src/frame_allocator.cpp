@@ -1,0 +1,144 @@
+#include "moirai/core/frame_allocator.hpp"
+
+#include <sys/mman.h>
+
+#include <bit>
+#include <cstdlib>
+#include <new>
+
+namespace moirai::detail {
+namespace {
+
+constexpr std::uint32_t kMagic = 0x6d6f6972;  // "moir": catches a foreign pointer handed to deallocate
+
+std::size_t class_of(std::size_t total) noexcept {
+  if (total <= FrameAllocator::kMinBlock) return 0;
+  return static_cast<std::size_t>(std::bit_width(total - 1)) - 6;  // 65..128 -> 1, 129..256 -> 2, ...
+}
+
+}  // namespace
+
+FrameAllocator::FrameAllocator(std::size_t chunk_bytes, bool lock)
+    : chunk_bytes_(chunk_bytes < (64u << 10) ? (64u << 10) : chunk_bytes), lock_(lock) {
+  map_chunk(chunk_bytes_);
+}
+
+FrameAllocator::~FrameAllocator() {
+  while (chunks_ != nullptr) {
+    Chunk* c = chunks_;
+    chunks_ = c->next;
+    void* base = c->base;
+    std::size_t bytes = c->bytes;
+    munmap(base, bytes);
+  }
+}
+
+void FrameAllocator::map_chunk(std::size_t at_least) {
+  std::size_t bytes = at_least > chunk_bytes_ ? at_least : chunk_bytes_;
+  void* base =
+      mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (base == MAP_FAILED) throw std::bad_alloc();
+  if (lock_) mlock(base, bytes);  // best effort: RLIMIT_MEMLOCK may refuse; the memory is pre-faulted anyway
+  // The chunk's bookkeeping lives in its own first block so that mapping needs no malloc.
+  auto* c = static_cast<Chunk*>(base);
+  c->base = base;
+  c->bytes = bytes;
+  c->next = chunks_;
+  chunks_ = c;
+  bump_ = static_cast<char*>(base) + kMinBlock;
+  bump_end_ = static_cast<char*>(base) + bytes;
+  bytes_mapped_ += bytes;
+  ++chunk_maps_;
+}
+
+void* FrameAllocator::refill(std::size_t cls) {
+  const std::size_t block = kMinBlock << cls;
+  if (static_cast<std::size_t>(bump_end_ - bump_) < block) map_chunk(block + kMinBlock);
+  char* p = bump_;
+  bump_ += block;
+  return p;
+}
+
+void* FrameAllocator::allocate(std::size_t n) {
+  const std::size_t total = n + kHeader;
+  if (total > kMaxBlock) [[unlikely]] {
+    ++oversize_;
+    auto* h = static_cast<Header*>(std::malloc(total));
+    if (h == nullptr) throw std::bad_alloc();
+    *h = Header{nullptr, 0, kMagic};
+    return reinterpret_cast<char*>(h) + kHeader;
+  }
+  const std::size_t cls = class_of(total);
+  void* raw;
+  if (FreeBlock* b = free_[cls]) [[likely]] {
+    free_[cls] = b->next;
+    raw = b;
+  } else {
+    drain_remote();
+    if (FreeBlock* again = free_[cls]) {
+      free_[cls] = again->next;
+      raw = again;
+    } else {
+      raw = refill(cls);
+    }
+  }
+  auto* h = static_cast<Header*>(raw);
+  *h = Header{this, static_cast<std::uint32_t>(cls), kMagic};
+  return static_cast<char*>(raw) + kHeader;
+}
+
+void FrameAllocator::deallocate(void* p) noexcept {
+  if (p == nullptr) return;
+  auto* h = reinterpret_cast<Header*>(static_cast<char*>(p) - kHeader);
+  FrameAllocator* owner = h->owner;
+  if (owner == nullptr) {
+    std::free(h);
+    return;
+  }
+  if (owner == t_frame_allocator) [[likely]] {
+    auto* b = reinterpret_cast<FreeBlock*>(h);
+    const std::size_t cls = h->size_class;
+    b->next = owner->free_[cls];
+    owner->free_[cls] = b;
+    return;
+  }
+  owner->push_remote(h);
+}
+
+void FrameAllocator::push_remote(Header* h) noexcept {
+  // The header's `owner` word doubles as the stack's next pointer once the block is free; size_class stays.
+  Header* head = remote_.load(std::memory_order_relaxed);
+  do {
+    h->owner = reinterpret_cast<FrameAllocator*>(head);
+    // release: the owner that pops this block must see our writes to it (and the link) before reusing it.
+  } while (!remote_.compare_exchange_weak(head, h, std::memory_order_release, std::memory_order_relaxed));
+}
+
+void FrameAllocator::drain_remote_slow() noexcept {
+  // acquire pairs with push_remote's release. Taking the whole stack at once means no ABA: we never pop one.
+  Header* h = remote_.exchange(nullptr, std::memory_order_acquire);
+  while (h != nullptr) {
+    Header* next = reinterpret_cast<Header*>(h->owner);
+    auto* b = reinterpret_cast<FreeBlock*>(h);
+    const std::size_t cls = h->size_class;
+    b->next = free_[cls];
+    free_[cls] = b;
+    h = next;
+  }
+}
+
+void* frame_allocate(std::size_t n) {
+  if (FrameAllocator* a = t_frame_allocator) [[likely]] {
+    return a->allocate(n);
+  }
+  // Not on a shard (a Task created before the runtime starts, or by a plain thread): plain malloc, marked so
+  // that deallocate can tell.
+  void* raw = std::malloc(n + FrameAllocator::kHeader);
+  if (raw == nullptr) throw std::bad_alloc();
+  auto* words = static_cast<std::uint64_t*>(raw);
+  words[0] = 0;                                         // owner = nullptr
+  words[1] = static_cast<std::uint64_t>(kMagic) << 32;  // size_class 0, magic
+  return static_cast<char*>(raw) + FrameAllocator::kHeader;
+}
+
+}  // namespace moirai::detail

@@ -1,0 +1,42 @@
+// What the shards of one Runtime share: the options, the shards themselves (so each can reach its peers'
+// rings) and the two atomics of the shutdown protocol.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "moirai/core/runtime_options.hpp"
+#include "moirai/core/shard.hpp"
+
+namespace moirai::detail {
+
+struct RuntimeState {
+  RuntimeOptions options;
+  std::vector<int> cpus;
+  std::vector<std::unique_ptr<Shard>> shards;
+  // Set once by stop() or by the end of run()'s main task; every shard polls it (relaxed) once per loop.
+  std::atomic<bool> stopping{false};
+  // Shards that have no live task left since they saw `stopping`; all exit when it reaches shards.size().
+  std::atomic<unsigned> quiesced{0};
+
+  void request_stop() noexcept {
+    stopping.store(true, std::memory_order_seq_cst);
+    for (auto& s : shards)
+      s->wake_from_outside();
+  }
+
+  // Points each shard's outgoing ring to `dest` at dest's incoming ring from it.
+  void wire() {
+    const std::size_t n = shards.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j)
+        shards[i]->outgoing_[j] = shards[j]->incoming_[i].get();
+    }
+  }
+};
+
+// The runtime the calling thread is a shard of (null elsewhere).
+inline thread_local RuntimeState* t_runtime_state = nullptr;
+
+}  // namespace moirai::detail

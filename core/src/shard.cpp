@@ -1,0 +1,577 @@
+#include "moirai/core/shard.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "moirai/core/task.hpp"
+#include "runtime_state.hpp"
+
+namespace moirai {
+namespace {
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
+constexpr long long kBackpressureRecheckNs =
+    50'000;  // a full peer ring does not wake us; look again this soon
+constexpr long long kStoppingRecheckNs =
+    1'000'000;  // while stopping, look at the shutdown timeout this often
+
+}  // namespace
+
+const char* to_string(TaskStatus s) noexcept {
+  switch (s) {
+    case TaskStatus::queued:
+      return "queued";
+    case TaskStatus::running:
+      return "running";
+    case TaskStatus::completed:
+      return "completed";
+    case TaskStatus::cancelled:
+      return "cancelled";
+    case TaskStatus::failed:
+      return "failed";
+  }
+  return "?";
+}
+
+Shard& this_shard() {
+  if (detail::t_shard == nullptr) [[unlikely]] {
+    throw Error(Errc::not_on_shard,
+                "this call must be made on a shard thread (inside a task of Runtime::run() or started by "
+                "Runtime::start()); from any other thread use Runtime::submit()");
+  }
+  return *detail::t_shard;
+}
+
+Shard::Shard(detail::RuntimeState& rt, unsigned id, int cpu) : rt_(rt), id_(id), cpu_(cpu) {
+  const std::size_t n = rt.cpus.size();
+  incoming_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    incoming_.push_back(std::make_unique<detail::SpscRing>(rt.options.queue_capacity));
+  }
+  outgoing_.assign(n, nullptr);
+  pending_.assign(n, {});
+  dirty_.reserve(n);
+  is_dirty_.assign(n, 0);
+}
+
+Shard::~Shard() {
+  if (eventfd_ >= 0) close(eventfd_);
+}
+
+unsigned Shard::shard_count() const noexcept {
+  return static_cast<unsigned>(rt_.shards.size());
+}
+
+ShardStats Shard::stats() const noexcept {
+  auto r = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  ShardStats s;
+  s.tasks_spawned = r(stats_.tasks_spawned);
+  s.tasks_run = r(stats_.tasks_run);
+  s.tasks_completed = r(stats_.tasks_completed);
+  s.tasks_failed = r(stats_.tasks_failed);
+  s.tasks_cancelled = r(stats_.tasks_cancelled);
+  s.messages_in = r(stats_.messages_in);
+  s.messages_out = r(stats_.messages_out);
+  s.completions = r(stats_.completions);
+  s.timers_fired = r(stats_.timers_fired);
+  s.wakeups_sent = r(stats_.wakeups_sent);
+  s.sleeps = r(stats_.sleeps);
+  s.stalls = r(stats_.stalls);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Set-up and tear-down, on the shard's own thread (the ring is single-issuer; memory is first touched here so
+// that it lands on this CPU's node).
+
+void Shard::init_on_thread() {
+  detail::t_shard = this;
+  allocator_ =
+      std::make_unique<detail::FrameAllocator>(rt_.options.frame_chunk_bytes, rt_.options.lock_memory);
+  detail::t_frame_allocator = allocator_.get();
+  io::RingOptions ro;
+  ro.sq_entries = rt_.options.ring_entries;
+  ring_.emplace(ro);
+
+  // A blocking eventfd on purpose: io_uring returns -EAGAIN for a read on a non-blocking fd instead of arming
+  // a poll. Writes never block (the counter would have to reach 2^64-1).
+  eventfd_ = eventfd(0, EFD_CLOEXEC);
+  if (eventfd_ < 0) {
+    throw Error(Errc::setup_failed, std::string("eventfd failed: ") + std::strerror(errno) +
+                                        "; raise the file-descriptor limit (ulimit -n)");
+  }
+  msg_ring_wake_.shard = this;
+  msg_ring_wake_.on_complete = [](io::Completion*, int, std::uint32_t) noexcept {};  // waking was the point
+  eventfd_wake_.shard = this;
+  eventfd_wake_.on_complete = [](io::Completion* c, int, std::uint32_t) noexcept {
+    auto* self = static_cast<WakeCompletion*>(c)->shard;
+    self->eventfd_armed_ = false;
+    self->arm_eventfd_read();
+  };
+  arm_eventfd_read();
+  ring_->submit();
+
+  const double tpu = ticks_per_us();
+  spin_ticks_ =
+      static_cast<std::uint64_t>(static_cast<double>(rt_.options.spin_before_sleep.count()) / 1000.0 * tpu);
+  stall_ticks_ =
+      static_cast<std::uint64_t>(static_cast<double>(rt_.options.stall_budget.count()) / 1000.0 * tpu);
+}
+
+void Shard::arm_eventfd_read() noexcept {
+  if (eventfd_armed_ || !ring_) return;
+  io_uring_sqe* sqe = ring_->get_sqe();
+  if (sqe == nullptr) return;  // retried at the next completion; external wakers also trip the sleeping check
+  io_uring_prep_read(sqe, eventfd_, &eventfd_value_, sizeof(eventfd_value_), 0);
+  io::Ring::set_completion(sqe, &eventfd_wake_);
+  eventfd_armed_ = true;
+}
+
+void Shard::fini_on_thread() noexcept {
+  // Tasks still live here overran the shutdown timeout (or set-up failed half-way). Close the ring first: the
+  // kernel cancels their io before their frames, which io buffers may live in, are freed.
+  ring_.reset();
+  while (live_head_ != nullptr) {
+    detail::TaskControl* t = live_head_;
+    live_head_ = t->next;
+    t->frame.destroy();
+    t->~TaskControl();
+    detail::FrameAllocator::deallocate(t);
+  }
+  live_count_ = 0;
+  if (allocator_) allocator_->drain_remote();
+  allocator_.reset();
+  detail::t_frame_allocator = nullptr;
+  detail::t_shard = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tasks.
+
+detail::TaskControl* Shard::new_task(std::coroutine_handle<> frame, detail::PromiseBase* promise,
+                                     const TaskContext& ctx, std::uint32_t refs) {
+  void* mem = allocator_->allocate(sizeof(detail::TaskControl));
+  auto* t = new (mem) detail::TaskControl{};
+  t->frame = frame;
+  t->promise = promise;
+  t->shard = this;
+  t->refs = refs;
+  t->id = ctx.id != 0 ? ctx.id : next_task_id_++;
+  t->priority = ctx.priority;
+  const std::size_t len = std::min(ctx.name.size(), sizeof(t->name) - 1);
+  std::memcpy(t->name, ctx.name.data(), len);
+  t->name[len] = '\0';
+  t->next = live_head_;
+  if (live_head_ != nullptr) live_head_->prev = t;
+  live_head_ = t;
+  ++live_count_;
+  bump(stats_.tasks_spawned);
+  return t;
+}
+
+void Shard::release_task(detail::TaskControl* t) noexcept {
+  if (--t->refs != 0) return;
+  t->frame.destroy();
+  t->~TaskControl();
+  detail::FrameAllocator::deallocate(t);
+}
+
+namespace detail {
+
+std::coroutine_handle<> on_root_complete(TaskControl* t) noexcept {
+  Shard& s = *t->shard;
+  PromiseBase& p = *t->promise;
+  if (p.exception_) {
+    try {
+      std::rethrow_exception(p.exception_);
+    } catch (const TaskCancelled&) {
+      t->status = TaskStatus::cancelled;
+    } catch (const std::exception& e) {
+      t->status = TaskStatus::failed;
+      if (t->detached && t->on_done == nullptr) {
+        std::fprintf(stderr, "moirai: shard %u: detached task '%s' (id %llu) failed: %s\n", s.id(), t->name,
+                     static_cast<unsigned long long>(t->id), e.what());
+      }
+    } catch (...) {
+      t->status = TaskStatus::failed;
+    }
+  } else {
+    t->status = TaskStatus::completed;
+  }
+  Shard::bump(t->status == TaskStatus::completed ? s.stats_.tasks_completed
+              : t->status == TaskStatus::failed  ? s.stats_.tasks_failed
+                                                 : s.stats_.tasks_cancelled);
+  // Unlink from the live list.
+  if (t->prev != nullptr) t->prev->next = t->next;
+  if (t->next != nullptr) t->next->prev = t->prev;
+  if (s.live_head_ == t) s.live_head_ = t->next;
+  t->prev = t->next = nullptr;
+  --s.live_count_;
+  t->hook = nullptr;
+
+  std::coroutine_handle<> next = std::noop_coroutine();
+  if (t->joiner) {
+    next = t->joiner;
+    if (t->joiner_task != nullptr) t->joiner_task->hook = nullptr;
+    s.current_task_ = t->joiner_task;  // the joiner runs next, on this stack, as its own task
+    t->joiner = {};
+  }
+  if (t->on_done != nullptr) t->on_done(t);
+  // The task the loop resumed stays allocated until the loop has checked its running time (run_tasks).
+  if (t == s.resumed_task_) {
+    s.resumed_task_done_ = true;
+  } else {
+    Shard::release_task(t);  // may destroy the frame we are suspended in: allowed at the final suspend point
+  }
+  return next;
+}
+
+}  // namespace detail
+
+void Shard::finish_unstarted_cancelled(detail::TaskControl* t) noexcept {
+  try {
+    t->promise->exception_ = std::make_exception_ptr(TaskCancelled());
+  } catch (...) {
+  }
+  resumed_task_ = nullptr;
+  std::coroutine_handle<> next = detail::on_root_complete(t);
+  if (next != std::noop_coroutine()) schedule(next, current_task_);
+}
+
+bool Shard::run_tasks() {
+  if (runq_.empty()) return false;
+  const unsigned quota = rt_.options.task_quota;
+  const bool check_stalls = stall_ticks_ != 0;
+  std::uint64_t t0 = check_stalls ? ticks() : 0;
+  unsigned n = 0;
+  while (n < quota && !runq_.empty()) {
+    detail::Runnable r = runq_.pop();
+    detail::TaskControl* t = r.task;
+    if (t != nullptr && t->status == TaskStatus::queued) {
+      if (t->cancel_requested) {
+        finish_unstarted_cancelled(t);
+        continue;
+      }
+      t->status = TaskStatus::running;
+    }
+    current_task_ = t;
+    resumed_task_ = t;
+    resumed_task_done_ = false;
+    r.handle.resume();
+    ++n;
+    if (check_stalls) {
+      const std::uint64_t t1 = ticks();
+      if (t1 - t0 > stall_ticks_ && t != nullptr && !t->stall_reported) report_stall(t, t1 - t0);
+      t0 = t1;
+    }
+    if (resumed_task_done_) Shard::release_task(t);
+    resumed_task_ = nullptr;
+  }
+  current_task_ = nullptr;
+  bump(stats_.tasks_run, n);
+  return true;
+}
+
+void Shard::report_stall(detail::TaskControl* t, std::uint64_t ran_ticks) {
+  t->stall_reported = true;
+  bump(stats_.stalls);
+  StallReport report;
+  report.shard = id_;
+  report.task_id = t->id;
+  report.task_name = t->name;
+  report.ran_for = std::chrono::nanoseconds(
+      static_cast<long long>(static_cast<double>(ran_ticks) / ticks_per_us() * 1000.0));
+  report.budget = rt_.options.stall_budget;
+  if (rt_.options.on_stall) {
+    rt_.options.on_stall(report);
+  } else {
+    std::fprintf(
+        stderr,
+        "moirai: shard %u (cpu %d): task '%s' (id %llu) ran %lld us without suspending (stall budget %lld "
+        "us); other tasks on this shard waited\n",
+        id_, cpu_, t->name, static_cast<unsigned long long>(t->id),
+        static_cast<long long>(report.ran_for.count() / 1000),
+        static_cast<long long>(report.budget.count() / 1000));
+  }
+}
+
+void Shard::cancel_all_live() noexcept {
+  for (detail::TaskControl* t = live_head_; t != nullptr; t = t->next)
+    t->request_cancel();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Cross-core messages.
+
+detail::Message* Shard::try_claim(unsigned dest) noexcept {
+  if (pending_[dest].head != nullptr) return nullptr;  // keep order behind what already waits
+  return outgoing_[dest]->try_claim();
+}
+
+void Shard::commit(unsigned dest) noexcept {
+  outgoing_[dest]->commit();
+  bump(stats_.messages_out);
+  if (!is_dirty_[dest]) {
+    is_dirty_[dest] = 1;
+    dirty_.push_back(dest);
+  }
+}
+
+void Shard::send(unsigned dest, detail::Outbound* msg) noexcept {
+  if (detail::Message* slot = try_claim(dest)) {
+    msg->fill(msg, *slot);
+    commit(dest);
+    return;
+  }
+  msg->next = nullptr;
+  PendingList& pl = pending_[dest];
+  if (pl.tail != nullptr) {
+    pl.tail->next = msg;
+  } else {
+    pl.head = msg;
+  }
+  pl.tail = msg;
+  if (!is_dirty_[dest]) {
+    is_dirty_[dest] = 1;
+    dirty_.push_back(dest);
+  }
+}
+
+bool Shard::flush_outgoing() noexcept {
+  if (dirty_.empty()) return false;
+  bool moved = false;
+  for (std::size_t k = 0; k < dirty_.size();) {
+    const unsigned d = dirty_[k];
+    detail::SpscRing& ring = *outgoing_[d];
+    PendingList& pl = pending_[d];
+    while (pl.head != nullptr) {
+      detail::Message* slot = ring.try_claim();
+      if (slot == nullptr) break;
+      detail::Outbound* o = pl.head;
+      pl.head = o->next;
+      if (pl.head == nullptr) pl.tail = nullptr;
+      o->fill(o, *slot);
+      ring.commit();
+      bump(stats_.messages_out);
+      moved = true;
+    }
+    if (ring.publish() && d != id_) wake_peer(*rt_.shards[d]);
+    if (pl.head == nullptr) {
+      is_dirty_[d] = 0;
+      dirty_[k] = dirty_.back();
+      dirty_.pop_back();
+    } else {
+      ++k;
+    }
+  }
+  return moved;
+}
+
+bool Shard::drain_incoming() noexcept {
+  std::size_t total = 0;
+  for (auto& ring : incoming_)
+    total += ring->consume(*this, 256);
+  if (total == 0) return false;
+  bump(stats_.messages_in, total);
+  return true;
+}
+
+void Shard::push_external(detail::ExternalWork* w) noexcept {
+  detail::ExternalWork* head = external_.load(std::memory_order_relaxed);
+  do {
+    w->next = head;
+    // release: the work's contents are visible to the shard's acquire exchange in drain_external.
+  } while (!external_.compare_exchange_weak(head, w, std::memory_order_release, std::memory_order_relaxed));
+  wake_from_outside();
+}
+
+bool Shard::drain_external() noexcept {
+  if (external_.load(std::memory_order_relaxed) == nullptr) return false;
+  detail::ExternalWork* w = external_.exchange(nullptr, std::memory_order_acquire);
+  // The stack is newest-first; reverse it so external work runs in the order it was handed in.
+  detail::ExternalWork* fifo = nullptr;
+  while (w != nullptr) {
+    detail::ExternalWork* next = w->next;
+    w->next = fifo;
+    fifo = w;
+    w = next;
+  }
+  while (fifo != nullptr) {
+    detail::ExternalWork* next = fifo->next;
+    fifo->run(*this);  // deletes itself when done
+    fifo = next;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sleeping and waking.
+//
+// The protocol is Dekker's: the sleeper stores `sleeping_ = true`, fences, then looks at its queues; a sender
+// publishes its message, fences, then looks at `sleeping_`. With both fences seq_cst, at least one of them
+// sees the other's write, so a message is never left unseen by a sleeping shard, and a busy shard costs its
+// senders one load and no syscall.
+
+void Shard::wake_peer(Shard& peer) noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!peer.sleeping_.load(std::memory_order_relaxed)) return;
+  if (!peer.sleeping_.exchange(false, std::memory_order_relaxed)) return;  // another sender already woke it
+  bump(stats_.wakeups_sent);
+  if (ring_ && peer.ring_ && ring_->prep_msg_ring(peer.ring_->fd(), &peer.msg_ring_wake_)) {
+    ring_->submit();
+    return;
+  }
+  const std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t rc = ::write(peer.eventfd_, &one, sizeof(one));
+}
+
+void Shard::wake_from_outside() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!sleeping_.load(std::memory_order_relaxed)) return;
+  if (!sleeping_.exchange(false, std::memory_order_relaxed)) return;
+  if (eventfd_ < 0) return;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t rc = ::write(eventfd_, &one, sizeof(one));
+}
+
+bool Shard::has_work_for_sleep_check() const noexcept {
+  if (!runq_.empty()) return true;
+  for (const auto& ring : incoming_) {
+    if (ring->readable()) return true;
+  }
+  if (external_.load(std::memory_order_relaxed) != nullptr) return true;
+  if (rt_.stopping.load(std::memory_order_relaxed) && !stop_seen_) return true;
+  io_uring* r = const_cast<io::Ring&>(*ring_).native();
+  return io_uring_cq_ready(r) != 0 || ring_->needs_enter();
+}
+
+void Shard::sleep_in_ring() {
+  sleeping_.store(true, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (has_work_for_sleep_check()) {
+    sleeping_.store(false, std::memory_order_relaxed);
+    return;
+  }
+  long long timeout = -1;
+  auto cap = [&timeout](long long limit) { timeout = timeout < 0 ? limit : std::min(timeout, limit); };
+  if (!timers_.empty()) cap(std::max<long long>(0, timers_.next_deadline() - monotonic_ns()));
+  if (!dirty_.empty()) cap(kBackpressureRecheckNs);
+  if (stop_seen_ && !quiesced_) cap(kStoppingRecheckNs);
+  bump(stats_.sleeps);
+  const unsigned n = ring_->wait(timeout);
+  if (n != 0) bump(stats_.completions, n);
+  sleeping_.store(false, std::memory_order_relaxed);
+}
+
+void Shard::idle() {
+  switch (rt_.options.idle) {
+    case IdleStrategy::spin:
+      cpu_relax();
+      return;
+    case IdleStrategy::sleep:
+      sleep_in_ring();
+      return;
+    case IdleStrategy::spin_then_sleep: {
+      const std::uint64_t now = ticks();
+      if (idle_since_ == 0) {
+        idle_since_ = now;
+      } else if (now - idle_since_ >= spin_ticks_) {
+        sleep_in_ring();
+        idle_since_ = 0;
+        return;
+      }
+      cpu_relax();
+      return;
+    }
+  }
+}
+
+bool Shard::fire_timers() noexcept {
+  if (timers_.empty()) return false;
+  const unsigned n = timers_.fire_expired(monotonic_ns());
+  if (n == 0) return false;
+  bump(stats_.timers_fired, n);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shutdown: on seeing `stopping`, cancel every live task (each observes it at its next suspension point),
+// keep looping (answering requests from peers with `stopped`) until none is left, then wait for every shard
+// to reach the same point, so no shard leaves while a peer may still answer one of its requests.
+
+bool Shard::stop_step() {
+  const unsigned n = shard_count();
+  if (!stop_seen_) {
+    stop_seen_ = true;
+    stop_started_ = ticks();
+    cancel_all_live();
+  }
+  if (!quiesced_ && live_count_ == 0 && dirty_.empty()) {
+    quiesced_ = true;
+    if (rt_.quiesced.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
+      for (auto& s : rt_.shards) {
+        if (s.get() != this) s->wake_from_outside();
+      }
+    }
+  }
+  if (quiesced_) return rt_.quiesced.load(std::memory_order_acquire) == n;
+  const double elapsed_ns = static_cast<double>(ticks() - stop_started_) / ticks_per_us() * 1000.0;
+  if (elapsed_ns > static_cast<double>(rt_.options.shutdown_timeout.count())) {
+    for (detail::TaskControl* t = live_head_; t != nullptr; t = t->next) {
+      std::fprintf(
+          stderr,
+          "moirai: shard %u: task '%s' (id %llu) did not finish within the shutdown timeout (%lld ms) "
+          "after cancellation; its frame is destroyed\n",
+          id_, t->name, static_cast<unsigned long long>(t->id),
+          static_cast<long long>(rt_.options.shutdown_timeout.count() / 1'000'000));
+    }
+    quiesced_ = true;  // fini_on_thread destroys what is left, after the ring is closed
+    if (rt_.quiesced.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
+      for (auto& s : rt_.shards) {
+        if (s.get() != this) s->wake_from_outside();
+      }
+    }
+    return rt_.quiesced.load(std::memory_order_acquire) == n;
+  }
+  return false;
+}
+
+void Shard::run_loop() {
+  for (;;) {
+    bool busy = run_tasks();
+    busy |= flush_outgoing();
+    busy |= drain_incoming();
+    busy |= drain_external();
+    flush_outgoing();  // replies made while draining go out now, not after a lap
+    if (const unsigned c = ring_->poll(); c != 0) {
+      bump(stats_.completions, c);
+      busy = true;
+    }
+    busy |= fire_timers();
+    allocator_->drain_remote();
+    if (rt_.stopping.load(std::memory_order_relaxed)) [[unlikely]] {
+      if (stop_step()) break;
+    }
+    if (busy) {
+      idle_since_ = 0;
+      continue;
+    }
+    idle();
+  }
+  // Every shard is quiet. Deliver what is still in flight (one-way messages) before leaving.
+  drain_incoming();
+  drain_external();
+  run_tasks();
+}
+
+}  // namespace moirai
