@@ -1,5 +1,78 @@
+// bin/moirai: the project's command line.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
-int main() {
-  std::puts("moirai");
-  return 0;
+#include <exception>
+#include <iostream>
+
+#include "bench.hpp"
+#include "moirai/core/cpu_set.hpp"
+#include "moirai/core/error.hpp"
+
+int main(int argc, char** argv) {
+  using namespace moirai::cli;
+  CLI::App app{"moirai: a thread-per-core runtime for services that answer in microseconds"};
+  app.require_subcommand(1);
+
+  CLI::App* bench = app.add_subcommand("bench", "Measure latency distributions against in-run baselines");
+  std::uint64_t count = 0;
+  double duration_s = 0;
+  std::string cpus;
+  std::string idle;
+  unsigned interval_us = 100;
+  bool json = false;
+  CLI::Option* count_opt = bench->add_option("--count", count, "Iterations per measured row");
+  CLI::Option* duration_opt =
+      bench->add_option("--duration", duration_s, "Seconds per measured row (instead of --count)")
+          ->check(CLI::PositiveNumber);
+  count_opt->excludes(duration_opt);
+  bench->add_option("--cpus", cpus, "CPUs to use, as A,B (shard 0 on A, shard 1 on B)");
+  bench->add_option("--idle", idle, "Idle strategy of the shards")
+      ->check(CLI::IsMember({"spin", "sleep", "spin-then-sleep"}));
+  bench->add_option("--interval-us", interval_us, "Sleep interval of the timer bench, in microseconds")
+      ->check(CLI::Range(1u, 10'000'000u));
+  bench->add_flag("--json", json, "Print JSON instead of tables");
+  for (const std::string& name : bench_names()) {
+    const char* what = name == "pingpong" ? "Cross-core submit_to round trip vs. a bounced cache line"
+                       : name == "timer"  ? "sleep_for wake-up lateness vs. clock_nanosleep"
+                                          : "Spawn-run-join of an empty task; one-way submit_to throughput";
+    bench->add_subcommand(name, what)->fallthrough();
+  }
+  bench->require_subcommand(0, 1);
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    BenchOptions o;
+    o.budget.count = count;
+    o.budget.duration = std::chrono::nanoseconds(static_cast<long long>(duration_s * 1e9));
+    if (!cpus.empty()) o.cpus = moirai::parse_cpu_list(cpus);
+    o.idle = idle;
+    o.interval = std::chrono::microseconds(interval_us);
+    o.progress = isatty(STDERR_FILENO) != 0;
+
+    std::vector<std::string> names;
+    for (CLI::App* sub : bench->get_subcommands())
+      names.push_back(sub->get_name());
+    const bool all = names.empty();
+    if (all) names = bench_names();
+
+    std::vector<BenchReport> reports;
+    for (const std::string& name : names) {
+      reports.push_back(run_bench(name, o));
+      if (!json) {
+        print_table(std::cout, reports.back());
+        std::cout << '\n' << std::flush;
+      }
+    }
+    if (json) std::cout << (all ? to_json(reports) : to_json(reports.front())) << '\n';
+    return 0;
+  } catch (const moirai::Error& e) {
+    std::fprintf(stderr, "moirai: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "moirai: error: %s\n", e.what());
+    return 1;
+  }
 }

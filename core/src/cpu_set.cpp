@@ -21,8 +21,8 @@ constexpr std::string_view kExpectedSyntax =
     "Expected CPU numbers and ranges separated by commas, such as \"0-3,5,8-9\" (as in "
     "/sys/devices/system/cpu/online and taskset -c).";
 
-// Messages are built with a stream rather than chains of std::string operator+, which g++ 12 at -O2 flags
-// with a false -Wrestrict (GCC PR 105329).
+// Messages are built with a stream rather than chains of std::string operator+, for which g++ 12 at -O2
+// reports a false -Wrestrict (a known regression of that release) that -Werror turns into a build failure.
 template <typename... Parts>
 std::string concat(const Parts&... parts) {
   std::ostringstream out;
@@ -109,8 +109,8 @@ std::vector<int> parse_cpu_list(std::string_view text) {
                                   ? concat("trailing comma after \"", trim(text.substr(0, start - 1)), '"')
                                   : concat("empty item before the comma at offset ", comma));
     }
-    // A '-' at the very start is a minus sign, not a range: "-1" is a negative number, "-1-3" a range from
-    // one.
+    // A '-' at the very start is a minus sign, not a range separator: "-1" is a negative number, and "-1-3" a
+    // range from minus one.
     const std::size_t dash = item.find('-', 1);
     if (dash == std::string_view::npos) {
       cpus.push_back(parse_cpu_number(item, item, text));

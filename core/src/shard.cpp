@@ -365,7 +365,7 @@ bool Shard::flush_outgoing() noexcept {
       bump(stats_.messages_out);
       moved = true;
     }
-    if (ring.publish() && d != id_) wake_peer(*rt_.shards[d]);
+    if (ring.take_new_since_notify() && d != id_) wake_peer(*rt_.shards[d]);
     if (pl.head == nullptr) {
       is_dirty_[d] = 0;
       dirty_[k] = dirty_.back();

@@ -26,7 +26,11 @@ inline constexpr std::size_t kCacheLine = 64;
 
 struct alignas(kCacheLine) Message {
   using Fn = void (*)(Message& self, Shard& here) noexcept;
-  static constexpr std::size_t kPayload = kCacheLine - sizeof(Fn);
+  static constexpr std::size_t kPayload = kCacheLine - sizeof(Fn) - sizeof(std::uint64_t);
+  // Position + 1 of the message in its ring, stored last (release) by the producer: the consumer learns that
+  // a slot is ready from the slot itself, so a message costs one cache-line transfer, not two (slot and
+  // index).
+  std::atomic<std::uint64_t> seq{0};
   Fn invoke;  // runs on the consuming shard; must destroy whatever the payload holds
   alignas(8) unsigned char payload[kPayload];
 
@@ -53,8 +57,7 @@ class SpscRing {
 
   // ---- producer side (one thread) ----
 
-  // A free slot to fill, or nullptr when the ring is full. The slot is not visible until commit() +
-  // publish().
+  // A free slot to fill, or nullptr when the ring is full. The slot is not visible until commit().
   Message* try_claim() noexcept {
     if (prod_.tail - prod_.head_cache > mask_) {
       // acquire: the consumer's release of these slots happened-before we overwrite them.
@@ -63,38 +66,39 @@ class SpscRing {
     }
     return &slots_[prod_.tail & mask_];
   }
-  void commit() noexcept { ++prod_.tail; }
+  // Publishes the claimed slot. release: its contents are visible to the consumer's acquire of `seq`.
+  void commit() noexcept {
+    slots_[prod_.tail & mask_].seq.store(prod_.tail + 1, std::memory_order_release);
+    ++prod_.tail;
+  }
 
-  // Makes every committed message visible to the consumer. Returns true if there was anything new.
-  bool publish() noexcept {
-    if (prod_.tail == prod_.published) return false;
-    // release: the slot contents written before this store are visible to the consumer's acquire load.
-    tail_.value.store(prod_.tail, std::memory_order_release);
-    prod_.published = prod_.tail;
+  // True once per batch of commits: the shard then checks whether the consumer sleeps (one fence per batch).
+  bool take_new_since_notify() noexcept {
+    if (prod_.tail == prod_.notified) return false;
+    prod_.notified = prod_.tail;
     return true;
   }
-  bool has_unpublished() const noexcept { return prod_.tail != prod_.published; }
 
   // ---- consumer side (one thread) ----
 
   // True when a published message waits. Used by a shard's last check before it sleeps.
-  bool readable() const noexcept { return tail_.value.load(std::memory_order_acquire) != cons_.head; }
+  bool readable() const noexcept {
+    return slots_[cons_.head & mask_].seq.load(std::memory_order_acquire) == cons_.head + 1;
+  }
 
   // Calls each published message (at most `max`), then returns their slots to the producer in one store.
   std::size_t consume(Shard& here, std::size_t max) noexcept {
-    if (cons_.tail_cache == cons_.head) {
-      cons_.tail_cache = tail_.value.load(std::memory_order_acquire);
-      if (cons_.tail_cache == cons_.head) return 0;
-    }
-    std::size_t n = cons_.tail_cache - cons_.head;
-    if (n > max) n = max;
-    for (std::size_t i = 0; i < n; ++i) {
-      Message& m = slots_[(cons_.head + i) & mask_];
+    std::size_t n = 0;
+    while (n < max) {
+      Message& m = slots_[(cons_.head + n) & mask_];
+      // acquire: pairs with commit()'s release, so the payload read below is the one the producer wrote.
+      if (m.seq.load(std::memory_order_acquire) != cons_.head + n + 1) break;
       m.invoke(m, here);
+      ++n;
     }
+    if (n == 0) return 0;
     cons_.head += n;
-    // release: our reads of the slots (and the messages' side effects on them) finish before the producer
-    // reuses.
+    // release: our reads of the slots finish before the producer, after its acquire, overwrites them.
     head_.value.store(cons_.head, std::memory_order_release);
     return n;
   }
@@ -105,19 +109,17 @@ class SpscRing {
   // indices.
   struct alignas(kCacheLine) ProducerState {
     std::size_t tail = 0;        // next slot to claim
-    std::size_t published = 0;   // last tail stored to tail_
+    std::size_t notified = 0;    // tail at the last sleep check
     std::size_t head_cache = 0;  // last head_ seen
   };
   struct alignas(kCacheLine) ConsumerState {
-    std::size_t head = 0;        // next slot to read
-    std::size_t tail_cache = 0;  // last tail_ seen
+    std::size_t head = 0;  // next slot to read
   };
   struct alignas(kCacheLine) SharedIndex {
     std::atomic<std::size_t> value{0};
   };
 
   ProducerState prod_;
-  SharedIndex tail_;
   SharedIndex head_;
   ConsumerState cons_;
   std::unique_ptr<Message[]> slots_;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <optional>
@@ -93,6 +94,34 @@ class [[nodiscard]] SubmitAwaiter {
  public:
   using result_type = typename detail::unwrap_task<Ret>::type;
 
+ private:
+  // The fast path moves exactly two cache lines per round trip, the request slot and the reply slot: a small
+  // function travels inside the request and a small result inside the reply, so neither shard touches the
+  // other's memory. Larger functions and results, exceptions and task results go through the awaiter instead.
+  static constexpr std::size_t kInline = detail::Message::kPayload - 16;
+  static constexpr bool kInlineFn =
+      !kIsTask && sizeof(Fn) <= kInline && alignof(Fn) <= 8 && std::is_nothrow_move_constructible_v<Fn>;
+  static constexpr bool kInlineResult = [] {
+    if constexpr (std::is_void_v<result_type>) {
+      return true;
+    } else {
+      return std::is_trivially_copyable_v<result_type> && sizeof(result_type) <= kInline &&
+             alignof(result_type) <= 8;
+    }
+  }();
+  struct Request {
+    SubmitAwaiter* awaiter;
+    unsigned source;
+    alignas(8) unsigned char fn[kInline];
+  };
+  struct Reply {
+    SubmitAwaiter* awaiter;
+    bool in_awaiter;  // the outcome was written into the awaiter (slow path), not carried here
+    alignas(8) unsigned char value[kInline];
+  };
+  static_assert(sizeof(Request) <= detail::Message::kPayload && sizeof(Reply) <= detail::Message::kPayload);
+
+ public:
   SubmitAwaiter(unsigned dest, Fn fn) : fn_(std::move(fn)), dest_(dest) {}
   SubmitAwaiter(const SubmitAwaiter&) = delete;
   SubmitAwaiter& operator=(const SubmitAwaiter&) = delete;
@@ -107,7 +136,7 @@ class [[nodiscard]] SubmitAwaiter {
       local_task_.emplace(fn_());
       return false;
     } else {
-      run_into_outcome();
+      run_into_outcome(fn_);
       return true;
     }
   }
@@ -120,8 +149,12 @@ class [[nodiscard]] SubmitAwaiter {
     task_ = src_->current_task();
     request_.owner = this;
     request_.fill = [](detail::Outbound* o, detail::Message& m) noexcept {
+      SubmitAwaiter* a = detail::OwnedOutbound<SubmitAwaiter>::of(o);
+      auto* rq = new (m.payload) Request;
+      rq->awaiter = a;
+      rq->source = a->src_->id();
+      if constexpr (kInlineFn) new (rq->fn) Fn(std::move(a->fn_));
       m.invoke = &on_target;
-      detail::store_pointer(m, detail::OwnedOutbound<SubmitAwaiter>::of(o));
     };
     src_->send(dest_, &request_);
     return std::noop_coroutine();
@@ -135,36 +168,57 @@ class [[nodiscard]] SubmitAwaiter {
   }
 
  private:
-  void run_into_outcome() noexcept {
+  void run_into_outcome(Fn& fn) noexcept {
     try {
-      outcome_.capture(fn_);
+      outcome_.capture(fn);
     } catch (...) {
       outcome_.error = std::current_exception();
     }
   }
 
   static void on_target(detail::Message& m, Shard& here) noexcept {
-    auto* a = detail::load_pointer<SubmitAwaiter>(m);
+    Request* rq = m.as<Request>();
+    SubmitAwaiter* a = rq->awaiter;
+    const unsigned source = rq->source;
     if (here.stopping()) {
+      if constexpr (kInlineFn) std::launder(reinterpret_cast<Fn*>(rq->fn))->~Fn();
       a->outcome_.error = std::make_exception_ptr(
           Error(Errc::stopped, "submit_to: shard " + std::to_string(here.id()) + " is shutting down"));
-      a->reply(here);
+      reply_via_awaiter(here, a, source);
       return;
     }
     if constexpr (kIsTask) {
       try {
-        spawn_detached(run_remote(a));
+        spawn_detached(run_remote(a, source));
       } catch (...) {
         a->outcome_.error = std::current_exception();
-        a->reply(here);
+        reply_via_awaiter(here, a, source);
       }
     } else {
-      a->run_into_outcome();
-      a->reply(here);
+      Fn* fn = &a->fn_;
+      if constexpr (kInlineFn) fn = std::launder(reinterpret_cast<Fn*>(rq->fn));
+      if constexpr (kInlineResult) {
+        try {
+          if constexpr (std::is_void_v<result_type>) {
+            (*fn)();
+            reply_inline(here, a, source, nullptr);
+          } else {
+            const result_type v = (*fn)();
+            reply_inline(here, a, source, &v);
+          }
+        } catch (...) {
+          a->outcome_.error = std::current_exception();
+          reply_via_awaiter(here, a, source);
+        }
+      } else {
+        a->run_into_outcome(*fn);
+        reply_via_awaiter(here, a, source);
+      }
+      if constexpr (kInlineFn) fn->~Fn();
     }
   }
 
-  static Task<void> run_remote(SubmitAwaiter* a) {
+  static Task<void> run_remote(SubmitAwaiter* a, unsigned source) {
     try {
       if constexpr (std::is_void_v<result_type>) {
         co_await a->fn_();
@@ -174,19 +228,51 @@ class [[nodiscard]] SubmitAwaiter {
     } catch (...) {
       a->outcome_.error = std::current_exception();
     }
-    a->reply(this_shard());
+    reply_via_awaiter(this_shard(), a, source);
   }
 
-  void reply(Shard& here) noexcept {
-    reply_.owner = this;
-    reply_.fill = [](detail::Outbound* o, detail::Message& m) noexcept {
-      m.invoke = [](detail::Message& msg, Shard& home) noexcept {
-        auto* a = detail::load_pointer<SubmitAwaiter>(msg);
-        home.schedule(a->h_, a->task_);
-      };
-      detail::store_pointer(m, detail::OwnedOutbound<SubmitAwaiter>::of(o));
+  static void on_source(detail::Message& m, Shard& home) noexcept {
+    Reply* rp = m.as<Reply>();
+    SubmitAwaiter* a = rp->awaiter;
+    if constexpr (kInlineResult && !std::is_void_v<result_type>) {
+      if (!rp->in_awaiter) {
+        result_type v;
+        std::memcpy(&v, rp->value, sizeof(v));
+        a->outcome_.value.emplace(v);
+      }
+    }
+    home.schedule(a->h_, a->task_);
+  }
+
+  // Fast path: the reply slot carries the result. If the ring back is full, the result goes into the awaiter
+  // and the reply waits in order behind the others.
+  static void reply_inline(Shard& here, SubmitAwaiter* a, unsigned source, const void* value) noexcept {
+    if (detail::Message* slot = here.try_claim(source)) {
+      auto* rp = new (slot->payload) Reply;
+      rp->awaiter = a;
+      rp->in_awaiter = false;
+      if constexpr (!std::is_void_v<result_type>) std::memcpy(rp->value, value, sizeof(result_type));
+      slot->invoke = &on_source;
+      here.commit(source);
+      return;
+    }
+    if constexpr (!std::is_void_v<result_type>) {
+      result_type v;
+      std::memcpy(&v, value, sizeof(v));
+      a->outcome_.value.emplace(v);
+    }
+    reply_via_awaiter(here, a, source);
+  }
+
+  static void reply_via_awaiter(Shard& here, SubmitAwaiter* a, unsigned source) noexcept {
+    a->reply_.owner = a;
+    a->reply_.fill = [](detail::Outbound* o, detail::Message& m) noexcept {
+      auto* rp = new (m.payload) Reply;
+      rp->awaiter = detail::OwnedOutbound<SubmitAwaiter>::of(o);
+      rp->in_awaiter = true;
+      m.invoke = &on_source;
     };
-    here.send(src_->id(), &reply_);
+    here.send(source, &a->reply_);
   }
 
   Fn fn_;
@@ -209,14 +295,14 @@ SubmitAwaiter<F> submit_to(unsigned shard, F&& fn) {
 }
 
 // One-way: fn runs on `shard` later; nothing comes back. The callable travels inside the message, so it must
-// fit in 56 bytes (capture pointers, not containers). co_await post_to(...) suspends only while the ring is
+// fit in 48 bytes (capture pointers, not containers). co_await post_to(...) suspends only while the ring is
 // full.
 template <class F>
 class [[nodiscard]] PostAwaiter {
   using Fn = std::decay_t<F>;
   static_assert(
       sizeof(Fn) <= detail::Message::kPayload && alignof(Fn) <= 8,
-      "post_to: the callable must fit in a message (56 bytes, 8-byte alignment): capture a pointer");
+      "post_to: the callable must fit in a message (48 bytes, 8-byte alignment): capture a pointer");
 
  public:
   PostAwaiter(unsigned dest, Fn fn) : fn_(std::move(fn)), dest_(dest) {}
@@ -289,6 +375,7 @@ namespace detail {
 
 // Counts children down; the parent waits without being cancellable, because the children reference its frame.
 struct Countdown {
+  explicit Countdown(unsigned n) noexcept : remaining(n) {}
   unsigned remaining;
   std::coroutine_handle<> waiter{};
   TaskControl* waiter_task = nullptr;

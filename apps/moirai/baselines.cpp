@@ -1,0 +1,252 @@
+#include "baselines.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+namespace moirai::cli {
+
+namespace {
+
+// Tells the core (and an SMT sibling) that this is a spin-wait: it saves power, yields pipeline resources to
+// the sibling and avoids the memory-order mis-speculation flush when the awaited line finally changes.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+// Far above any real machine (the kernel's NR_CPUS tops out at 8192), low enough that CPU_ALLOC stays small.
+constexpr int kMaxCpuNumber = 1 << 16;
+
+std::string pin_failure(int cpu, const std::string& reason) {
+  return "cannot pin a thread to CPU " + std::to_string(cpu) + ": " + reason;
+}
+
+void pin(pthread_t thread, int cpu) {
+  if (cpu < 0 || cpu >= kMaxCpuNumber) {
+    throw std::runtime_error(pin_failure(cpu, "no such CPU (CPUs are numbered from 0; see `nproc`)"));
+  }
+  // A dynamically sized set, so that a CPU number beyond CPU_SETSIZE reaches the kernel (and is refused
+  // there) instead of being silently dropped, which would ask for an empty set.
+  struct CpuSetFree {
+    void operator()(cpu_set_t* s) const noexcept { CPU_FREE(s); }
+  };
+  std::unique_ptr<cpu_set_t, CpuSetFree> set(CPU_ALLOC(cpu + 1));
+  if (!set) throw std::bad_alloc();
+  const std::size_t size = CPU_ALLOC_SIZE(cpu + 1);
+  CPU_ZERO_S(size, set.get());
+  CPU_SET_S(static_cast<std::size_t>(cpu), size, set.get());
+  const int rc = pthread_setaffinity_np(thread, size, set.get());
+  if (rc == 0) return;
+  std::string reason = std::generic_category().message(rc);
+  if (rc == EINVAL) {
+    reason +=
+        " (the CPU does not exist, is offline, or is outside this process's allowed CPUs: see "
+        "/sys/devices/system/cpu/online and `taskset -p $$`)";
+  } else if (rc == EPERM) {
+    reason += " (not permitted to change this thread's affinity)";
+  }
+  throw std::runtime_error(pin_failure(cpu, reason));
+}
+
+// A thread that spins must stay SCHED_OTHER: under SCHED_FIFO a spinner that never blocks can starve the
+// kernel's own per-CPU work on its CPU. Threads inherit the creator's policy, so set it explicitly; lowering
+// a policy needs no privilege.
+void make_time_shared(pthread_t thread, int cpu) {
+  sched_param param{};
+  param.sched_priority = 0;
+  const int rc = pthread_setschedparam(thread, SCHED_OTHER, &param);
+  if (rc != 0) {
+    throw std::runtime_error("cannot make the thread for CPU " + std::to_string(cpu) +
+                             " SCHED_OTHER: " + std::generic_category().message(rc));
+  }
+}
+
+enum class Policy { inherit, time_shared };
+
+// A thread that is pinned (and given its policy) by its creator before its body starts: the body waits behind
+// a gate until start(), so neither thread of a pair measures anything while the other may still be unpinned.
+// If setting the thread up fails, the gate opens on "abort", the thread ends without running its body and the
+// constructor throws; destroying a thread that was never started does the same.
+class PinnedThread {
+ public:
+  template <class Body>
+  PinnedThread(int cpu, Policy policy, Body body)
+      : thread_([this, body = std::move(body)]() mutable {
+          gate_.wait(kClosed, std::memory_order_acquire);
+          if (gate_.load(std::memory_order_acquire) == kGo) body();
+        }) {
+    try {
+      pin(thread_.native_handle(), cpu);
+      if (policy == Policy::time_shared) make_time_shared(thread_.native_handle(), cpu);
+    } catch (...) {
+      open(kAbort);
+      thread_.join();
+      throw;
+    }
+  }
+
+  PinnedThread(const PinnedThread&) = delete;
+  PinnedThread& operator=(const PinnedThread&) = delete;
+
+  ~PinnedThread() {
+    if (thread_.joinable()) {
+      open(kAbort);  // no effect if start() already opened it on kGo
+      thread_.join();
+    }
+  }
+
+  void start() noexcept { open(kGo); }
+  void join() { thread_.join(); }
+
+ private:
+  static constexpr int kClosed = 0;
+  static constexpr int kGo = 1;
+  static constexpr int kAbort = 2;
+
+  void open(int how) noexcept {
+    int expected = kClosed;
+    // Release: whatever the creator set up before start() is visible to the body, which loads with acquire.
+    if (gate_.compare_exchange_strong(expected, how, std::memory_order_release)) gate_.notify_one();
+  }
+
+  // Declared before thread_ so that it exists before the thread does.
+  std::atomic<int> gate_{kClosed};
+  std::thread thread_;
+};
+
+std::int64_t monotonic_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+timespec to_timespec(std::int64_t ns) noexcept {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  return ts;
+}
+
+constexpr int kPingPongWarmup = 1000;
+
+}  // namespace
+
+void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist) {
+  if (cpu_a == cpu_b) {
+    // Two spinners on one CPU progress only when the scheduler switches between them: milliseconds per trip.
+    throw std::invalid_argument("cacheline ping-pong needs two different CPUs, got CPU " +
+                                std::to_string(cpu_a) + " twice");
+  }
+
+  // The one line both threads touch, alone in its 64 bytes so that nothing else on the caller's stack shares
+  // it (false sharing would add traffic the baseline must not have). Odd values are A's requests, even values
+  // B's replies; kStop tells B to finish. Release/acquire is more than the counter needs (it carries no other
+  // data) and costs nothing extra on x86, where every store is a release and every load an acquire.
+  struct alignas(64) Line {
+    std::atomic<std::uint64_t> value{0};
+  };
+  static_assert(sizeof(Line) == 64);
+  constexpr std::uint64_t kStop = std::numeric_limits<std::uint64_t>::max();
+  Line line;
+
+  PinnedThread responder(cpu_b, Policy::time_shared, [&line] {
+    for (std::uint64_t expected = 1;; expected += 2) {
+      std::uint64_t seen;
+      while ((seen = line.value.load(std::memory_order_acquire)) != expected) {
+        if (seen == kStop) return;
+        cpu_relax();
+      }
+      line.value.store(expected + 1, std::memory_order_release);
+    }
+  });
+
+  PinnedThread initiator(cpu_a, Policy::time_shared, [&line, &budget, &hist] {
+    std::uint64_t n = 0;
+    auto round_trip = [&line, &n] {
+      line.value.store(n + 1, std::memory_order_release);
+      while (line.value.load(std::memory_order_acquire) != n + 2)
+        cpu_relax();
+      n += 2;
+    };
+    // Warm-up: both lines of code and the cache line's ownership settle, and both vCPUs are awake.
+    for (int i = 0; i < kPingPongWarmup; ++i)
+      round_trip();
+
+    using Clock = std::chrono::steady_clock;  // clock_gettime(CLOCK_MONOTONIC) through the vDSO
+    const Clock::time_point begin = Clock::now();
+    std::uint64_t iterations = 0;
+    std::chrono::nanoseconds elapsed{0};
+    while (!budget.done(iterations, elapsed)) {
+      const Clock::time_point t0 = Clock::now();
+      round_trip();
+      const Clock::time_point t1 = Clock::now();
+      hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(t1 - t0).count()));
+      ++iterations;
+      elapsed = t1 - begin;
+    }
+    line.value.store(kStop, std::memory_order_release);
+  });
+
+  responder.start();
+  initiator.start();
+  initiator.join();
+  responder.join();
+}
+
+void clock_nanosleep_lateness(int cpu, std::chrono::nanoseconds interval, const RunBudget& budget,
+                              LatencyHistogram& hist) {
+  if (interval.count() <= 0) {
+    throw std::invalid_argument("clock_nanosleep lateness needs a positive interval, got " +
+                                std::to_string(interval.count()) + " ns");
+  }
+  int sleep_error = 0;
+
+  PinnedThread sleeper(cpu, Policy::inherit, [&] {
+    const std::int64_t begin = monotonic_ns();
+    std::int64_t target = begin;
+    std::uint64_t iterations = 0;
+    std::chrono::nanoseconds elapsed{0};
+    while (!budget.done(iterations, elapsed)) {
+      // Absolute targets one interval apart, as cyclictest does: a late wake-up does not shift later targets,
+      // so lateness never accumulates into drift.
+      target += interval.count();
+      const timespec when = to_timespec(target);
+      int rc;
+      while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &when, nullptr)) == EINTR) {
+      }
+      if (rc != 0) {
+        sleep_error = rc;
+        return;
+      }
+      const std::int64_t woke = monotonic_ns();
+      hist.record(woke > target ? static_cast<std::uint64_t>(woke - target) : 0);
+      ++iterations;
+      elapsed = std::chrono::nanoseconds(woke - begin);
+    }
+  });
+
+  sleeper.start();
+  sleeper.join();
+  if (sleep_error != 0) {
+    throw std::runtime_error("clock_nanosleep on CPU " + std::to_string(cpu) +
+                             " failed: " + std::generic_category().message(sleep_error));
+  }
+}
+
+}  // namespace moirai::cli

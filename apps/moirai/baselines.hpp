@@ -1,0 +1,32 @@
+// The baselines `moirai bench` measures in the same run as Moirai's own figures, which are reported as ratios
+// to them: on a VM the host can move vCPUs and double a cross-core round trip from one hour to the next, so
+// an absolute figure from another run means little.
+#pragma once
+
+#include <chrono>
+
+#include "moirai/core/histogram.hpp"
+#include "report.hpp"
+
+namespace moirai::cli {
+
+// The physical limit of a cross-core round trip. Two threads, pinned to cpu_a and cpu_b and running
+// SCHED_OTHER, bounce one cache line: A writes n, B waits to see n and writes n + 1, A waits for n + 1. After
+// a warm-up of about 1000 round trips, records the time of each round trip (steady clock, read on A) into
+// `hist` until `budget` is done. Both threads spin with a pause instruction, so each needs a CPU of its own.
+// Throws std::invalid_argument when cpu_a == cpu_b, std::runtime_error naming the CPU and the reason when a
+// thread cannot be pinned.
+void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist);
+
+// cyclictest's method: one thread pinned to `cpu` sleeps with clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)
+// until next = previous target + interval and records its lateness (wake time - target, in ns; 0 if early)
+// for each iteration until `budget` is done. The thread inherits the caller's scheduling policy, so the
+// figure is the timer latency Moirai's own sleeping shards would see under the same policy; under SCHED_OTHER
+// that includes the thread's timer slack (50 µs by default, see prctl(PR_SET_TIMERSLACK)), which real-time
+// threads do not have.
+// Throws std::invalid_argument when interval <= 0, std::runtime_error naming the CPU and the reason when the
+// thread cannot be pinned.
+void clock_nanosleep_lateness(int cpu, std::chrono::nanoseconds interval, const RunBudget& budget,
+                              LatencyHistogram& hist);
+
+}  // namespace moirai::cli

@@ -1,1 +1,0 @@
-// The moirai command line: sub-commands are registered here and dispatched from main.cpp.

@@ -1,0 +1,288 @@
+#include "report.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <iterator>
+#include <string_view>
+#include <utility>
+
+namespace moirai::cli {
+
+BenchRow summarize(std::string name, const LatencyHistogram& h) {
+  BenchRow row;
+  row.name = std::move(name);
+  row.count = h.count();
+  row.p50 = h.percentile(50);
+  row.p90 = h.percentile(90);
+  row.p99 = h.percentile(99);
+  row.p999 = h.percentile(99.9);
+  row.p9999 = h.percentile(99.99);
+  row.max = h.max();
+  return row;
+}
+
+namespace {
+
+constexpr std::string_view kBaselinePrefix = "baseline.";
+constexpr std::string_view kMoiraiPrefix = "moirai.";
+
+bool starts_with(std::string_view s, std::string_view prefix) noexcept {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+const BenchRow* find_baseline(const BenchReport& r) noexcept {
+  for (const BenchRow& row : r.rows)
+    if (starts_with(row.name, kBaselinePrefix)) return &row;
+  return nullptr;
+}
+
+std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const BenchRow* baseline) noexcept {
+  if (baseline == nullptr || row.per_sec || !starts_with(row.name, kMoiraiPrefix)) return std::nullopt;
+  if (baseline->p50 == 0 || baseline->p99 == 0) return std::nullopt;
+  return BaselineRatios{static_cast<double>(row.p50) / static_cast<double>(baseline->p50),
+                        static_cast<double>(row.p99) / static_cast<double>(baseline->p99)};
+}
+
+// ---- table
+// -----------------------------------------------------------------------------------------------------
+
+namespace {
+
+std::string format_ratio(double r) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fx", r);
+  return buf;
+}
+
+// Three significant figures with an SI suffix: "950", "12.3k", "1.25M". A rate is read at a glance, not
+// copied.
+std::string format_rate(double v) {
+  if (!std::isfinite(v)) return "-";
+  static constexpr const char* kSuffixes[] = {"", "k", "M", "G", "T"};
+  std::size_t s = 0;
+  while (std::fabs(v) >= 999.5 && s + 1 < std::size(kSuffixes)) {
+    v /= 1000;
+    ++s;
+  }
+  const char* format = std::fabs(v) < 9.995 ? "%.2f%s" : std::fabs(v) < 99.95 ? "%.1f%s" : "%.0f%s";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, format, v, kSuffixes[s]);
+  return buf;
+}
+
+}  // namespace
+
+void print_table(std::ostream& out, const BenchReport& r) {
+  const BenchRow* baseline = find_baseline(r);
+
+  bool any_ratio = false;
+  bool any_rate = false;
+  for (const BenchRow& row : r.rows) {
+    any_ratio = any_ratio || ratios_to_baseline(row, baseline).has_value();
+    any_rate = any_rate || row.per_sec.has_value();
+  }
+
+  // Build every cell first so that each column can be as wide as its widest cell.
+  std::vector<std::string> header = {"name", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max"};
+  if (any_ratio) {
+    header.emplace_back("p50/base");
+    header.emplace_back("p99/base");
+  }
+  if (any_rate) header.emplace_back("per sec");
+
+  std::vector<std::vector<std::string>> lines;
+  lines.push_back(header);
+  for (const BenchRow& row : r.rows) {
+    std::vector<std::string> cells = {row.name,
+                                      std::to_string(row.count),
+                                      std::to_string(row.p50),
+                                      std::to_string(row.p90),
+                                      std::to_string(row.p99),
+                                      std::to_string(row.p999),
+                                      std::to_string(row.p9999),
+                                      std::to_string(row.max)};
+    if (any_ratio) {
+      const auto ratios = ratios_to_baseline(row, baseline);
+      // A Moirai latency row without a usable baseline says so; other rows have nothing to compare.
+      const bool comparable = starts_with(row.name, kMoiraiPrefix) && !row.per_sec;
+      cells.push_back(ratios ? format_ratio(ratios->p50) : comparable ? "-" : "");
+      cells.push_back(ratios ? format_ratio(ratios->p99) : comparable ? "-" : "");
+    }
+    if (any_rate) cells.push_back(row.per_sec ? format_rate(*row.per_sec) : "");
+    lines.push_back(std::move(cells));
+  }
+
+  std::vector<std::size_t> widths(header.size(), 0);
+  for (const auto& cells : lines)
+    for (std::size_t c = 0; c < cells.size(); ++c)
+      widths[c] = std::max(widths[c], cells[c].size());
+
+  out << r.bench << " (latency in ns)\n";
+  for (const auto& cells : lines) {
+    std::string line;
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const std::size_t pad = widths[c] - cells[c].size();
+      if (c == 0) {
+        line += cells[c];  // names left-aligned, numbers right-aligned so that digits line up
+        line.append(pad, ' ');
+      } else {
+        line += "  ";
+        line.append(pad, ' ');
+        line += cells[c];
+      }
+    }
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    out << line << '\n';
+  }
+  if (!r.note.empty()) {
+    out << r.note;
+    if (r.note.back() != '\n') out << '\n';
+  }
+}
+
+// ---- JSON
+// ------------------------------------------------------------------------------------------------------
+
+namespace {
+
+void append_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {  // JSON forbids raw control characters inside strings
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+        } else {
+          out += ch;  // UTF-8 passes through unchanged
+        }
+    }
+  }
+  out += '"';
+}
+
+void append_number(std::string& out, std::uint64_t v) {
+  out += std::to_string(v);
+}
+
+// Shortest form that reads back to the same double. JSON has no NaN or infinity: those become null.
+void append_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  if (ec != std::errc{}) {
+    out += "null";
+    return;
+  }
+  out.append(buf, end);
+}
+
+void append_key(std::string& out, std::string_view key) {
+  append_string(out, key);
+  out += ':';
+}
+
+void append_row(std::string& out, const BenchRow& row, const BenchRow* baseline) {
+  out += '{';
+  append_key(out, "name");
+  append_string(out, row.name);
+  const std::pair<std::string_view, std::uint64_t> figures[] = {
+      {"count", row.count}, {"p50", row.p50},     {"p90", row.p90}, {"p99", row.p99},
+      {"p999", row.p999},   {"p9999", row.p9999}, {"max", row.max},
+  };
+  for (const auto& [key, value] : figures) {
+    out += ',';
+    append_key(out, key);
+    append_number(out, value);
+  }
+  if (row.per_sec) {
+    out += ',';
+    append_key(out, "per_sec");
+    append_number(out, *row.per_sec);
+  }
+  if (const auto ratios = ratios_to_baseline(row, baseline)) {
+    out += ',';
+    append_key(out, "ratio_p50");
+    append_number(out, ratios->p50);
+    out += ',';
+    append_key(out, "ratio_p99");
+    append_number(out, ratios->p99);
+  }
+  out += '}';
+}
+
+void append_report(std::string& out, const BenchReport& r) {
+  const BenchRow* baseline = find_baseline(r);
+  out += '{';
+  append_key(out, "bench");
+  append_string(out, r.bench);
+  out += ',';
+  append_key(out, "unit");
+  append_string(out, "ns");
+  out += ',';
+  append_key(out, "results");
+  out += '[';
+  for (std::size_t i = 0; i < r.rows.size(); ++i) {
+    if (i > 0) out += ',';
+    append_row(out, r.rows[i], baseline);
+  }
+  out += ']';
+  if (!r.note.empty()) {
+    out += ',';
+    append_key(out, "note");
+    append_string(out, r.note);
+  }
+  out += '}';
+}
+
+}  // namespace
+
+std::string to_json(const BenchReport& r) {
+  std::string out;
+  append_report(out, r);
+  return out;
+}
+
+std::string to_json(const std::vector<BenchReport>& reports) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    if (i > 0) out += ',';
+    append_report(out, reports[i]);
+  }
+  out += ']';
+  return out;
+}
+
+}  // namespace moirai::cli
