@@ -556,6 +556,15 @@ void Shard::run_loop() {
     if (const unsigned c = ring_->poll(); c != 0) {
       bump(stats_.completions, c);
       busy = true;
+      if (ring_->take_msg_ring_failures() != 0) [[unlikely]] {
+        // A MSG_RING wake-up was lost (the kernel refused it): wake every peer the slow, sure way.
+        for (auto& peer : rt_.shards) {
+          if (peer.get() != this) {
+            const std::uint64_t one = 1;
+            [[maybe_unused]] ssize_t rc = ::write(peer->eventfd_, &one, sizeof(one));
+          }
+        }
+      }
     }
     busy |= fire_timers();
     allocator_->drain_remote();

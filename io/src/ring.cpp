@@ -87,6 +87,13 @@ HostFacts HostFacts::current() {
   if (getrlimit(RLIMIT_MEMLOCK, &lim) == 0) {
     facts.memlock_kib = lim.rlim_cur == RLIM_INFINITY ? ~0ull : lim.rlim_cur / 1024;
   }
+  {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("Seccomp:", 0) == 0) facts.seccomp_filtered = line.find('2') != std::string::npos;
+    }
+  }
   facts.in_container = access("/.dockerenv", F_OK) == 0 || access("/run/.containerenv", F_OK) == 0 ||
                        file_contains("/proc/1/cgroup", "docker") ||
                        file_contains("/proc/1/cgroup", "kubepods");
@@ -95,12 +102,16 @@ HostFacts HostFacts::current() {
 
 std::string describe_setup_error(int err, const HostFacts& facts) {
   std::ostringstream out;
-  out << "io_uring cannot be used: io_uring_setup failed with " << strerrorname_np(err) << " ("
-      << std::strerror(err) << "). ";
+  const char* name = strerrorname_np(err);  // null for an errno glibc does not know
+  out << "io_uring cannot be used: io_uring_setup failed with " << (name != nullptr ? name : "errno") << " "
+      << err << " (" << std::strerror(err) << "). ";
   switch (err) {
     case ENOSYS:
       out << "This kernel has no io_uring (Linux before 5.1, or built without CONFIG_IO_URING)";
-      if (facts.in_container) out << ", or this container's seccomp profile blocks the io_uring system calls";
+      if (facts.in_container || facts.seccomp_filtered) {
+        out << ", or a seccomp filter on this process (a container's profile, say) blocks the io_uring "
+               "system calls";
+      }
       out << ". Fix: run on Linux 6.1 or newer with CONFIG_IO_URING=y; in a container, allow io_uring_setup, "
              "io_uring_enter and io_uring_register in its seccomp profile.";
       break;
@@ -117,7 +128,9 @@ std::string describe_setup_error(int err, const HostFacts& facts) {
                "kernel.io_uring_disabled=0.";
       } else {
         out << "A security policy refused it: a seccomp filter"
-            << (facts.in_container ? " (this looks like a container)" : "")
+            << (facts.seccomp_filtered ? " (this process has one)"
+                : facts.in_container   ? " (this looks like a container)"
+                                       : "")
             << " or an LSM such as SELinux or AppArmor. Fix: allow io_uring_setup, io_uring_enter and "
                "io_uring_register for this process.";
       }
@@ -152,7 +165,15 @@ std::string describe_setup_error(int err, const HostFacts& facts) {
 
 Ring::Ring(const RingOptions& options) {
   const unsigned entries = options.sq_entries == 0 ? 256 : options.sq_entries;
+  if (entries > 32768) {
+    throw RingError(EINVAL, "io_uring ring set-up: sq_entries " + std::to_string(entries) +
+                                " is more than the kernel allows (32768); use fewer entries");
+  }
   const unsigned cq = options.cq_entries == 0 ? entries * 4 : options.cq_entries;
+  if (cq < entries) {
+    throw RingError(EINVAL, "io_uring ring set-up: cq_entries (" + std::to_string(cq) +
+                                ") must be at least sq_entries (" + std::to_string(entries) + ")");
+  }
   int first = std::max(static_cast<int>(options.best_mode), g_best_accepted.load(std::memory_order_relaxed));
   int rc = -EINVAL;
   for (int m = first; m <= static_cast<int>(SetupMode::kPlain); ++m) {
@@ -199,8 +220,8 @@ unsigned Ring::dispatch() noexcept {
     const int res = cqe->res;
     const std::uint32_t flags = cqe->flags;
     io_uring_cqe_seen(&ring_, cqe);
+    if (data == 0 || data == LIBURING_UDATA_TIMEOUT) continue;  // nobody waits (cancel acks and the like)
     ++n;
-    if (data == 0 || data == LIBURING_UDATA_TIMEOUT) continue;
     auto* c = reinterpret_cast<Completion*>(data);
     c->on_complete(c, res, flags);
   }
@@ -244,7 +265,13 @@ bool Ring::prep_msg_ring(int target_ring_fd, Completion* target) noexcept {
   io_uring_sqe* sqe = get_sqe();
   if (sqe == nullptr) return false;
   io_uring_prep_msg_ring(sqe, target_ring_fd, 0, reinterpret_cast<std::uint64_t>(target), 0);
-  io_uring_sqe_set_data64(sqe, 0);
+  // Success posts no CQE here (SKIP_SUCCESS); a failure does, and must not pass unseen: the wake-up it
+  // carried is lost, so the owner is told (take_msg_ring_failure) and falls back to another way.
+  msg_ring_failed_.ring = this;
+  msg_ring_failed_.on_complete = [](Completion* c, int, std::uint32_t) noexcept {
+    static_cast<MsgRingFailure*>(c)->ring->msg_ring_failures_++;
+  };
+  set_completion(sqe, &msg_ring_failed_);
   sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
   return true;
 }

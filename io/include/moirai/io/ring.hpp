@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <system_error>
+#include <utility>
 
 namespace moirai::io {
 
@@ -54,6 +55,7 @@ struct HostFacts {
   int io_uring_disabled = 0;           // /proc/sys/kernel/io_uring_disabled, 0 if absent
   unsigned long long memlock_kib = 0;  // RLIMIT_MEMLOCK soft limit in KiB; ~0ull when unlimited
   bool in_container = false;           // a hint that seccomp may be the cause
+  bool seccomp_filtered = false;       // /proc/self/status says a seccomp filter is installed
   static HostFacts current();
 };
 
@@ -109,6 +111,8 @@ class Ring {
   // Queues a MSG_RING that posts a CQE with user_data `target` into another ring; no CQE comes back here on
   // success. Returns false when the kernel lacks MSG_RING (the caller falls back to an eventfd).
   bool prep_msg_ring(int target_ring_fd, Completion* target) noexcept;
+  // How many MSG_RINGs failed since the last call (each lost the wake-up it carried).
+  unsigned take_msg_ring_failures() noexcept { return std::exchange(msg_ring_failures_, 0u); }
 
   int fd() const noexcept { return ring_.ring_fd; }
   SetupMode mode() const noexcept { return mode_; }
@@ -124,7 +128,12 @@ class Ring {
   io_uring_sqe* get_sqe_slow() noexcept;
   unsigned dispatch() noexcept;
 
+  struct MsgRingFailure : Completion {
+    Ring* ring = nullptr;
+  };
   io_uring ring_{};
+  MsgRingFailure msg_ring_failed_{};
+  unsigned msg_ring_failures_ = 0;
   SetupMode mode_ = SetupMode::kPlain;
   bool ring_fd_registered_ = false;
 };

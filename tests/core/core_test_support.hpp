@@ -1,0 +1,66 @@
+// Helpers shared by the tests of moirai::core: runtime options for this 2-CPU machine, an object that counts
+// its live instances (to prove frames were destroyed), and error-checking helpers. Header-only, test-only.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "moirai/core/error.hpp"
+#include "moirai/core/runtime_options.hpp"
+#include "moirai/core/task.hpp"
+#include "moirai/core/timer.hpp"
+
+namespace moirai_test {
+
+// Two shards on CPUs 0 and 1 (the whole machine). Shards sleep when idle, so no test leaves a CPU spinning.
+inline moirai::RuntimeOptions two_shards(moirai::IdleStrategy idle = moirai::IdleStrategy::spin_then_sleep) {
+  moirai::RuntimeOptions o;
+  o.cpus = {0, 1};
+  o.idle = idle;
+  o.shutdown_timeout = std::chrono::seconds(3);
+  return o;
+}
+
+inline moirai::RuntimeOptions one_shard(moirai::IdleStrategy idle = moirai::IdleStrategy::spin_then_sleep) {
+  moirai::RuntimeOptions o = two_shards(idle);
+  o.cpus = {0};
+  return o;
+}
+
+// Counts live instances; a frame that holds one and is never destroyed shows up as a non-zero count.
+struct Tracked {
+  static inline std::atomic<int> live{0};
+  Tracked() noexcept { live.fetch_add(1); }
+  Tracked(const Tracked&) noexcept { live.fetch_add(1); }
+  Tracked(Tracked&&) noexcept { live.fetch_add(1); }
+  Tracked& operator=(const Tracked&) = default;
+  ~Tracked() { live.fetch_sub(1); }
+};
+
+// Runs `f`, expects moirai::Error with `code`, and returns its message for further checks.
+template <class F>
+std::string error_message(F&& f, moirai::Errc code) {
+  try {
+    std::forward<F>(f)();
+  } catch (const moirai::Error& e) {
+    EXPECT_EQ(e.errc(), code) << e.what();
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected moirai::Error, got another exception: " << e.what();
+    return {};
+  }
+  ADD_FAILURE() << "no moirai::Error was thrown";
+  return {};
+}
+
+// Lets every other ready task on this shard run `n` times.
+inline moirai::Task<void> yield_n(int n) {
+  for (int i = 0; i < n; ++i)
+    co_await moirai::yield();
+}
+
+}  // namespace moirai_test
