@@ -194,6 +194,7 @@ Ring::Ring(const RingOptions& options) {
   }
   if (rc != 0) throw RingError(-rc, describe_setup_error(-rc, HostFacts::current()));
   if (options.register_ring_fd && io_uring_register_ring_fd(&ring_) == 1) ring_fd_registered_ = true;
+  probe();  // now, not at the first MSG_RING: the probe allocates, and the hot path must not
 }
 
 Ring::~Ring() {
