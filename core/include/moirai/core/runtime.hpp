@@ -71,6 +71,16 @@ class Runtime {
 
 namespace detail {
 
+// The Task type run() gets: Main itself, or what calling it returns (looked up only for a callable).
+template <class M, bool = is_task_v<M>>
+struct main_task {
+  using type = M;
+};
+template <class M>
+struct main_task<M, false> {
+  using type = std::invoke_result_t<M&>;
+};
+
 template <class T>
 struct MainSlot {
   std::optional<std::conditional_t<std::is_void_v<T>, int, T>> value;
@@ -146,7 +156,7 @@ struct ExternalCall final : ExternalWork {
 template <class Main>
 auto Runtime::run(Main&& main) {
   using M = std::remove_cvref_t<Main>;
-  using TaskT = std::conditional_t<is_task_v<M>, M, std::invoke_result_t<M&>>;
+  using TaskT = typename detail::main_task<M>::type;
   static_assert(is_task_v<TaskT>, "Runtime::run takes a Task<T> or a callable returning one");
   using T = typename TaskT::value_type;
 
