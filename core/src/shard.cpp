@@ -169,7 +169,7 @@ detail::TaskControl* Shard::new_task(std::coroutine_handle<> frame, detail::Prom
   t->id = ctx.id != 0 ? ctx.id : next_task_id_++;
   t->priority = ctx.priority;
   const std::size_t len = std::min(ctx.name.size(), sizeof(t->name) - 1);
-  std::memcpy(t->name, ctx.name.data(), len);
+  if (len != 0) std::memcpy(t->name, ctx.name.data(), len);  // data() may be null for an empty name
   t->name[len] = '\0';
   t->next = live_head_;
   if (live_head_ != nullptr) live_head_->prev = t;

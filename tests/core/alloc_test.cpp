@@ -24,11 +24,21 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void* operator new[](std::size_t n) {
+  return operator new(n);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 #if !defined(MOIRAI_SANITIZED)
 extern "C" {
@@ -54,7 +64,9 @@ namespace {
 
 using moirai::Task;
 
-Task<int> small_work(int x) { co_return x + 1; }
+Task<int> small_work(int x) {
+  co_return x + 1;
+}
 
 struct Counted {
   std::uint64_t allocations = 0;
@@ -82,7 +94,8 @@ Counted count_allocations(Body body) {
 TEST(Allocations, NoneAcrossOneHundredThousandSpawns) {
   auto body = [](int n) -> Task<std::uint64_t> {
     std::uint64_t sum = 0;
-    for (int i = 0; i < n; ++i) sum += static_cast<std::uint64_t>(co_await moirai::spawn(small_work(i)).join());
+    for (int i = 0; i < n; ++i)
+      sum += static_cast<std::uint64_t>(co_await moirai::spawn(small_work(i)).join());
     co_return sum;
   };
   Counted c = count_allocations(body);
@@ -94,7 +107,8 @@ TEST(Allocations, NoneAcrossOneHundredThousandSubmitTo) {
   auto body = [](int n) -> Task<std::uint64_t> {
     std::uint64_t sum = 0;
     for (int i = 0; i < n; ++i) {
-      sum += co_await moirai::submit_to(1, [i] { return static_cast<std::uint64_t>(i) + moirai::this_shard_id(); });
+      sum += co_await moirai::submit_to(
+          1, [i] { return static_cast<std::uint64_t>(i) + moirai::this_shard_id(); });
     }
     co_return sum;
   };

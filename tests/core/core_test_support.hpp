@@ -63,4 +63,16 @@ inline moirai::Task<void> yield_n(int n) {
     co_await moirai::yield();
 }
 
+// A one-shot flag a task can wait for by polling. The tests of spawn, submit, timers, io and shutdown use it
+// instead of moirai::Event so that they do not depend on sync.hpp (tested on its own in sync_test.cpp).
+struct Signal {
+  std::atomic<bool> on{false};
+  void set() noexcept { on.store(true, std::memory_order_release); }
+  bool is_set() const noexcept { return on.load(std::memory_order_acquire); }
+};
+inline moirai::Task<void> wait_for(const Signal* s) {
+  while (!s->is_set())
+    co_await moirai::sleep_for(std::chrono::microseconds(20));
+}
+
 }  // namespace moirai_test

@@ -214,16 +214,31 @@ TEST(TaskExceptions, ReachTheCallerOfRun) {
 }
 
 TEST(TaskDepth, HundredThousandNestedAwaitsDoNotOverflowTheStack) {
+#if defined(MOIRAI_SANITIZED)
+  // Symmetric transfer needs the compiler to tail-call the resumption; sanitizer instrumentation prevents it,
+  // so under sanitizers deep chains recurse by design of the tool, not of the runtime.
+  GTEST_SKIP() << "deep await chains need tail calls, which sanitizer builds do not make";
+#endif
   Runtime rt(one_shard());
   EXPECT_EQ(rt.run([]() -> Task<long> { co_return co_await nested(100'000); }), 100'000);
 }
 
 TEST(TaskDepth, HundredThousandNestedAwaitsResumedFromTheSchedulerUnwindWithoutRecursion) {
+#if defined(MOIRAI_SANITIZED)
+  // Symmetric transfer needs the compiler to tail-call the resumption; sanitizer instrumentation prevents it,
+  // so under sanitizers deep chains recurse by design of the tool, not of the runtime.
+  GTEST_SKIP() << "deep await chains need tail calls, which sanitizer builds do not make";
+#endif
   Runtime rt(one_shard());
   EXPECT_EQ(rt.run([]() -> Task<long> { co_return co_await nested_with_sleep(100'000); }), 100'000);
 }
 
 TEST(TaskDepth, AnExceptionThroughTwentyThousandFramesDoesNotOverflowTheStack) {
+#if defined(MOIRAI_SANITIZED)
+  // Symmetric transfer needs the compiler to tail-call the resumption; sanitizer instrumentation prevents it,
+  // so under sanitizers deep chains recurse by design of the tool, not of the runtime.
+  GTEST_SKIP() << "deep await chains need tail calls, which sanitizer builds do not make";
+#endif
   Runtime rt(one_shard());
   const std::string what = rt.run([]() -> Task<std::string> {
     try {
@@ -237,6 +252,11 @@ TEST(TaskDepth, AnExceptionThroughTwentyThousandFramesDoesNotOverflowTheStack) {
 }
 
 TEST(TaskDepth, AMillionSequentialAwaitsOfReadyTasksDoNotOverflowTheStack) {
+#if defined(MOIRAI_SANITIZED)
+  // Symmetric transfer needs the compiler to tail-call the resumption; sanitizer instrumentation prevents it,
+  // so under sanitizers deep chains recurse by design of the tool, not of the runtime.
+  GTEST_SKIP() << "deep await chains need tail calls, which sanitizer builds do not make";
+#endif
   Runtime rt(one_shard());
   const long sum = rt.run([]() -> Task<long> {
     long s = 0;

@@ -337,7 +337,9 @@ class [[nodiscard]] PostAwaiter {
       Fn* f = msg.as<Fn>();
       try {
         if constexpr (is_task_v<std::invoke_result_t<Fn&>>) {
-          spawn_detached((*f)());
+          // The callable moves into the task's frame: a lambda coroutine reads its captures through `this`,
+          // so they must live as long as the task, not as long as this message.
+          spawn_detached(run_owned(std::move(*f)));
         } else {
           (*f)();
         }
@@ -351,6 +353,8 @@ class [[nodiscard]] PostAwaiter {
   }
 
  private:
+  static auto run_owned(Fn f) -> std::invoke_result_t<Fn&> { co_return co_await f(); }
+
   Fn fn_;
   unsigned dest_;
   Shard* src_ = nullptr;

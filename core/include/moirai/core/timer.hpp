@@ -86,6 +86,7 @@ inline YieldAwaiter yield() noexcept {
 template <class T>
 Task<T> with_timeout(Duration timeout, Task<T> task) {
   TaskHandle<T> h = spawn(std::move(task));
+  std::exception_ptr caller_error;  // the caller itself was cancelled while waiting
   try {
     if constexpr (std::is_void_v<T>) {
       co_await h.join_for(timeout);
@@ -95,9 +96,12 @@ Task<T> with_timeout(Duration timeout, Task<T> task) {
     }
   } catch (const TimedOut&) {
     // fall through: cancel the task and wait for it below (no co_await is allowed inside a handler)
+  } catch (const TaskCancelled&) {
+    caller_error = std::current_exception();
   }
-  // Only a timeout gets here (any other exception propagated above).
+  // A timeout, or the caller's own cancellation (the task's own exceptions propagated above): end the task.
   h.cancel();
+  if (caller_error) std::rethrow_exception(caller_error);
   try {
     co_await h.join();
   } catch (...) {
