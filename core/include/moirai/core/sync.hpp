@@ -153,7 +153,13 @@ class Gate {
 // all resume once the last arrives. Only the last arriver sends messages, one per waiter on another shard.
 // The wait is not a cancellation point: a waiter's record is in the shared list until the last arrival.
 class Barrier {
-  struct Arrival;
+  struct Arrival {
+    Arrival* next = nullptr;
+    Shard* shard = nullptr;
+    std::coroutine_handle<> handle{};
+    detail::TaskControl* task = nullptr;
+    detail::OwnedOutbound<Arrival> wake;
+  };
 
  public:
   explicit Barrier(unsigned parties) : parties_(parties) {
@@ -210,13 +216,6 @@ class Barrier {
   Awaiter arrive_and_wait() noexcept { return Awaiter(this); }
 
  private:
-  struct Arrival {
-    Arrival* next = nullptr;
-    Shard* shard = nullptr;
-    std::coroutine_handle<> handle{};
-    detail::TaskControl* task = nullptr;
-    detail::OwnedOutbound<Arrival> wake;
-  };
   const unsigned parties_;
   std::atomic<unsigned> arrived_{0};
   std::atomic<Arrival*> head_{nullptr};

@@ -1,0 +1,221 @@
+// Io awaitables on the shard's ring: pipes written and read, nops, results as values (-errno, never an
+// exception), reads that wait for a writer, more requests than the ring holds, and io on every shard.
+#include "moirai/core/io.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core_test_support.hpp"
+#include "moirai/core/runtime.hpp"
+#include "moirai/core/submit.hpp"
+#include "moirai/core/timer.hpp"
+
+namespace {
+
+using moirai::Runtime;
+using moirai::Task;
+using moirai::TaskHandle;
+using moirai_test::one_shard;
+using moirai_test::two_shards;
+using moirai_test::yield_n;
+
+struct Pipe {
+  int r = -1, w = -1;
+  Pipe() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    r = fds[0];
+    w = fds[1];
+  }
+  ~Pipe() {
+    close_write();
+    if (r >= 0) close(r);
+  }
+  void close_write() {
+    if (w >= 0) close(w);
+    w = -1;
+  }
+};
+
+TEST(Io, WriteThenReadThroughAPipe) {
+  Runtime rt(one_shard());
+  const std::string got = rt.run([]() -> Task<std::string> {
+    Pipe p;
+    const std::string msg = "hello, ring";
+    const int wrote = co_await moirai::async_write(p.w, msg.data(), msg.size());
+    EXPECT_EQ(wrote, static_cast<int>(msg.size()));
+    char buf[64] = {};
+    const int read = co_await moirai::async_read(p.r, buf, sizeof buf);
+    EXPECT_EQ(read, static_cast<int>(msg.size()));
+    co_return std::string(buf, read > 0 ? static_cast<std::size_t>(read) : 0);
+  });
+  EXPECT_EQ(got, "hello, ring");
+}
+
+TEST(Io, AReadWaitsForTheWriterAndEndOfFileReadsZero) {
+  Runtime rt(one_shard());
+  rt.run([]() -> Task<void> {
+    Pipe p;
+    char buf[16] = {};
+    auto reader = moirai::spawn(
+        [](int fd, char* b) -> Task<int> { co_return co_await moirai::async_read(fd, b, 16); }(p.r, buf));
+    co_await yield_n(3);
+    EXPECT_FALSE(reader.done()) << "nothing to read yet: the request waits in the kernel";
+    EXPECT_EQ(co_await moirai::async_write(p.w, "abc", 3), 3);
+    EXPECT_EQ(co_await reader.join(), 3);
+    EXPECT_EQ(std::string(buf, 3), "abc");
+    p.close_write();
+    EXPECT_EQ(co_await moirai::async_read(p.r, buf, sizeof buf), 0) << "end of file";
+  });
+}
+
+TEST(Io, NopCompletesWithZero) {
+  Runtime rt(two_shards());
+  rt.run([&rt]() -> Task<void> {
+    const auto before = rt.stats(0).completions;
+    for (int i = 0; i < 10; ++i)
+      EXPECT_EQ(co_await moirai::async_nop(), 0);
+    EXPECT_GE(rt.stats(0).completions, before + 10);
+    EXPECT_EQ(co_await moirai::submit_to(1, []() -> Task<int> { co_return co_await moirai::async_nop(); }),
+              0);
+  });
+}
+
+TEST(Io, ErrorsAreValuesNotExceptions) {
+  Runtime rt(one_shard());
+  rt.run([]() -> Task<void> {
+    char buf[8];
+    int r = 0;
+    EXPECT_NO_THROW(r = co_await moirai::async_read(-1, buf, sizeof buf));
+    EXPECT_EQ(r, -EBADF);
+    EXPECT_EQ(co_await moirai::async_write(1'000'000, buf, sizeof buf), -EBADF);
+    Pipe p;
+    EXPECT_EQ(co_await moirai::async_write(p.r, "x", 1), -EBADF) << "the read end is not writable";
+    // A write to a pipe nobody reads: -EPIPE (SIGPIPE ignored so the process survives the kernel's signal).
+    std::signal(SIGPIPE, SIG_IGN);
+    close(p.r);
+    p.r = -1;
+    EXPECT_EQ(co_await moirai::async_write(p.w, "x", 1), -EPIPE);
+    // A task that got an error goes on normally.
+    EXPECT_EQ(co_await moirai::async_nop(), 0);
+  });
+}
+
+TEST(Io, MoreRequestsThanTheRingHoldsAllComplete) {
+  moirai::RuntimeOptions o = one_shard();
+  o.ring_entries = 4;  // SQ 4, CQ 16: far fewer than the requests in flight
+  Runtime rt(o);
+  rt.run([]() -> Task<void> {
+    constexpr int kTasks = 1000;
+    std::vector<TaskHandle<int>> hs;
+    hs.reserve(kTasks);
+    for (int i = 0; i < kTasks; ++i) {
+      hs.push_back(moirai::spawn([]() -> Task<int> {
+        int bad = 0;
+        for (int k = 0; k < 5; ++k) {
+          if (co_await moirai::async_nop() != 0) ++bad;
+        }
+        co_return bad;
+      }()));
+    }
+    int bad = 0;
+    for (auto& h : hs)
+      bad += co_await h.join();
+    EXPECT_EQ(bad, 0);
+  });
+}
+
+TEST(Io, ManyPendingReadsCompleteAsTheirWritesArrive) {
+  moirai::RuntimeOptions o = one_shard();
+  o.ring_entries = 8;
+  Runtime rt(o);
+  rt.run([]() -> Task<void> {
+    constexpr int kPipes = 40;  // more pending reads than SQ entries, each parked in the kernel
+    std::vector<Pipe> pipes(kPipes);
+    std::vector<char> bufs(kPipes, 0);
+    std::vector<TaskHandle<int>> readers;
+    for (int i = 0; i < kPipes; ++i) {
+      readers.push_back(moirai::spawn([](int fd, char* b) -> Task<int> {
+        co_return co_await moirai::async_read(fd, b, 1);
+      }(pipes[i].r, &bufs[i])));
+    }
+    co_await yield_n(3);
+    for (int i = kPipes - 1; i >= 0; --i) {
+      const char c = static_cast<char>('A' + i % 26);
+      EXPECT_EQ(co_await moirai::async_write(pipes[i].w, &c, 1), 1);
+    }
+    for (int i = 0; i < kPipes; ++i) {
+      EXPECT_EQ(co_await readers[i].join(), 1);
+      EXPECT_EQ(bufs[i], static_cast<char>('A' + i % 26));
+    }
+  });
+}
+
+TEST(Io, ABigTransferThroughAPipeBetweenTwoShards) {
+  Runtime rt(two_shards());
+  Pipe p;
+  constexpr std::size_t kBytes = 1 << 20;  // much more than a pipe buffer: both sides wait on each other
+  const bool ok = rt.run([&p]() -> Task<bool> {
+    auto writer = moirai::spawn([](int fd) -> Task<bool> {
+      std::vector<unsigned char> data(kBytes);
+      for (std::size_t i = 0; i < kBytes; ++i)
+        data[i] = static_cast<unsigned char>(i * 7 + 3);
+      std::size_t off = 0;
+      while (off < kBytes) {
+        const int n = co_await moirai::async_write(fd, data.data() + off, kBytes - off);
+        if (n <= 0) co_return false;
+        off += static_cast<std::size_t>(n);
+      }
+      co_return true;
+    }(p.w));
+    const bool read_ok = co_await moirai::submit_to(1, [fd = p.r]() -> Task<bool> {
+      std::vector<unsigned char> buf(64 * 1024);
+      std::size_t total = 0;
+      bool same = true;
+      while (total < kBytes) {
+        const int n = co_await moirai::async_read(fd, buf.data(), buf.size());
+        if (n <= 0) co_return false;
+        for (int i = 0; i < n; ++i) {
+          if (buf[i] != static_cast<unsigned char>((total + i) * 7 + 3)) same = false;
+        }
+        total += static_cast<std::size_t>(n);
+      }
+      co_return same&& total == kBytes;
+    });
+    const bool write_ok = co_await writer.join();
+    co_return read_ok&& write_ok;
+  });
+  EXPECT_TRUE(ok);
+}
+
+TEST(Io, IoOnAnyPrepFunctionGivesTheCqeResult) {
+  Runtime rt(one_shard());
+  rt.run([]() -> Task<void> {
+    Pipe p;
+    // A poll for readability, through the generic io_op.
+    auto poller = moirai::spawn([](int fd) -> Task<int> {
+      co_return co_await moirai::io_op(
+          [fd](io_uring_sqe* sqe) noexcept { io_uring_prep_poll_add(sqe, fd, POLLIN); });
+    }(p.r));
+    co_await yield_n(3);
+    EXPECT_FALSE(poller.done());
+    EXPECT_EQ(::write(p.w, "z", 1), 1);
+    const int mask = co_await poller.join();
+    EXPECT_TRUE((mask & POLLIN) != 0) << mask;
+  });
+}
+
+TEST(Io, IoOffAShardThrowsNotOnShard) {
+  moirai_test::error_message([] { (void)moirai::async_nop().await_ready(); }, moirai::Errc::not_on_shard);
+}
+
+}  // namespace
