@@ -193,8 +193,14 @@ void Runtime::start() {
 }
 
 void Runtime::stop() {
+  if (detail::t_runtime_state == state_.get()) {
+    // Called from one of our own shards: a shard cannot join itself. Ask every shard to wind down; run()
+    // returns, or the owner's stop() (or the destructor) joins the threads.
+    state_->request_stop();
+    return;
+  }
   int expected = kRunning;
-  if (!phase_.compare_exchange_strong(expected, kStopped)) {
+  if (!phase_.compare_exchange_strong(expected, kStopped, std::memory_order_seq_cst)) {
     if (expected == kCreated) phase_.store(kStopped);
     return;
   }
@@ -202,7 +208,7 @@ void Runtime::stop() {
   join_threads();
   // Work handed in by submit() while the shards were leaving: fail it (its futures say "stopped").
   for (auto& s : state_->shards)
-    s->stop_seen_external();
+    s->refuse_external();
 }
 
 void Runtime::run_here(void (*start_main)(void*), void* arg) {
@@ -243,7 +249,9 @@ void Runtime::run_here(void (*start_main)(void*), void* arg) {
   detail::t_runtime_state = nullptr;
   join_threads();
   if (pin) set_current_thread_affinity(saved_affinity);
-  phase_.store(kStopped);
+  phase_.store(kStopped, std::memory_order_seq_cst);
+  for (auto& s : state_->shards)
+    s->refuse_external();
   if (start_error) std::rethrow_exception(start_error);
 }
 
@@ -261,7 +269,12 @@ void Runtime::check_submit(unsigned shard) const {
 }
 
 void Runtime::push_external(unsigned shard, detail::ExternalWork* work) noexcept {
-  state_->shards[shard]->push_external(work);
+  Shard& s = *state_->shards[shard];
+  s.push_external(work);
+  // stop() may have drained this shard's inbox between our check of the phase and the push: then nobody would
+  // ever run the work. Look again; if the runtime has stopped, fail what is there ourselves (drains are
+  // exchanges, so each item is taken by exactly one drainer).
+  if (phase_.load(std::memory_order_seq_cst) == kStopped) s.refuse_external();
 }
 
 }  // namespace moirai

@@ -258,7 +258,7 @@ bool Shard::run_tasks() {
     detail::Runnable r = runq_.pop();
     detail::TaskControl* t = r.task;
     if (t != nullptr && t->status == TaskStatus::queued) {
-      if (t->cancel_requested) {
+      if (t->cancel_requested && !t->must_start) {
         finish_unstarted_cancelled(t);
         continue;
       }
@@ -395,7 +395,7 @@ void Shard::push_external(detail::ExternalWork* w) noexcept {
   wake_from_outside();
 }
 
-bool Shard::drain_external() noexcept {
+bool Shard::drain_external(bool refuse) noexcept {
   if (external_.load(std::memory_order_relaxed) == nullptr) return false;
   detail::ExternalWork* w = external_.exchange(nullptr, std::memory_order_acquire);
   // The stack is newest-first; reverse it so external work runs in the order it was handed in.
@@ -408,7 +408,7 @@ bool Shard::drain_external() noexcept {
   }
   while (fifo != nullptr) {
     detail::ExternalWork* next = fifo->next;
-    fifo->run(*this);  // deletes itself when done
+    fifo->run(*this, refuse);  // deletes itself when done
     fifo = next;
   }
   return true;

@@ -128,11 +128,13 @@ TEST(Shutdown, StopWithWorkInFlightCancelsEveryTaskAndFreesEveryFrame) {
     rt.submit(1, [&] { spawn_work(&f, p1.r); }).get();
     ASSERT_TRUE(eventually([&] { return f.started.load() == 2 * kStartedPerShard; }));
     // A request from outside that is still running at stop: its future learns of the cancellation.
-    auto pending = rt.submit(1, []() -> Task<int> {
+    std::atomic<bool> pending_started{false};
+    auto pending = rt.submit(1, [&pending_started]() -> Task<int> {
+      pending_started.store(true);
       co_await moirai::sleep_for(1h);
       co_return 1;
     });
-    std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(eventually([&] { return pending_started.load(); }));
     rt.stop();
     EXPECT_FALSE(rt.running());
     EXPECT_THROW(pending.get(), TaskCancelled);
@@ -223,7 +225,8 @@ TEST(Shutdown, WorkStartedWhileStoppingIsRefused) {
   EXPECT_EQ(submit_refused.load(), 1);
 }
 
-Task<void> stubborn(std::atomic<int>* laps, Tracked) {
+Task<void> stubborn(std::atomic<bool>* started, std::atomic<int>* laps, Tracked) {
+  started->store(true);
   for (;;) {
     try {
       co_await moirai::yield();  // suspends, then throws TaskCancelled once cancelled
@@ -237,16 +240,122 @@ TEST(Shutdown, ATaskThatIgnoresCancellationIsTornDownAfterTheShutdownTimeout) {
   moirai::RuntimeOptions o = two_shards();
   o.shutdown_timeout = 30ms;
   std::atomic<int> laps{0};
+  std::atomic<bool> started{false};
   {
     Runtime rt(o);
     rt.start();
     rt.submit(1, [&] {
-        moirai::spawn_detached(stubborn(&laps, Tracked{}), moirai::TaskContext{}.with_name("stubborn"));
+        moirai::spawn_detached(stubborn(&started, &laps, Tracked{}),
+                               moirai::TaskContext{}.with_name("stubborn"));
       }).get();
+    ASSERT_TRUE(eventually([&] { return started.load(); }));
     rt.stop();  // returns: the shard gives up on the task after 30 ms
     EXPECT_GT(laps.load(), 0);
     EXPECT_EQ(Tracked::live.load(), 0) << "its frame was destroyed";
   }
+}
+
+// The runtime forwards a coroutine handed to another shard (submit_to) or handed in from outside
+// (Runtime::submit) through a detached task of its own that sends the outcome back. When that task is spawned
+// in the same loop lap in which the shard first sees the stop, cancel_all_live() cancels it before it has
+// started, and a task cancelled before it starts never runs: the outcome is never sent.
+
+std::atomic<bool> g_spinner_running{false};
+std::atomic<bool> g_spinner_release{false};
+
+TEST(Shutdown, ACoroutineSubmittedFromOutsideAsStopBeginsStillGetsAnAnswer) {
+  g_spinner_running.store(false);
+  g_spinner_release.store(false);
+  moirai::RuntimeOptions o = two_shards(moirai::IdleStrategy::sleep);
+  o.stall_budget = 0ns;  // the spinner below is meant to hold its shard
+  Runtime rt(o);
+  rt.start();
+  // Hold shard 1 inside a task, so that the next external work is picked up in the lap that also sees stop.
+  rt.submit(1, [] {
+      moirai::spawn_detached([]() -> Task<void> {
+        g_spinner_running.store(true);
+        while (!g_spinner_release.load()) {
+        }
+        co_return;
+      }());
+    }).get();
+  ASSERT_TRUE(eventually([] { return g_spinner_running.load(); }));
+  auto f = rt.submit(1, []() -> Task<int> { co_return 5; });
+  std::thread stopper([&] { rt.stop(); });
+  ASSERT_TRUE(eventually([&] { return !rt.running(); }));
+  std::this_thread::sleep_for(2ms);  // stop() has set the stop flag right after leaving the running phase
+  g_spinner_release.store(true);
+  stopper.join();
+  // BUG (runtime.hpp ExternalCall::run + shard.cpp finish_unstarted_cancelled): the forwarding task
+  // (forward_result) is cancelled before it starts, so the promise is never set and `delete this` never runs:
+  // the future never becomes ready (f.get() would block forever) and the ExternalCall leaks.
+  ASSERT_EQ(f.wait_for(1s), std::future_status::ready)
+      << "the future of a submit racing stop() never resolves";
+  try {
+    EXPECT_EQ(f.get(), 5);
+  } catch (const moirai::Error& e) {
+    EXPECT_TRUE(e.errc() == Errc::stopped || e.errc() == Errc::cancelled) << e.what();
+  }
+}
+
+std::atomic<bool> g_blocker_release{false};
+std::atomic<int> g_caller_outcome{0};
+
+TEST(Shutdown, ACrossShardRequestArrivingAsStopBeginsStillGetsAnAnswer) {
+  g_blocker_release.store(false);
+  g_caller_outcome.store(0);
+  moirai::RuntimeOptions o = two_shards(moirai::IdleStrategy::sleep);
+  o.shutdown_timeout = 300ms;  // how long a caller left without an answer holds up the end of run()
+  Runtime rt(o);
+  rt.run([]() -> Task<void> {
+    // Shard 1 gets, in one batch, a function that blocks until the stop has begun, then this request.
+    co_await moirai::post_to(1, [] {
+      while (!g_blocker_release.load()) {
+      }
+    });
+    moirai::spawn_detached([]() -> Task<void> {
+      try {
+        co_await moirai::submit_to(1, []() -> Task<int> { co_return 1; });
+        g_caller_outcome.store(1);
+      } catch (const TaskCancelled&) {
+        g_caller_outcome.store(2);
+      } catch (const moirai::Error&) {
+        g_caller_outcome.store(3);
+      }
+    }());
+    // Cancelled once main has ended and the stop has begun: then it releases shard 1.
+    moirai::spawn_detached([]() -> Task<void> {
+      try {
+        co_await moirai::sleep_for(1h);
+      } catch (const TaskCancelled&) {
+        g_blocker_release.store(true);
+        throw;
+      }
+    }());
+    co_await moirai::yield();
+  });
+  // BUG (submit.hpp SubmitAwaiter::on_target + shard.cpp finish_unstarted_cancelled): shard 1 spawns
+  // run_remote for the request, then, in the same lap, sees the stop and cancels it before it starts; it
+  // never runs, never replies, and the caller on shard 0 waits until the shutdown timeout destroys it. The
+  // same holds for invoke_on_all and map_reduce, whose children are detached tasks too.
+  EXPECT_NE(g_caller_outcome.load(), 0) << "the caller never got an answer; it was torn down at the timeout";
+}
+
+TEST(Shutdown, StopCalledOnAShardDoesNotHang) {
+  // stop() on a shard only requests the shutdown; the owner's stop() joins.
+  Runtime rt(two_shards());
+  rt.start();
+  auto f = rt.submit(1, [&rt] {
+    try {
+      rt.stop();
+      return 0;
+    } catch (const moirai::Error&) {
+      return 1;
+    }
+  });
+  EXPECT_EQ(f.wait_for(2s), std::future_status::ready);
+  rt.stop();
+  EXPECT_FALSE(rt.running());
 }
 
 TEST(RuntimeLife, DestructorWithoutStart) {
@@ -400,6 +509,11 @@ class NoMoreFds {
 };
 
 TEST(RuntimeSetup, ARingThatCannotBeCreatedIsAnErrorAtStart) {
+#if defined(MOIRAI_SANITIZED)
+  // UBSan's vptr check probes memory through a pipe it creates on demand; with no file descriptor left it
+  // reports every virtual call as "invalid vptr". The condition this test provokes defeats the tool.
+  GTEST_SKIP() << "exhausting file descriptors breaks the sanitizer runtime itself";
+#endif
   Runtime rt(two_shards());  // the constructor reads /sys: make it before the fds run out
   std::string msg;
   {
@@ -414,6 +528,11 @@ TEST(RuntimeSetup, ARingThatCannotBeCreatedIsAnErrorAtStart) {
 }
 
 TEST(RuntimeSetup, ARingThatCannotBeCreatedIsAnErrorFromRunAndTheCallersMaskIsRestored) {
+#if defined(MOIRAI_SANITIZED)
+  // UBSan's vptr check probes memory through a pipe it creates on demand; with no file descriptor left it
+  // reports every virtual call as "invalid vptr". The condition this test provokes defeats the tool.
+  GTEST_SKIP() << "exhausting file descriptors breaks the sanitizer runtime itself";
+#endif
   const std::vector<int> mask = moirai::current_thread_affinity();
   Runtime rt(two_shards());
   bool ran = false;

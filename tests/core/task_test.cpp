@@ -170,10 +170,7 @@ TEST(TaskValues, MoveOnlyResult) {
   EXPECT_EQ(*p, 8);
 }
 
-// BUG: Runtime::run is documented to take "a Task<T>, or a callable returning one", but run(Task<T>) does not
-// compile: runtime.hpp computes std::conditional_t<is_task_v<M>, M, std::invoke_result_t<M&>>, and
-// invoke_result_t<Task<T>&> is ill-formed even in the branch not taken. Define MOIRAI_TEST_RUN_TAKES_TASK=1
-// to build this test once that is fixed.
+// Regression: run(Task<T>) once failed to compile (std::conditional_t evaluated invoke_result_t<Task&>).
 TEST(TaskValues, RunAcceptsATaskMadeBeforeTheRuntimeStarted) {
   Task<int> t = add(2, 3);  // off any shard: its frame comes from malloc
   Runtime rt(one_shard());

@@ -142,6 +142,36 @@ TEST(Timers, SleepUntilWakesNoEarlierThanTheDeadlineAndAPastDeadlineReturnsAtOnc
   });
 }
 
+TEST(Timers, SleepingForTheLongestDurationSleepsUntilCancelled) {
+  Runtime rt(one_shard());
+  rt.run([]() -> Task<void> {
+    bool woke = false;
+    auto h = moirai::spawn([](bool* w) -> Task<void> {
+      co_await moirai::sleep_for(moirai::Duration::max());  // "forever"
+      *w = true;
+    }(&woke));
+    co_await moirai::sleep_for(2ms);
+    // BUG (timer.hpp, sleep_for): the deadline is monotonic_ns() + d.count(), which overflows for
+    // Duration::max() (undefined behaviour; in practice a negative deadline), so the sleep returns at once.
+    EXPECT_FALSE(woke) << "sleep_for(Duration::max()) returned at once";
+    EXPECT_EQ(h.status(), TaskStatus::running);
+    h.cancel();
+    try {
+      co_await h.join();
+    } catch (const TaskCancelled&) {
+    }
+    bool woke_until = false;
+    auto u = moirai::spawn([](bool* w) -> Task<void> {
+      co_await moirai::sleep_until(Clock::time_point::max());
+      *w = true;
+    }(&woke_until));
+    co_await moirai::sleep_for(2ms);
+    EXPECT_FALSE(woke_until);
+    u.cancel();
+    EXPECT_THROW(co_await u.join(), TaskCancelled);
+  });
+}
+
 TEST(Timers, SleepOffAShardThrowsNotOnShard) {
   moirai_test::error_message([] { (void)moirai::sleep_for(1ms).await_ready(); }, moirai::Errc::not_on_shard);
 }
@@ -204,9 +234,9 @@ Task<int> slow(SlowProbe* p) {
 TEST(WithTimeout, ReturnsTheValueWhenTheTaskIsFast) {
   Runtime rt(one_shard());
   rt.run([&rt]() -> Task<void> {
-    EXPECT_EQ(co_await moirai::with_timeout(30ms, quick(5)), 5);
-    co_await moirai::with_timeout(30ms, []() -> Task<void> { co_await moirai::yield(); }());
-    EXPECT_THROW(co_await moirai::with_timeout(30ms,
+    EXPECT_EQ(co_await moirai::with_timeout(100ms, quick(5)), 5);
+    co_await moirai::with_timeout(100ms, []() -> Task<void> { co_await moirai::yield(); }());
+    EXPECT_THROW(co_await moirai::with_timeout(100ms,
                                                []() -> Task<int> {
                                                  co_await moirai::yield();
                                                  throw std::runtime_error("own error");
@@ -214,9 +244,33 @@ TEST(WithTimeout, ReturnsTheValueWhenTheTaskIsFast) {
                  std::runtime_error)
         << "the task's own exception passes through";
     // Had a timeout's timer stayed armed, it would fire during this sleep, into a finished frame.
-    co_await moirai::sleep_for(40ms);
+    co_await moirai::sleep_for(110ms);
     EXPECT_EQ(rt.stats(0).timers_fired, 1u) << "only the sleep's own timer fired";
     EXPECT_EQ(rt.stats(0).tasks_cancelled, 0u);
+  });
+}
+
+TEST(WithTimeout, TheLongestTimeoutNeverExpires) {
+  Runtime rt(one_shard());
+  rt.run([]() -> Task<void> {
+    moirai_test::Signal go;
+    auto h = moirai::spawn([](moirai_test::Signal* g) -> Task<int> {
+      co_return co_await moirai::with_timeout(moirai::Duration::max(),
+                                              [](moirai_test::Signal* gg) -> Task<int> {
+                                                co_await moirai_test::wait_for(gg);
+                                                co_return 6;
+                                              }(g));
+    }(&go));
+    co_await moirai::sleep_for(2ms);
+    // BUG (spawn.hpp, JoinAwaiter): the timer's deadline is monotonic_ns() + timeout_ns, which overflows for
+    // Duration::max(), so the timer fires at once and with_timeout throws TimedOut.
+    EXPECT_EQ(h.status(), TaskStatus::running) << "with_timeout(Duration::max(), ...) timed out at once";
+    go.set();
+    try {
+      EXPECT_EQ(co_await h.join(), 6);
+    } catch (const TimedOut&) {
+      ADD_FAILURE() << "TimedOut";
+    }
   });
 }
 
@@ -246,11 +300,52 @@ TEST(WithTimeout, CancellingTheCallerCancelsTheInnerTask) {
     outer.cancel();
     EXPECT_THROW(co_await outer.join(), TaskCancelled);
     co_await yield_n(10);
-    // BUG (timer.hpp, with_timeout): only TimedOut leads to h.cancel(); when the caller itself is cancelled,
-    // join_for throws TaskCancelled, the TaskHandle is dropped and the inner task is detached: it runs on
-    // (here: sleeps for the rest of the hour) although nobody can observe its result any more.
+    // Regression: with_timeout once cancelled the inner task only on TimedOut; a cancelled caller dropped
+    // the handle and left the inner task running, detached.
     EXPECT_TRUE(p.cancelled) << "with_timeout's inner task was left running after its caller was cancelled";
   });
+}
+
+struct RemoteWork {
+  std::atomic<bool> release{false};
+  std::atomic<bool> finished{false};
+};
+
+// Runs on shard 1 until released (or, so that a failure cannot hang the suite, for at most 300 ms).
+Task<int> remote_until_released(RemoteWork* w) {
+  const std::int64_t give_up = moirai::monotonic_ns() + 300'000'000;
+  while (!w->release.load() && moirai::monotonic_ns() < give_up) {
+    try {
+      co_await moirai::sleep_for(20us);
+    } catch (const TaskCancelled&) {
+      break;  // nothing cancels it in this test; the request is not cancellable on the other side
+    }
+  }
+  w->finished.store(true);
+  co_return 1;
+}
+
+TEST(WithTimeout, BoundsAWaitForAnotherShard) {
+  Runtime rt(two_shards());
+  RemoteWork w;
+  bool remote_done_at_timeout = true;
+  rt.run([&]() -> Task<void> {
+    try {
+      co_await moirai::with_timeout(2ms, [](RemoteWork* rw) -> Task<int> {
+        co_return co_await moirai::submit_to(1, [rw] { return remote_until_released(rw); });
+      }(&w));
+      ADD_FAILURE() << "with_timeout returned a value";
+    } catch (const TimedOut&) {
+      remote_done_at_timeout = w.finished.load();
+    }
+    w.release.store(true);
+    while (!w.finished.load())
+      co_await moirai::sleep_for(20us);
+  });
+  // A task waiting for a submit_to reply cannot end before the answer; with_timeout leaves it to finish in
+  // the background and throws TimedOut at once, so the remote work is still running when the caller hears.
+  EXPECT_FALSE(remote_done_at_timeout)
+      << "with_timeout(2ms, submit_to(...)) waited for the remote work to finish before throwing TimedOut";
 }
 
 TEST(Timers, HundredThousandSleepersCancelledAllEndCancelled) {

@@ -22,6 +22,14 @@ inline std::int64_t monotonic_ns() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+// `now + d` for a deadline, saturating: Duration::max() means "never", not a deadline in the past.
+inline std::int64_t deadline_after(Duration d) noexcept {
+  const std::int64_t now = monotonic_ns();
+  const std::int64_t n = d.count();
+  if (n <= 0) return now;
+  return n > INT64_MAX - now ? INT64_MAX : now + n;
+}
+
 // A free-running tick counter; only differences mean anything. Converted with ticks_per_us().
 inline std::uint64_t ticks() noexcept {
 #if defined(__x86_64__)

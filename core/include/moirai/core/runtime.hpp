@@ -44,7 +44,9 @@ class Runtime {
 
   // Starts every shard on its own thread; returns once all are set up (or throws the first set-up error).
   void start();
-  // Cancels every task, waits for the shards to wind down and joins them. Idempotent.
+  // Cancels every task, waits for the shards to wind down and joins them. Idempotent. Called from a task on
+  // one of this runtime's shards it only requests the shutdown (a shard cannot join itself): run() then
+  // returns, and a started runtime's owner still calls stop() (or lets the destructor) join the threads.
   void stop();
 
   // From a thread that is not a shard: runs fn (plain, or returning a Task) on `shard`; the future carries
@@ -112,9 +114,9 @@ struct ExternalCall final : ExternalWork {
   std::promise<T> promise;
   explicit ExternalCall(F f) : fn(std::move(f)) {}
 
-  void run(Shard& here) noexcept override {
+  void run(Shard& here, bool refuse) noexcept override {
     using Ret = std::invoke_result_t<F&>;
-    if (here.stopping()) {
+    if (refuse || here.stopping()) {
       promise.set_exception(
           std::make_exception_ptr(Error(Errc::stopped, "Runtime::submit: the runtime stopped")));
       delete this;
@@ -122,7 +124,7 @@ struct ExternalCall final : ExternalWork {
     }
     try {
       if constexpr (is_task_v<Ret>) {
-        spawn_detached(forward_result(this));
+        spawn_forwarder(forward_result(this));
         return;  // forward_result deletes this
       } else if constexpr (std::is_void_v<T>) {
         fn();

@@ -42,7 +42,8 @@ struct Outbound {
 // Work handed in by a thread that is not a shard (Runtime::submit from a service's main thread).
 struct ExternalWork {
   ExternalWork* next = nullptr;
-  virtual void run(Shard& here) noexcept = 0;
+  // Runs on `here`; with `refuse`, or when `here` is stopping, fails the work with Errc::stopped instead.
+  virtual void run(Shard& here, bool refuse) noexcept = 0;
   virtual ~ExternalWork() = default;
 };
 }  // namespace detail
@@ -107,11 +108,8 @@ class Shard {
   void fini_on_thread() noexcept;
   // Called from any thread to make this shard look at its state (stop, external work).
   void wake_from_outside() noexcept;
-  // After the shard's thread has ended: fails any external work that arrived too late to run.
-  void stop_seen_external() noexcept {
-    stop_seen_ = true;
-    drain_external();
-  }
+  // After the shard's thread has ended, from any thread: fails external work that arrived too late to run.
+  void refuse_external() noexcept { drain_external(/*refuse=*/true); }
 
  private:
   friend std::coroutine_handle<> detail::on_root_complete(detail::TaskControl*) noexcept;
@@ -122,7 +120,7 @@ class Shard {
   bool run_tasks();
   bool flush_outgoing() noexcept;
   bool drain_incoming() noexcept;
-  bool drain_external() noexcept;
+  bool drain_external(bool refuse = false) noexcept;
   bool fire_timers() noexcept;
   void idle();
   void sleep_in_ring();

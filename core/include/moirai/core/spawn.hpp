@@ -35,6 +35,7 @@ class TaskHandle {
   std::uint64_t id() const noexcept { return c_->id; }
   const char* name() const noexcept { return c_->name; }
   TaskStatus status() const noexcept { return c_->status; }
+  std::uint8_t priority() const noexcept { return c_->priority; }
   bool done() const noexcept { return is_finished(c_->status); }
 
   // Cooperative: the task sees TaskCancelled at its next suspension point; a timer or io it waits on now is
@@ -80,7 +81,7 @@ class TaskHandle {
       detail::arm_cancel(self, this);
       if (timeout_ns > 0) {
         timer.owner = this;
-        timer.deadline = monotonic_ns() + timeout_ns;
+        timer.deadline = deadline_after(Duration(timeout_ns));
         timer.fire = [](detail::TimerEntry* e) noexcept {
           auto* a = detail::OwnedTimer<JoinAwaiter>::of(e);
           a->timed_out = true;
@@ -127,6 +128,14 @@ TaskControl* spawn_control(Task<T>&& task, const TaskContext& ctx, std::uint32_t
 template <class F>
 using task_of_t = std::invoke_result_t<F&>;
 
+// Calls `f` and awaits its task inside a coroutine that owns `f`: a lambda coroutine reads its captures
+// through `this`, so the lambda must live as long as the task it made, not as long as the expression that
+// spawned it.
+template <class F>
+task_of_t<F> run_owned(F f) {
+  co_return co_await f();
+}
+
 }  // namespace detail
 
 // Queues `task` on the calling shard and returns its handle. The task starts at the shard's next run of
@@ -136,11 +145,12 @@ TaskHandle<T> spawn(Task<T> task, const TaskContext& ctx = {}) {
   return TaskHandle<T>(detail::spawn_control(std::move(task), ctx, 2, false));
 }
 
-// Spawns a callable returning a Task; the frame is made here, from this shard's memory.
+// Spawns a callable returning a Task; the frame is made here, from this shard's memory, and the callable
+// (with its captures) lives as long as the task.
 template <class F>
-requires is_task_v<detail::task_of_t<F>>
+requires is_task_v<detail::task_of_t<std::decay_t<F>>>
 auto spawn(F&& fn, const TaskContext& ctx = {}) {
-  return spawn(std::forward<F>(fn)(), ctx);
+  return spawn(detail::run_owned(std::decay_t<F>(std::forward<F>(fn))), ctx);
 }
 
 // Spawns with no handle: the task runs to its end on its own; a failure is counted and reported on stderr.
@@ -148,5 +158,14 @@ template <class T>
 void spawn_detached(Task<T> task, const TaskContext& ctx = {}) {
   detail::spawn_control(std::move(task), ctx, 1, true);
 }
+
+namespace detail {
+// A detached runtime-internal task that must start even if cancelled before it runs (it owes someone an
+// answer).
+template <class T>
+void spawn_forwarder(Task<T> task) {
+  spawn_control(std::move(task), TaskContext{}, 1, true)->must_start = true;
+}
+}  // namespace detail
 
 }  // namespace moirai

@@ -189,7 +189,7 @@ class [[nodiscard]] SubmitAwaiter {
     }
     if constexpr (kIsTask) {
       try {
-        spawn_detached(run_remote(a, source));
+        detail::spawn_forwarder(run_remote(a, source));
       } catch (...) {
         a->outcome_.error = std::current_exception();
         reply_via_awaiter(here, a, source);
@@ -339,7 +339,7 @@ class [[nodiscard]] PostAwaiter {
         if constexpr (is_task_v<std::invoke_result_t<Fn&>>) {
           // The callable moves into the task's frame: a lambda coroutine reads its captures through `this`,
           // so they must live as long as the task, not as long as this message.
-          spawn_detached(run_owned(std::move(*f)));
+          spawn_detached(detail::run_owned(std::move(*f)));
         } else {
           (*f)();
         }
@@ -353,8 +353,6 @@ class [[nodiscard]] PostAwaiter {
   }
 
  private:
-  static auto run_owned(Fn f) -> std::invoke_result_t<Fn&> { co_return co_await f(); }
-
   Fn fn_;
   unsigned dest_;
   Shard* src_ = nullptr;
@@ -430,7 +428,7 @@ Task<void> invoke_on_all(F fn) {
   const unsigned n = this_shard().shard_count();
   detail::Countdown cd{n};
   for (unsigned i = 0; i < n; ++i)
-    spawn_detached(detail::invoke_one(i, fn, &cd));
+    detail::spawn_forwarder(detail::invoke_one(i, fn, &cd));
   co_await cd;
 }
 
@@ -442,7 +440,7 @@ Task<Acc> map_reduce(M mapper, Acc init, Reduce reduce) {
   detail::Countdown cd{n};
   Acc acc = std::move(init);
   for (unsigned i = 0; i < n; ++i)
-    spawn_detached(detail::map_one(i, mapper, &acc, &reduce, &cd));
+    detail::spawn_forwarder(detail::map_one(i, mapper, &acc, &reduce, &cd));
   co_await cd;
   co_return acc;
 }

@@ -62,7 +62,9 @@ class Semaphore {
   void release(std::size_t n = 1) noexcept {
     count_ += n;
     while (!waiters_.empty() && waiters_.front()->want <= count_) {
-      count_ -= waiters_.front()->want;
+      detail::Waiter* w = waiters_.front();
+      count_ -= w->want;
+      w->granted = true;  // the units are the waiter's from now on, even if it is cancelled before it runs
       --waiting_;
       waiters_.wake_front();
     }
@@ -73,20 +75,28 @@ class Semaphore {
     Awaiter(Semaphore* s, std::size_t n) noexcept : sem(s) { want = n; }
     bool await_ready() {
       detail::throw_if_cancelled(this_shard().current_task());
-      return sem->try_acquire(want);
+      granted = sem->try_acquire(want);
+      return granted;
     }
     void await_suspend(std::coroutine_handle<> h) {
       ++sem->waiting_;
-      sem->waiters_.park(this, h);
+      sem->waiters_.park(this, h, [](detail::CancelHook* hook) noexcept {
+        // Cancelled while waiting: leave the queue, and let the waiters this one held back (a large request
+        // blocks smaller ones behind it, for fairness) take the units that are free.
+        auto* self = static_cast<Awaiter*>(hook);
+        self->sem->waiters_.unlink(self);
+        --self->sem->waiting_;
+        self->shard->schedule(self->handle, self->task);
+        self->sem->release(0);
+      });
     }
     void await_resume() {
       detail::disarm_cancel(task, this);
-      if (linked) {  // resumed by cancellation, not by release(): it holds no units
-        sem->waiters_.unlink(this);
-        --sem->waiting_;
-        sem->release(0);  // a cancelled large request may have been holding back smaller ones
+      if (detail::cancel_requested(task)) {
+        if (granted) sem->release(want);  // granted, then cancelled before it ran: the units go back
+        granted = false;
+        throw TaskCancelled();
       }
-      detail::throw_if_cancelled(task);
     }
   };
   // co_await acquire(n): waits until n units are free and takes them.
@@ -98,8 +108,9 @@ class Semaphore {
   detail::WaitList waiters_;
 };
 
-// Tracks in-flight work so shutdown can wait for it: enter() before starting, leave() when done (or hold the
-// Holder it returns); close() refuses new entries and waits until every holder has left.
+// Tracks in-flight work so shutdown can wait for it: keep the Holder that enter() returns for as long as the
+// work runs (it leaves when destroyed, or by release()); close() refuses new entries and waits until every
+// holder has left.
 class Gate {
  public:
   class Holder {
@@ -126,16 +137,21 @@ class Gate {
   bool is_closed() const noexcept { return closed_; }
   std::size_t count() const noexcept { return count_; }
 
-  // Throws Error(Errc::gate_closed) once close() has been called.
-  Holder enter() {
+  // Throws Error(Errc::gate_closed) once close() has been called. The Holder leaves when it is destroyed.
+  [[nodiscard]] Holder enter() {
     if (closed_)
       throw Error(Errc::gate_closed, "Gate::enter: the gate is closed (its owner is shutting down)");
     ++count_;
     return Holder(this);
   }
+
+ private:
+  friend class Holder;
   void leave() noexcept {
     if (--count_ == 0 && closed_) drained_.set();
   }
+
+ public:
   // co_await close(): no new entries; resumes when the last holder leaves.
   Event::Awaiter close() noexcept {
     closed_ = true;

@@ -40,6 +40,9 @@ struct TaskControl {
   bool cancel_requested = false;
   bool stall_reported = false;
   bool detached = false;
+  // Runtime-internal tasks that forward an answer (a submit_to from another shard, Runtime::submit) start
+  // even if cancelled first, so the inner code sees the cancellation and the answer still goes back.
+  bool must_start = false;
   char name[31] = {};
 
   void request_cancel() noexcept {

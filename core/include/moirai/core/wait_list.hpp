@@ -21,6 +21,7 @@ struct Waiter : CancelHook {
   Shard* shard = nullptr;
   std::size_t want = 0;  // units a semaphore waiter needs
   bool linked = false;
+  bool granted = false;  // a semaphore waiter was given its units by release()
 };
 
 class WaitList {
@@ -28,14 +29,16 @@ class WaitList {
   bool empty() const noexcept { return head_ == nullptr; }
   Waiter* front() const noexcept { return head_; }
 
-  // Links `w` (suspending `h`) and makes it cancellable: a cancel unlinks it and resumes it to throw.
-  void park(Waiter* w, std::coroutine_handle<> h) {
+  // Links `w` (suspending `h`) and makes it cancellable: a cancel unlinks it and resumes it to throw. A
+  // primitive that must react to a waiter leaving (a semaphore) passes its own `on_cancel`, which must do the
+  // same.
+  void park(Waiter* w, std::coroutine_handle<> h, void (*on_cancel)(CancelHook*) noexcept = nullptr) {
     w->shard = &this_shard();
     w->task = w->shard->current_task();
     w->handle = h;
     w->list = this;
     link(w);
-    w->fn = [](CancelHook* hook) noexcept {
+    w->fn = on_cancel != nullptr ? on_cancel : [](CancelHook* hook) noexcept {
       auto* self = static_cast<Waiter*>(hook);
       self->list->unlink(self);
       self->shard->schedule(self->handle, self->task);
