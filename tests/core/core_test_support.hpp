@@ -2,9 +2,13 @@
 // its live instances (to prove frames were destroyed), and error-checking helpers. Header-only, test-only.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,5 +78,31 @@ inline moirai::Task<void> wait_for(const Signal* s) {
   while (!s->is_set())
     co_await moirai::sleep_for(std::chrono::microseconds(20));
 }
+
+// A pipe for io tests: reads on an empty pipe stay pending until written or cancelled.
+struct Pipe {
+  int r = -1, w = -1;
+  Pipe() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    r = fds[0];
+    w = fds[1];
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  ~Pipe() {
+    close_write();
+    if (r >= 0) close(r);
+  }
+  void close_write() {
+    if (w >= 0) close(w);
+    w = -1;
+  }
+  // True when a byte waits to be read (nothing consumed it).
+  bool readable() const {
+    pollfd p{r, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+  }
+};
 
 }  // namespace moirai_test

@@ -28,23 +28,7 @@ using moirai_test::one_shard;
 using moirai_test::two_shards;
 using moirai_test::yield_n;
 
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-    r = fds[0];
-    w = fds[1];
-  }
-  ~Pipe() {
-    close_write();
-    if (r >= 0) close(r);
-  }
-  void close_write() {
-    if (w >= 0) close(w);
-    w = -1;
-  }
-};
+using moirai_test::Pipe;
 
 TEST(Io, WriteThenReadThroughAPipe) {
   Runtime rt(one_shard());

@@ -48,19 +48,7 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = 5000ms) {
   return true;
 }
 
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-    r = fds[0];
-    w = fds[1];
-  }
-  ~Pipe() {
-    close(r);
-    close(w);
-  }
-};
+using moirai_test::Pipe;
 
 struct InFlight {
   std::atomic<int> started{0};

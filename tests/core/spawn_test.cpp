@@ -100,23 +100,7 @@ Task<int> join_other(TaskHandle<int>* other) {
   co_return co_await other->join();
 }
 
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-    r = fds[0];
-    w = fds[1];
-  }
-  ~Pipe() {
-    if (r >= 0) close(r);
-    if (w >= 0) close(w);
-  }
-  bool readable() const {
-    pollfd p{r, POLLIN, 0};
-    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
-  }
-};
+using moirai_test::Pipe;
 
 struct IoProbe {
   bool submitted = false;
