@@ -19,6 +19,9 @@ namespace {
 using Hist = LatencyHistogram;
 using Clock = std::chrono::steady_clock;
 
+// Baseline and Moirai rows alternate this many times, each round a share of the budget.
+constexpr unsigned kRounds = 4;
+
 RunBudget or_default(const RunBudget& b, std::uint64_t count) {
   if (b.count == 0 && b.duration.count() <= 0) return RunBudget{count, {}};
   return b;
@@ -196,11 +199,11 @@ BenchReport bench_pingpong(const BenchOptions& o) {
   const IdleStrategy idle = idle_or(o, IdleStrategy::spin);
   auto base = std::make_unique<Hist>();
   auto mine = std::make_unique<Hist>();
-  for (int round = 0; round < 2; ++round) {
+  for (unsigned round = 0; round < kRounds; ++round) {
     progress(o, "pingpong: baseline.cacheline");
-    cacheline_pingpong(a, b, share(budget, 2), *base);
+    cacheline_pingpong(a, b, share(budget, kRounds), *base);
     progress(o, "pingpong: moirai.submit_to");
-    moirai_pingpong(a, b, idle, share(budget, 2), *mine);
+    moirai_pingpong(a, b, idle, share(budget, kRounds), *mine);
   }
   BenchReport r;
   r.bench = "pingpong";
@@ -220,14 +223,14 @@ BenchReport bench_timer(const BenchOptions& o) {
   auto base = std::make_unique<Hist>();
   auto mine = std::make_unique<Hist>();
   auto spin = std::make_unique<Hist>();
-  for (int round = 0; round < 2; ++round) {
+  for (unsigned round = 0; round < kRounds; ++round) {
     progress(o, "timer: baseline.clock_nanosleep");
-    clock_nanosleep_lateness(cpu, interval, share(budget, 2), *base);
+    clock_nanosleep_lateness(cpu, interval, share(budget, kRounds), *base);
     progress(o, "timer: moirai.sleep_for");
-    moirai_sleep(cpu, idle, interval, share(budget, 2), *mine);
+    moirai_sleep(cpu, idle, interval, share(budget, kRounds), *mine);
     if (o.idle.empty()) {
       progress(o, "timer: moirai.sleep_for.spin");
-      moirai_sleep(cpu, IdleStrategy::spin, interval, share(budget, 2), *spin);
+      moirai_sleep(cpu, IdleStrategy::spin, interval, share(budget, kRounds), *spin);
     }
   }
   BenchReport r;
@@ -248,11 +251,11 @@ BenchReport bench_spawn(const BenchOptions& o) {
   auto base = std::make_unique<Hist>();
   auto mine = std::make_unique<Hist>();
   auto tput = std::make_unique<Hist>();
-  for (int round = 0; round < 2; ++round) {
+  for (unsigned round = 0; round < kRounds; ++round) {
     progress(o, "spawn: baseline.coroutine_malloc");
-    bare_coroutines(share(budget, 2), *base);
+    bare_coroutines(share(budget, kRounds), *base);
     progress(o, "spawn: moirai.spawn");
-    moirai_spawn(a, idle, share(budget, 2), *mine);
+    moirai_spawn(a, idle, share(budget, kRounds), *mine);
   }
   progress(o, "spawn: moirai.submit_to.throughput");
   const double per_sec = moirai_throughput(a, b, idle, or_default(o.budget, 20'000'000), *tput);
