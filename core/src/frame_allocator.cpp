@@ -63,10 +63,7 @@ void* FrameAllocator::allocate(std::size_t n) {
   const std::size_t total = n + kHeader;
   if (total > kMaxBlock) [[unlikely]] {
     ++oversize_;
-    auto* h = static_cast<Header*>(std::malloc(total));
-    if (h == nullptr) throw std::bad_alloc();
-    *h = Header{nullptr, 0, kMagic};
-    return reinterpret_cast<char*>(h) + kHeader;
+    return allocate_unowned(n);
   }
   const std::size_t cls = class_of(total);
   void* raw;
@@ -85,6 +82,13 @@ void* FrameAllocator::allocate(std::size_t n) {
   auto* h = static_cast<Header*>(raw);
   *h = Header{this, static_cast<std::uint32_t>(cls), kMagic};
   return static_cast<char*>(raw) + kHeader;
+}
+
+void* FrameAllocator::allocate_unowned(std::size_t n) {
+  auto* h = static_cast<Header*>(std::malloc(n + kHeader));
+  if (h == nullptr) throw std::bad_alloc();
+  *h = Header{nullptr, 0, kMagic};  // no owner: deallocate hands it back to free()
+  return reinterpret_cast<char*>(h) + kHeader;
 }
 
 void FrameAllocator::deallocate(void* p) noexcept {
@@ -131,14 +135,8 @@ void* frame_allocate(std::size_t n) {
   if (FrameAllocator* a = t_frame_allocator) [[likely]] {
     return a->allocate(n);
   }
-  // Not on a shard (a Task created before the runtime starts, or by a plain thread): plain malloc, marked so
-  // that deallocate can tell.
-  void* raw = std::malloc(n + FrameAllocator::kHeader);
-  if (raw == nullptr) throw std::bad_alloc();
-  auto* words = static_cast<std::uint64_t*>(raw);
-  words[0] = 0;                                         // owner = nullptr
-  words[1] = static_cast<std::uint64_t>(kMagic) << 32;  // size_class 0, magic
-  return static_cast<char*>(raw) + FrameAllocator::kHeader;
+  // Not on a shard (a Task created before the runtime starts, or by a plain thread).
+  return FrameAllocator::allocate_unowned(n);
 }
 
 }  // namespace moirai::detail

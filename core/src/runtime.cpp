@@ -81,19 +81,20 @@ struct StartGate {
   }
 };
 
+// The exception in flight, as a set-up Error that names the shard and its CPU (unless it already is one).
 std::exception_ptr describe_setup_failure(const Shard& s) {
+  std::string what = "unknown error";
   try {
     throw;
   } catch (const Error& e) {
     if (e.errc() == Errc::setup_failed) return std::current_exception();
-    return std::make_exception_ptr(Error(Errc::setup_failed, "shard " + std::to_string(s.id()) + " (CPU " +
-                                                                 std::to_string(s.cpu()) + "): " + e.what()));
+    what = e.what();
   } catch (const std::exception& e) {
-    return std::make_exception_ptr(Error(Errc::setup_failed, "shard " + std::to_string(s.id()) + " (CPU " +
-                                                                 std::to_string(s.cpu()) + "): " + e.what()));
+    what = e.what();
   } catch (...) {
-    return std::make_exception_ptr(Error(Errc::setup_failed, "shard set-up failed"));
   }
+  return std::make_exception_ptr(Error(Errc::setup_failed, "shard " + std::to_string(s.id()) + " (CPU " +
+                                                               std::to_string(s.cpu()) + "): " + what));
 }
 
 std::exception_ptr set_up_shard(Shard& s, bool pin) {

@@ -52,8 +52,9 @@ Shard& this_shard() {
   return *detail::t_shard;
 }
 
-Shard::Shard(detail::RuntimeState& rt, unsigned id, int cpu) : rt_(rt), id_(id), cpu_(cpu) {
-  const std::size_t n = rt.cpus.size();
+Shard::Shard(detail::RuntimeState& rt, unsigned id, int cpu)
+    : rt_(rt), id_(id), cpu_(cpu), shard_count_(static_cast<unsigned>(rt.cpus.size())) {
+  const std::size_t n = shard_count_;
   incoming_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     incoming_.push_back(std::make_unique<detail::SpscRing>(rt.options.queue_capacity));
@@ -68,9 +69,6 @@ Shard::~Shard() {
   if (eventfd_ >= 0) close(eventfd_);
 }
 
-unsigned Shard::shard_count() const noexcept {
-  return static_cast<unsigned>(rt_.shards.size());
-}
 
 ShardStats Shard::stats() const noexcept {
   auto r = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
@@ -515,40 +513,37 @@ bool Shard::fire_timers() noexcept {
 // to reach the same point, so no shard leaves while a peer may still answer one of its requests.
 
 bool Shard::stop_step() {
-  const unsigned n = shard_count();
   if (!stop_seen_) {
     stop_seen_ = true;
     stop_started_ = ticks();
     cancel_all_live();
   }
-  if (!quiesced_ && live_count_ == 0 && dirty_.empty()) {
-    quiesced_ = true;
-    if (rt_.quiesced.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
-      for (auto& s : rt_.shards) {
-        if (s.get() != this) s->wake_from_outside();
+  if (!quiesced_) {
+    if (live_count_ == 0 && dirty_.empty()) {
+      quiesce();
+    } else if (static_cast<double>(ticks() - stop_started_) / ticks_per_us() * 1000.0 >
+               static_cast<double>(rt_.options.shutdown_timeout.count())) {
+      for (detail::TaskControl* t = live_head_; t != nullptr; t = t->next) {
+        std::fprintf(
+            stderr,
+            "moirai: shard %u: task '%s' (id %llu) did not finish within the shutdown timeout (%lld ms) "
+            "after cancellation; its frame is destroyed\n",
+            id_, t->name, static_cast<unsigned long long>(t->id),
+            static_cast<long long>(rt_.options.shutdown_timeout.count() / 1'000'000));
       }
+      quiesce();  // fini_on_thread destroys what is left, after the ring is closed
     }
   }
-  if (quiesced_) return rt_.quiesced.load(std::memory_order_acquire) == n;
-  const double elapsed_ns = static_cast<double>(ticks() - stop_started_) / ticks_per_us() * 1000.0;
-  if (elapsed_ns > static_cast<double>(rt_.options.shutdown_timeout.count())) {
-    for (detail::TaskControl* t = live_head_; t != nullptr; t = t->next) {
-      std::fprintf(
-          stderr,
-          "moirai: shard %u: task '%s' (id %llu) did not finish within the shutdown timeout (%lld ms) "
-          "after cancellation; its frame is destroyed\n",
-          id_, t->name, static_cast<unsigned long long>(t->id),
-          static_cast<long long>(rt_.options.shutdown_timeout.count() / 1'000'000));
-    }
-    quiesced_ = true;  // fini_on_thread destroys what is left, after the ring is closed
-    if (rt_.quiesced.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
-      for (auto& s : rt_.shards) {
-        if (s.get() != this) s->wake_from_outside();
-      }
-    }
-    return rt_.quiesced.load(std::memory_order_acquire) == n;
+  return quiesced_ && rt_.quiesced.load(std::memory_order_acquire) == shard_count_;
+}
+
+// This shard has nothing left to run; the last shard to get here wakes the others so they see it too.
+void Shard::quiesce() noexcept {
+  quiesced_ = true;
+  if (rt_.quiesced.fetch_add(1, std::memory_order_acq_rel) + 1 != shard_count_) return;
+  for (auto& s : rt_.shards) {
+    if (s.get() != this) s->wake_from_outside();
   }
-  return false;
 }
 
 void Shard::run_loop() {

@@ -464,6 +464,17 @@ struct StallLog {
   }
 };
 
+// Two shards with a 1 ms stall budget whose reports go to `log`.
+moirai::RuntimeOptions recording_stalls(std::shared_ptr<StallLog> log) {
+  moirai::RuntimeOptions o = two_shards();
+  o.stall_budget = 1ms;
+  o.on_stall = [log](const moirai::StallReport& r) {
+    std::lock_guard lock(log->m);
+    log->reports.push_back(r);
+  };
+  return o;
+}
+
 void busy_wait(std::chrono::nanoseconds d) {
   const std::int64_t end = moirai::monotonic_ns() + d.count();
   while (moirai::monotonic_ns() < end) {
@@ -479,13 +490,7 @@ Task<void> hog(int laps) {
 
 TEST(SpawnStall, ATaskThatRunsPastTheBudgetIsReportedOnceWithItsName) {
   auto log = std::make_shared<StallLog>();
-  moirai::RuntimeOptions o = two_shards();
-  o.stall_budget = 1ms;
-  o.on_stall = [log](const moirai::StallReport& r) {
-    std::lock_guard lock(log->m);
-    log->reports.push_back(r);
-  };
-  Runtime rt(o);
+  Runtime rt(recording_stalls(log));
   rt.run([]() -> Task<void> {
     auto h = moirai::spawn(hog(2), TaskContext{}.with_name("hog").with_id(77));
     co_await h.join();
@@ -504,13 +509,7 @@ TEST(SpawnStall, ATaskThatRunsPastTheBudgetIsReportedOnceWithItsName) {
 
 TEST(SpawnStall, EachStallingTaskIsReportedOnItsOwnShard) {
   auto log = std::make_shared<StallLog>();
-  moirai::RuntimeOptions o = two_shards();
-  o.stall_budget = 1ms;
-  o.on_stall = [log](const moirai::StallReport& r) {
-    std::lock_guard lock(log->m);
-    log->reports.push_back(r);
-  };
-  Runtime rt(o);
+  Runtime rt(recording_stalls(log));
   rt.run([]() -> Task<void> {
     auto a = moirai::spawn(hog(1), TaskContext{}.with_name("hog-a"));
     auto b = moirai::spawn(hog(1), TaskContext{}.with_name("hog-b"));

@@ -27,6 +27,9 @@ class FrameAllocator {
 
   // Never returns nullptr: throws std::bad_alloc when the kernel refuses more memory.
   void* allocate(std::size_t n);
+  // A block from malloc with the same header, owned by no allocator: oversize frames, and frames made off a
+  // shard.
+  static void* allocate_unowned(std::size_t n);
   // Frees a block from any FrameAllocator (or from the malloc fallback), on any thread.
   static void deallocate(void* p) noexcept;
   // Takes back the blocks other threads freed. Called by the owner, from its loop.

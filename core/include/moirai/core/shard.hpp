@@ -73,7 +73,7 @@ class Shard {
 
   unsigned id() const noexcept { return id_; }
   int cpu() const noexcept { return cpu_; }
-  unsigned shard_count() const noexcept;
+  unsigned shard_count() const noexcept { return shard_count_; }
   ShardStats stats() const noexcept;
   io::Ring& ring() noexcept { return *ring_; }
   // The task whose code is running now (null inside a plain message handler).
@@ -127,6 +127,7 @@ class Shard {
   bool has_work_for_sleep_check() const noexcept;
   void wake_peer(Shard& peer) noexcept;
   bool stop_step();
+  void quiesce() noexcept;
   void cancel_all_live() noexcept;
   void report_stall(detail::TaskControl* t, std::uint64_t ran_ticks);
   void finish_unstarted_cancelled(detail::TaskControl* t) noexcept;
@@ -136,6 +137,7 @@ class Shard {
   detail::RuntimeState& rt_;
   const unsigned id_;
   const int cpu_;
+  const unsigned shard_count_;  // read on every cross-core send to check the destination
 
   std::optional<io::Ring> ring_;
   std::unique_ptr<detail::FrameAllocator> allocator_;
