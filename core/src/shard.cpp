@@ -165,7 +165,7 @@ detail::TaskControl* Shard::new_task(std::coroutine_handle<> frame, detail::Prom
   t->shard = this;
   t->refs = refs;
   t->id = ctx.id != 0 ? ctx.id : next_task_id_++;
-  t->priority = ctx.priority;
+  t->sched.priority = ctx.priority;
   const std::size_t len = std::min(ctx.name.size(), sizeof(t->name) - 1);
   if (len != 0) std::memcpy(t->name, ctx.name.data(), len);  // data() may be null for an empty name
   t->name[len] = '\0';

@@ -35,7 +35,7 @@ class TaskHandle {
   std::uint64_t id() const noexcept { return c_->id; }
   const char* name() const noexcept { return c_->name; }
   TaskStatus status() const noexcept { return c_->status; }
-  std::uint8_t priority() const noexcept { return c_->priority; }
+  std::uint8_t priority() const noexcept { return c_->sched.priority; }
   bool done() const noexcept { return is_finished(c_->status); }
 
   // Cooperative: the task sees TaskCancelled at its next suspension point; a timer or io it waits on now is

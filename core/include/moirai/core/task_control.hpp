@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "moirai/core/error.hpp"
+#include "moirai/core/sched_params.hpp"
 #include "moirai/core/task_context.hpp"
 
 namespace moirai {
@@ -36,7 +37,7 @@ struct TaskControl {
   std::uint64_t id = 0;
   std::uint32_t refs = 0;  // one for the running task, one per TaskHandle
   TaskStatus status = TaskStatus::queued;
-  std::uint8_t priority = 0;
+  SchedParams sched;  // class and ordering key in the run queue
   bool cancel_requested = false;
   bool stall_reported = false;
   bool detached = false;
