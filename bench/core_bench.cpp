@@ -1,12 +1,11 @@
 // Micro-figures of the core's building blocks, each beside the obvious alternative in the same binary:
-// frame allocation vs malloc, timer arm+cancel, run-queue push+pop, and a local spawn+join on a live shard.
+// frame allocation vs malloc, timer arm+cancel, and a local spawn+join on a live shard.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
 #include <vector>
 
 #include "moirai/core/frame_allocator.hpp"
-#include "moirai/core/run_queue.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/timer_queue.hpp"
 
@@ -49,16 +48,6 @@ void BM_TimerArmCancel(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_TimerArmCancel)->Arg(0)->Arg(1000)->Arg(100'000);
-
-void BM_RunQueuePushPop(benchmark::State& state) {
-  moirai::detail::RunQueue q;
-  moirai::detail::Runnable r{std::noop_coroutine(), nullptr};
-  for (auto _ : state) {
-    q.push(r);
-    benchmark::DoNotOptimize(q.pop());
-  }
-}
-BENCHMARK(BM_RunQueuePushPop);
 
 moirai::Task<void> empty() {
   co_return;

@@ -1,0 +1,422 @@
+// RunQueue: the order it serves runnables in, per class and across classes, through growth, with its counts,
+// and against a reference model over long random runs. The handles are fake addresses, never resumed: the
+// queue only stores and returns them.
+#include "moirai/core/run_queue.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <random>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using moirai::detail::Runnable;
+using moirai::detail::RunQueue;
+using moirai::detail::SchedClass;
+using moirai::detail::TaskControl;
+
+std::coroutine_handle<> fake_handle(std::size_t i) {
+  return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(i * 16 + 16));
+}
+
+std::size_t id_of(const Runnable& r) {
+  return (reinterpret_cast<std::uintptr_t>(r.handle.address()) - 16) / 16;
+}
+
+// Tasks whose SchedParams the tests set; runnable i carries handle i and task i, so a popped runnable says
+// which one it was and that its task came back with it.
+struct Fixture {
+  explicit Fixture(std::size_t n) : tasks(n) {}
+
+  Runnable runnable(std::size_t i) { return {fake_handle(i), &tasks[i]}; }
+  TaskControl& set(std::size_t i, SchedClass c, std::int64_t key = 0, std::uint8_t priority = 0) {
+    tasks[i].sched.cls = c;
+    tasks[i].sched.key = key;
+    tasks[i].sched.priority = priority;
+    return tasks[i];
+  }
+
+  std::vector<std::size_t> drain(RunQueue& q) {
+    std::vector<std::size_t> out;
+    while (!q.empty()) {
+      const Runnable r = q.pop();
+      const std::size_t id = id_of(r);
+      EXPECT_EQ(r.task, &tasks[id]) << "runnable " << id << " came back with another task";
+      out.push_back(id);
+    }
+    return out;
+  }
+
+  std::vector<TaskControl> tasks;
+};
+
+TEST(RunQueue, BestEffortIsFifo) {
+  Fixture f(100);
+  RunQueue q(16);
+  for (std::size_t i = 0; i < 100; ++i)
+    q.push(f.runnable(i));  // default SchedParams: best effort
+  std::vector<std::size_t> want(100);
+  for (std::size_t i = 0; i < 100; ++i)
+    want[i] = i;
+  EXPECT_EQ(f.drain(q), want);
+}
+
+TEST(RunQueue, NullTaskRunnablesAreBestEffort) {
+  Fixture f(4);
+  RunQueue q;
+  f.set(0, SchedClass::fixed_priority, 0, 7);
+  q.push({fake_handle(10), nullptr});
+  q.push(f.runnable(0));
+  q.push({fake_handle(11), nullptr});
+  EXPECT_EQ(q.size(SchedClass::best_effort), 2u);
+  EXPECT_EQ(q.size(SchedClass::fixed_priority), 1u);
+  EXPECT_EQ(id_of(q.pop()), 0u);
+  Runnable r = q.pop();
+  EXPECT_EQ(id_of(r), 10u);
+  EXPECT_EQ(r.task, nullptr);
+  q.push_front({fake_handle(12), nullptr});
+  EXPECT_EQ(id_of(q.pop()), 12u);
+  EXPECT_EQ(id_of(q.pop()), 11u);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(RunQueue, DeadlineIsEarliestFirstWithFifoTies) {
+  Fixture f(8);
+  RunQueue q;
+  const std::int64_t keys[] = {500, 100, 300, 100, 200, 500, 100, 50};
+  for (std::size_t i = 0; i < 8; ++i) {
+    f.set(i, SchedClass::deadline, keys[i]);
+    q.push(f.runnable(i));
+  }
+  EXPECT_EQ(f.drain(q), (std::vector<std::size_t>{7, 1, 3, 6, 4, 2, 0, 5}));
+}
+
+TEST(RunQueue, NegativeDeadlinesOrderBeforePositive) {
+  Fixture f(3);
+  RunQueue q;
+  f.set(0, SchedClass::deadline, 5);
+  f.set(1, SchedClass::deadline, -5);
+  f.set(2, SchedClass::deadline, 0);
+  for (std::size_t i = 0; i < 3; ++i)
+    q.push(f.runnable(i));
+  EXPECT_EQ(f.drain(q), (std::vector<std::size_t>{1, 2, 0}));
+}
+
+TEST(RunQueue, RateMonotonicIsShortestPeriodFirstWithFifoTies) {
+  Fixture f(6);
+  RunQueue q;
+  const std::int64_t periods[] = {10'000'000, 1'000'000, 10'000'000, 5'000'000, 1'000'000, 2'000'000};
+  for (std::size_t i = 0; i < 6; ++i) {
+    f.set(i, SchedClass::rate_monotonic, periods[i]);
+    q.push(f.runnable(i));
+  }
+  EXPECT_EQ(f.drain(q), (std::vector<std::size_t>{1, 4, 5, 3, 0, 2}));
+}
+
+TEST(RunQueue, HeapClassesIgnoreFrontForOrder) {
+  Fixture f(4);
+  RunQueue q;
+  f.set(0, SchedClass::deadline, 10);
+  f.set(1, SchedClass::deadline, 10);
+  f.set(2, SchedClass::deadline, 5);
+  f.set(3, SchedClass::rate_monotonic, 1);
+  q.push(f.runnable(0));
+  q.push_front(f.runnable(1));  // same key, later arrival: still after 0
+  q.push_front(f.runnable(3));
+  q.push(f.runnable(2));
+  EXPECT_EQ(f.drain(q), (std::vector<std::size_t>{2, 0, 1, 3}));
+}
+
+TEST(RunQueue, FixedPriorityIsHighestLevelFirstFifoWithinLevel) {
+  Fixture f(10);
+  RunQueue q;
+  // Levels in every bitmap word, including both ends of the range.
+  const std::uint8_t levels[] = {3, 200, 3, 0, 255, 64, 63, 200, 128, 0};
+  for (std::size_t i = 0; i < 10; ++i) {
+    f.set(i, SchedClass::fixed_priority, 0, levels[i]);
+    q.push(f.runnable(i));
+  }
+  EXPECT_EQ(f.drain(q), (std::vector<std::size_t>{4, 1, 7, 8, 5, 6, 0, 2, 3, 9}));
+}
+
+TEST(RunQueue, PushFrontGoesToTheFrontOfItsLevelOnly) {
+  Fixture f(6);
+  RunQueue q;
+  f.set(0, SchedClass::fixed_priority, 0, 5);
+  f.set(1, SchedClass::fixed_priority, 0, 5);
+  f.set(2, SchedClass::fixed_priority, 0, 9);
+  f.set(3, SchedClass::fixed_priority, 0, 5);  // the round-robin task yielding with slice left
+  f.set(4, SchedClass::fixed_priority, 0, 1);
+  q.push(f.runnable(0));
+  q.push(f.runnable(1));
+  q.push(f.runnable(2));
+  q.push(f.runnable(4));
+  q.push_front(f.runnable(3));
+  EXPECT_EQ(f.drain(q), (std::vector<std::size_t>{2, 3, 0, 1, 4}));
+}
+
+TEST(RunQueue, PushFrontOnAnEmptyLevelAndOnBestEffort) {
+  Fixture f(4);
+  RunQueue q;
+  f.set(0, SchedClass::fixed_priority, 0, 42);
+  q.push_front(f.runnable(0));  // first use of the level: allocation then a wrapping head
+  q.push(f.runnable(1));
+  q.push_front(f.runnable(2));
+  EXPECT_EQ(f.drain(q), (std::vector<std::size_t>{0, 2, 1}));
+}
+
+TEST(RunQueue, ClassesAreServedDeadlineThenRateMonotonicThenFixedThenBestEffort) {
+  Fixture f(12);
+  RunQueue q;
+  // Pushed interleaved, lowest class first, with keys that would invert the order if classes were ignored.
+  f.set(0, SchedClass::best_effort);
+  f.set(1, SchedClass::fixed_priority, 0, 1);
+  f.set(2, SchedClass::rate_monotonic, 1'000'000'000);
+  f.set(3, SchedClass::deadline, 1'000'000'000);
+  f.set(4, SchedClass::best_effort);
+  f.set(5, SchedClass::fixed_priority, 0, 255);
+  f.set(6, SchedClass::rate_monotonic, 1);
+  f.set(7, SchedClass::deadline, 1);
+  for (std::size_t i = 0; i < 8; ++i)
+    q.push(f.runnable(i));
+  EXPECT_EQ(id_of(q.pop()), 7u);
+  // A later arrival of a higher class jumps ahead of everything lower that is still queued.
+  f.set(8, SchedClass::deadline, 2'000'000'000);
+  q.push(f.runnable(8));
+  EXPECT_EQ(id_of(q.pop()), 3u);
+  EXPECT_EQ(id_of(q.pop()), 8u);
+  EXPECT_EQ(id_of(q.pop()), 6u);
+  f.set(9, SchedClass::fixed_priority, 0, 100);
+  q.push(f.runnable(9));
+  EXPECT_EQ(id_of(q.pop()), 2u);
+  EXPECT_EQ(f.drain(q), (std::vector<std::size_t>{5, 9, 1, 0, 4}));
+}
+
+TEST(RunQueue, CountsPerClassAndInTotal) {
+  Fixture f(10);
+  RunQueue q;
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.size(), 0u);
+  const SchedClass classes[] = {SchedClass::deadline,       SchedClass::deadline,
+                                SchedClass::rate_monotonic, SchedClass::fixed_priority,
+                                SchedClass::best_effort,    SchedClass::fixed_priority,
+                                SchedClass::fixed_priority};
+  for (std::size_t i = 0; i < 7; ++i) {
+    f.set(i, classes[i], static_cast<std::int64_t>(i), static_cast<std::uint8_t>(i));
+    q.push(f.runnable(i));
+  }
+  q.push({fake_handle(9), nullptr});
+  EXPECT_FALSE(q.empty());
+  EXPECT_EQ(q.size(), 8u);
+  EXPECT_EQ(q.size(SchedClass::deadline), 2u);
+  EXPECT_EQ(q.size(SchedClass::rate_monotonic), 1u);
+  EXPECT_EQ(q.size(SchedClass::fixed_priority), 3u);
+  EXPECT_EQ(q.size(SchedClass::best_effort), 2u);
+  q.pop();
+  q.pop();
+  EXPECT_EQ(q.size(SchedClass::deadline), 0u);
+  q.pop();
+  EXPECT_EQ(q.size(SchedClass::rate_monotonic), 0u);
+  q.pop();
+  EXPECT_EQ(q.size(SchedClass::fixed_priority), 2u);
+  EXPECT_EQ(q.size(), 4u);
+  while (!q.empty())
+    q.pop();
+  for (SchedClass c : {SchedClass::deadline, SchedClass::rate_monotonic, SchedClass::fixed_priority,
+                       SchedClass::best_effort})
+    EXPECT_EQ(q.size(c), 0u);
+  // Usable again after draining, from every class.
+  q.push(f.runnable(0));
+  q.push(f.runnable(3));
+  q.push(f.runnable(4));
+  EXPECT_EQ(f.drain(q), (std::vector<std::size_t>{0, 3, 4}));
+}
+
+// The key a runnable was queued with is the one it is ordered by: changing the task's SchedParams while it
+// waits (the shard sets the next job's deadline only when it runs) does not corrupt the heap.
+TEST(RunQueue, OrderUsesTheKeyAtPushTime) {
+  Fixture f(3);
+  RunQueue q;
+  f.set(0, SchedClass::deadline, 30);
+  f.set(1, SchedClass::deadline, 10);
+  f.set(2, SchedClass::deadline, 20);
+  for (std::size_t i = 0; i < 3; ++i)
+    q.push(f.runnable(i));
+  f.tasks[1].sched.key = 1000;
+  f.tasks[0].sched.key = -1000;
+  EXPECT_EQ(f.drain(q), (std::vector<std::size_t>{1, 2, 0}));
+}
+
+// 10,000 runnables per class from a queue whose initial sizes are far smaller: every class grows several
+// times and the order holds.
+TEST(RunQueue, GrowthKeepsOrderInEveryClass) {
+  constexpr std::size_t kN = 10'000;
+  std::mt19937_64 rng(12345);
+  for (SchedClass c : {SchedClass::deadline, SchedClass::rate_monotonic, SchedClass::fixed_priority,
+                       SchedClass::best_effort}) {
+    SCOPED_TRACE(static_cast<int>(c));
+    Fixture f(kN);
+    RunQueue q(16);
+    std::vector<std::tuple<std::int64_t, std::size_t>> want;  // (order key, arrival)
+    for (std::size_t i = 0; i < kN; ++i) {
+      const std::int64_t key = static_cast<std::int64_t>(rng() % 5000) - 2500;  // plenty of ties
+      const auto level = static_cast<std::uint8_t>(rng());
+      f.set(i, c, key, level);
+      q.push(f.runnable(i));
+      switch (c) {
+        case SchedClass::deadline:
+        case SchedClass::rate_monotonic:
+          want.emplace_back(key, i);
+          break;
+        case SchedClass::fixed_priority:
+          want.emplace_back(-static_cast<std::int64_t>(level), i);
+          break;
+        case SchedClass::best_effort:
+          want.emplace_back(0, i);
+          break;
+      }
+    }
+    EXPECT_EQ(q.size(), kN);
+    EXPECT_EQ(q.size(c), kN);
+    std::sort(want.begin(), want.end());
+    std::vector<std::size_t> want_ids;
+    for (const auto& w : want)
+      want_ids.push_back(std::get<1>(w));
+    EXPECT_EQ(f.drain(q), want_ids);
+  }
+}
+
+// The same ring wrapping many times at a steady size, then growing while its head sits mid-array (the copy
+// must unwrap it), with push_front in the mix.
+TEST(RunQueue, RingsGrowWhileWrapped) {
+  Fixture f(1);
+  RunQueue q(16);
+  std::deque<std::size_t> model;
+  std::size_t next = 0;
+  for (int round = 0; round < 200; ++round) {
+    for (int i = 0; i < 10; ++i) {
+      q.push({fake_handle(next), nullptr});
+      model.push_back(next++);
+    }
+    q.push_front({fake_handle(next), nullptr});
+    model.push_front(next++);
+    for (int i = 0; i < 9; ++i) {
+      ASSERT_EQ(id_of(q.pop()), model.front());
+      model.pop_front();
+    }
+  }
+  while (!q.empty()) {
+    ASSERT_EQ(id_of(q.pop()), model.front());
+    model.pop_front();
+  }
+  EXPECT_TRUE(model.empty());
+}
+
+// The reference: one ordered map over (class rank, level-or-key, sequence), where sequence counts up for push
+// and down for push_front, so the front of a level is whoever was put in front last.
+struct Model {
+  using Key = std::tuple<int, std::int64_t, std::int64_t>;
+  std::map<Key, std::size_t> items;
+  std::int64_t back_seq = 0;
+  std::int64_t front_seq = 0;
+
+  static int rank(SchedClass c) {
+    switch (c) {
+      case SchedClass::deadline:
+        return 0;
+      case SchedClass::rate_monotonic:
+        return 1;
+      case SchedClass::fixed_priority:
+        return 2;
+      case SchedClass::best_effort:
+        return 3;
+    }
+    return 3;
+  }
+
+  void push(const TaskControl* t, std::size_t id, bool front) {
+    const SchedClass c = t == nullptr ? SchedClass::best_effort : t->sched.cls;
+    std::int64_t order = 0;
+    if (c == SchedClass::deadline || c == SchedClass::rate_monotonic) order = t->sched.key;
+    if (c == SchedClass::fixed_priority) order = -static_cast<std::int64_t>(t->sched.priority);
+    // The heap classes order by key then arrival whatever the end asked for.
+    const bool heap = c == SchedClass::deadline || c == SchedClass::rate_monotonic;
+    const std::int64_t seq = front && !heap ? --front_seq : ++back_seq;
+    items.emplace(Key{rank(c), order, seq}, id);
+  }
+  std::size_t pop() {
+    auto it = items.begin();
+    const std::size_t id = it->second;
+    items.erase(it);
+    return id;
+  }
+  std::size_t count(SchedClass c) const {
+    return static_cast<std::size_t>(std::count_if(
+        items.begin(), items.end(), [&](const auto& kv) { return std::get<0>(kv.first) == rank(c); }));
+  }
+};
+
+TEST(RunQueue, MatchesAReferenceModelOverRandomOperations) {
+  for (std::uint64_t seed : {1u, 2u, 3u, 4u, 5u}) {
+    SCOPED_TRACE(seed);
+    std::mt19937_64 rng(seed);
+    constexpr std::size_t kOps = 60'000;
+    // Each push gets its own task record, so the record a popped runnable returns identifies the push.
+    Fixture f(kOps);
+    RunQueue q(16);
+    std::vector<bool> had_task(kOps);
+    Model m;
+    std::size_t pushed = 0;
+    // Phases of different pressure: mostly pushing (growth), balanced, mostly popping (draining).
+    for (std::size_t op = 0; op < kOps; ++op) {
+      const unsigned push_pct = op < kOps / 3 ? 70 : op < 2 * kOps / 3 ? 50 : 30;
+      if (m.items.empty() || rng() % 100 < push_pct) {
+        const std::size_t id = pushed++;
+        const unsigned what = static_cast<unsigned>(rng() % 100);
+        const bool front = rng() % 4 == 0;
+        const std::int64_t key = static_cast<std::int64_t>(rng() % 64);  // small range: many ties
+        const auto level = static_cast<std::uint8_t>(rng() % 8 == 0 ? rng() : rng() % 4);
+        Runnable r = f.runnable(id);
+        if (what < 10) {
+          r.task = nullptr;  // a plain resumption with no task
+        } else {
+          const SchedClass c = what < 30   ? SchedClass::deadline
+                               : what < 50 ? SchedClass::rate_monotonic
+                               : what < 75 ? SchedClass::fixed_priority
+                                           : SchedClass::best_effort;
+          f.set(id, c, key, level);
+          had_task[id] = true;
+        }
+        if (front) {
+          q.push_front(r);
+        } else {
+          q.push(r);
+        }
+        m.push(r.task, id, front);
+      } else {
+        ASSERT_FALSE(q.empty());
+        const Runnable r = q.pop();
+        const std::size_t want = m.pop();
+        ASSERT_EQ(id_of(r), want) << "at op " << op;
+        ASSERT_EQ(r.task, had_task[want] ? &f.tasks[want] : nullptr);
+      }
+      ASSERT_EQ(q.size(), m.items.size());
+      if (op % 997 == 0) {
+        for (SchedClass c : {SchedClass::deadline, SchedClass::rate_monotonic, SchedClass::fixed_priority,
+                             SchedClass::best_effort})
+          ASSERT_EQ(q.size(c), m.count(c));
+      }
+    }
+    while (!m.items.empty())
+      ASSERT_EQ(id_of(q.pop()), m.pop());
+    EXPECT_TRUE(q.empty());
+  }
+}
+
+}  // namespace
