@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "baselines.hpp"
+#include "bench_support.hpp"
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/submit.hpp"
@@ -16,42 +17,10 @@
 namespace moirai::cli {
 namespace {
 
+using namespace detail;
+
 using Hist = LatencyHistogram;
 using Clock = std::chrono::steady_clock;
-
-// Baseline and Moirai rows alternate this many times, each round a share of the budget.
-constexpr unsigned kRounds = 4;
-
-RunBudget or_default(const RunBudget& b, std::uint64_t count) {
-  if (b.count == 0 && b.duration.count() <= 0) return RunBudget{count, {}};
-  return b;
-}
-
-// A budget split in `parts` so that baseline and Moirai rounds can alternate: drift of a shared host then
-// lands on both instead of on whichever ran second.
-RunBudget share(const RunBudget& b, unsigned parts) {
-  RunBudget r = b;
-  if (r.count != 0) r.count = (r.count + parts - 1) / parts;
-  r.duration /= parts;
-  return r;
-}
-
-std::pair<int, int> two_cpus(const BenchOptions& o) {
-  std::vector<int> cpus = resolve_shard_cpus(o.cpus, CpuFacts::current());
-  if (cpus.size() < 2) {
-    throw Error(Errc::invalid_cpu_set,
-                "this bench needs two CPUs (--cpus A,B); only " + format_cpu_list(cpus) + " is available");
-  }
-  return {cpus[0], cpus[1]};
-}
-
-IdleStrategy idle_or(const BenchOptions& o, IdleStrategy fallback) {
-  return o.idle.empty() ? fallback : parse_idle_strategy(o.idle);
-}
-
-void progress(const BenchOptions& o, const char* what) {
-  if (o.progress) std::fprintf(stderr, "moirai bench: %s...\n", what);
-}
 
 std::int64_t now_ns() noexcept {
   return monotonic_ns();
@@ -127,17 +96,11 @@ constexpr std::uint64_t kBatch =
     64;  // operations per timed sample: a clock read costs about as much as a spawn
 
 void bare_coroutines(const RunBudget& budget, Hist& hist) {
-  const std::int64_t start = now_ns();
-  for (std::uint64_t i = 0;; i += kBatch) {
-    const std::int64_t t0 = now_ns();
-    if (budget.done(i, std::chrono::nanoseconds(t0 - start))) break;
-    for (std::uint64_t k = 0; k < kBatch; ++k) {
-      BareCoroutine c = bare_empty();
-      c.h.resume();
-      c.h.destroy();
-    }
-    hist.record(static_cast<std::uint64_t>(now_ns() - t0) / kBatch);
-  }
+  record_batches(budget, kBatch, hist, [] {
+    BareCoroutine c = bare_empty();
+    c.h.resume();
+    c.h.destroy();
+  });
 }
 
 void moirai_spawn(int cpu, IdleStrategy idle, const RunBudget& budget, Hist& hist) {
@@ -275,7 +238,7 @@ BenchReport bench_spawn(const BenchOptions& o) {
 }
 
 const std::vector<std::string>& bench_names() {
-  static const std::vector<std::string> names = {"pingpong", "timer", "spawn"};
+  static const std::vector<std::string> names = {"pingpong", "timer", "spawn", "alloc"};
   return names;
 }
 
@@ -283,7 +246,8 @@ BenchReport run_bench(const std::string& name, const BenchOptions& o) {
   if (name == "pingpong") return bench_pingpong(o);
   if (name == "timer") return bench_timer(o);
   if (name == "spawn") return bench_spawn(o);
-  throw Error(Errc::invalid_argument, "unknown bench '" + name + "': use pingpong, timer or spawn");
+  if (name == "alloc") return bench_alloc(o);
+  throw Error(Errc::invalid_argument, "unknown bench '" + name + "': use pingpong, timer, spawn or alloc");
 }
 
 }  // namespace moirai::cli

@@ -22,6 +22,7 @@ struct BenchOptions {
 BenchReport bench_pingpong(const BenchOptions& o);
 BenchReport bench_timer(const BenchOptions& o);
 BenchReport bench_spawn(const BenchOptions& o);
+BenchReport bench_alloc(const BenchOptions& o);
 
 // The names `moirai bench NAME` accepts, in the order `moirai bench` runs them.
 const std::vector<std::string>& bench_names();

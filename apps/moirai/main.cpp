@@ -9,6 +9,7 @@
 #include "bench.hpp"
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/error.hpp"
+#include "topo.hpp"
 
 int main(int argc, char** argv) {
   using namespace moirai::cli;
@@ -36,14 +37,34 @@ int main(int argc, char** argv) {
   for (const std::string& name : bench_names()) {
     const char* what = name == "pingpong" ? "Cross-core submit_to round trip vs. a bounced cache line"
                        : name == "timer"  ? "sleep_for wake-up lateness vs. clock_nanosleep"
-                                          : "Spawn-run-join of an empty task; one-way submit_to throughput";
+                       : name == "spawn"
+                           ? "Spawn-run-join of an empty task; one-way submit_to throughput"
+                           : "64-byte allocate+free from Moirai's pools vs. malloc; current_numa_node()";
     bench->add_subcommand(name, what)->fallthrough();
   }
   bench->require_subcommand(0, 1);
 
+  CLI::App* topo = app.add_subcommand("topo", "NUMA nodes, their CPUs, memory and distances; quiet CPUs");
+  bool topo_json_out = false;
+  std::string sysfs;
+  topo->add_flag("--json", topo_json_out, "Print JSON instead of text");
+  topo->add_option("--sysfs", sysfs,
+                   "Read a topology from a directory laid out like /sys/devices/system instead of this host")
+      ->check(CLI::ExistingDirectory);
+
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (topo->parsed()) {
+      const moirai::numa::Topology t =
+          sysfs.empty() ? moirai::numa::Topology::load() : moirai::numa::Topology::from_sysfs(sysfs);
+      if (topo_json_out) {
+        std::cout << topo_json(t) << '\n';
+      } else {
+        print_topo(std::cout, t);
+      }
+      return 0;
+    }
     BenchOptions o;
     o.budget.count = count;
     o.budget.duration = std::chrono::nanoseconds(static_cast<long long>(duration_s * 1e9));

@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include "json_writer.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -9,6 +11,10 @@
 #include <utility>
 
 namespace moirai::cli {
+
+using json::append_key;
+using json::append_number;
+using json::append_string;
 
 BenchRow summarize(std::string name, const LatencyHistogram& h) {
   BenchRow row;
@@ -38,6 +44,14 @@ const BenchRow* find_baseline(const BenchReport& r) noexcept {
   for (const BenchRow& row : r.rows)
     if (starts_with(row.name, kBaselinePrefix)) return &row;
   return nullptr;
+}
+
+const BenchRow* baseline_for(const BenchReport& r, const BenchRow& row) noexcept {
+  if (!row.compare_with.empty()) {
+    for (const BenchRow& b : r.rows)
+      if (b.name == row.compare_with) return &b;
+  }
+  return find_baseline(r);
 }
 
 std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const BenchRow* baseline) noexcept {
@@ -77,12 +91,10 @@ std::string format_rate(double v) {
 }  // namespace
 
 void print_table(std::ostream& out, const BenchReport& r) {
-  const BenchRow* baseline = find_baseline(r);
-
   bool any_ratio = false;
   bool any_rate = false;
   for (const BenchRow& row : r.rows) {
-    any_ratio = any_ratio || ratios_to_baseline(row, baseline).has_value();
+    any_ratio = any_ratio || ratios_to_baseline(row, baseline_for(r, row)).has_value();
     any_rate = any_rate || row.per_sec.has_value();
   }
 
@@ -106,7 +118,7 @@ void print_table(std::ostream& out, const BenchReport& r) {
                                       std::to_string(row.p9999),
                                       std::to_string(row.max)};
     if (any_ratio) {
-      const auto ratios = ratios_to_baseline(row, baseline);
+      const auto ratios = ratios_to_baseline(row, baseline_for(r, row));
       // A Moirai latency row without a usable baseline says so; other rows have nothing to compare.
       const bool comparable = starts_with(row.name, kMoiraiPrefix) && !row.per_sec;
       cells.push_back(ratios ? format_ratio(ratios->p50) : comparable ? "-" : "");
@@ -121,7 +133,7 @@ void print_table(std::ostream& out, const BenchReport& r) {
     for (std::size_t c = 0; c < cells.size(); ++c)
       widths[c] = std::max(widths[c], cells[c].size());
 
-  out << r.bench << " (latency in ns)\n";
+  out << r.bench << " (latency in " << r.unit << ")\n";
   for (const auto& cells : lines) {
     std::string line;
     for (std::size_t c = 0; c < cells.size(); ++c) {
@@ -150,70 +162,6 @@ void print_table(std::ostream& out, const BenchReport& r) {
 
 namespace {
 
-void append_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {  // JSON forbids raw control characters inside strings
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        } else {
-          out += ch;  // UTF-8 passes through unchanged
-        }
-    }
-  }
-  out += '"';
-}
-
-void append_number(std::string& out, std::uint64_t v) {
-  out += std::to_string(v);
-}
-
-// Shortest form that reads back to the same double. JSON has no NaN or infinity: those become null.
-void append_number(std::string& out, double v) {
-  if (!std::isfinite(v)) {
-    out += "null";
-    return;
-  }
-  char buf[64];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  if (ec != std::errc{}) {
-    out += "null";
-    return;
-  }
-  out.append(buf, end);
-}
-
-void append_key(std::string& out, std::string_view key) {
-  append_string(out, key);
-  out += ':';
-}
-
 void append_row(std::string& out, const BenchRow& row, const BenchRow* baseline) {
   out += '{';
   append_key(out, "name");
@@ -239,24 +187,26 @@ void append_row(std::string& out, const BenchRow& row, const BenchRow* baseline)
     out += ',';
     append_key(out, "ratio_p99");
     append_number(out, ratios->p99);
+    out += ',';
+    append_key(out, "baseline");
+    append_string(out, baseline->name);
   }
   out += '}';
 }
 
 void append_report(std::string& out, const BenchReport& r) {
-  const BenchRow* baseline = find_baseline(r);
   out += '{';
   append_key(out, "bench");
   append_string(out, r.bench);
   out += ',';
   append_key(out, "unit");
-  append_string(out, "ns");
+  append_string(out, r.unit);
   out += ',';
   append_key(out, "results");
   out += '[';
   for (std::size_t i = 0; i < r.rows.size(); ++i) {
     if (i > 0) out += ',';
-    append_row(out, r.rows[i], baseline);
+    append_row(out, r.rows[i], baseline_for(r, r.rows[i]));
   }
   out += ']';
   if (!r.note.empty()) {

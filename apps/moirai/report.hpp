@@ -25,12 +25,19 @@ struct BenchRow {
   std::uint64_t p9999 = 0;
   std::uint64_t max = 0;
   std::optional<double> per_sec;  // set on throughput rows: operations per second
+  // The baseline row this row's ratios are taken against, when a bench measures more than one thing (the
+  // alloc bench compares pools with malloc and current_numa_node() with sched_getcpu()). Empty: the report's
+  // first baseline.
+  std::string compare_with;
 };
 
 struct BenchReport {
   std::string bench;
   std::vector<BenchRow> rows;
   std::string note;  // free text printed under the table, e.g. how a figure was measured
+  // The unit of every figure: "ns", or "ps" for operations that take a few nanoseconds, where whole
+  // nanoseconds would round a 1.4 ns figure to 1 and its ratio to a baseline with it.
+  std::string unit = "ns";
 };
 
 // The row's percentiles as LatencyHistogram::percentile gives them (bucket's highest equivalent value).
@@ -44,6 +51,8 @@ struct BaselineRatios {
   double p99 = 0;
 };
 const BenchRow* find_baseline(const BenchReport& r) noexcept;
+// The baseline `row` is compared with: the row named by its compare_with, else find_baseline(r).
+const BenchRow* baseline_for(const BenchReport& r, const BenchRow& row) noexcept;
 std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const BenchRow* baseline) noexcept;
 
 // A table for a person: a title line, aligned columns (name, count, p50, p90, p99, p99.9, p99.99, max in ns),
@@ -51,9 +60,9 @@ std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const Benc
 // and the note.
 void print_table(std::ostream& out, const BenchReport& r);
 
-// {"bench": ..., "unit": "ns", "results": [{"name", "count", "p50", "p90", "p99", "p999", "p9999", "max"}]},
-// plus "per_sec" on throughput rows, "ratio_p50"/"ratio_p99" on Moirai rows with a baseline, and "note" when
-// there is one. One line, no trailing newline.
+// {"bench": ..., "unit": "ns" (or "ps"), "results": [{"name", "count", "p50", "p90", "p99", "p999", "p9999",
+// "max"}]}, plus "per_sec" on throughput rows, "ratio_p50"/"ratio_p99" on Moirai rows with a baseline, and
+// "note" when there is one. One line, no trailing newline.
 std::string to_json(const BenchReport& r);
 // The reports as a JSON array, for `moirai bench --json` with no sub-command.
 std::string to_json(const std::vector<BenchReport>& reports);

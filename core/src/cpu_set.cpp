@@ -1,5 +1,7 @@
 #include "moirai/core/cpu_set.hpp"
 
+#include "moirai/numa/cpu_list.hpp"
+
 #include <sched.h>
 #include <unistd.h>
 
@@ -131,19 +133,7 @@ std::vector<int> parse_cpu_list(std::string_view text) {
 }
 
 std::string format_cpu_list(const std::vector<int>& cpus) {
-  const std::vector<int> sorted = sorted_unique(cpus);
-  std::string out;
-  for (std::size_t i = 0; i < sorted.size();) {
-    std::size_t j = i;
-    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1)
-      ++j;
-    if (!out.empty()) out += ',';
-    out += std::to_string(sorted[i]);
-    // Like the kernel, a run of two is a range too ("0-1"), so one rule covers every run.
-    if (j > i) out += '-' + std::to_string(sorted[j]);
-    i = j + 1;
-  }
-  return out;
+  return cpus.empty() ? std::string() : numa::format_cpu_list(cpus);
 }
 
 CpuFacts CpuFacts::current() {

@@ -1,10 +1,12 @@
 #include "moirai/core/frame_allocator.hpp"
 
-#include <sys/mman.h>
-
 #include <bit>
 #include <cstdlib>
 #include <new>
+#include <utility>
+
+#include "moirai/core/shard_memory.hpp"
+#include "moirai/numa/current_node.hpp"
 
 namespace moirai::detail {
 namespace {
@@ -18,37 +20,49 @@ std::size_t class_of(std::size_t total) noexcept {
 
 }  // namespace
 
-FrameAllocator::FrameAllocator(std::size_t chunk_bytes, bool lock)
-    : chunk_bytes_(chunk_bytes < (64u << 10) ? (64u << 10) : chunk_bytes), lock_(lock) {
-  map_chunk(chunk_bytes_);
+FrameAllocator::FrameAllocator(const FrameMemoryOptions& options)
+    : chunk_bytes_(options.chunk_bytes < (64u << 10) ? (64u << 10) : options.chunk_bytes),
+      node_(options.node >= 0 ? options.node : numa::current_numa_node()),
+      memory_(options.memory) {
+  map_chunk(options.initial_bytes);
+  pages_ = chunks_->memory.pages();
+  locked_ = chunks_->memory.locked();
+  bound_ = chunks_->memory.bound();
 }
 
 FrameAllocator::~FrameAllocator() {
   while (chunks_ != nullptr) {
     Chunk* c = chunks_;
     chunks_ = c->next;
-    void* base = c->base;
-    std::size_t bytes = c->bytes;
-    munmap(base, bytes);
+    numa::NodeMemory unmap = std::move(c->memory);  // moved out first: it unmaps the block it lives in
+    c->~Chunk();
   }
 }
 
 void FrameAllocator::map_chunk(std::size_t at_least) {
-  std::size_t bytes = at_least > chunk_bytes_ ? at_least : chunk_bytes_;
-  void* base =
-      mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (base == MAP_FAILED) throw std::bad_alloc();
-  if (lock_) mlock(base, bytes);  // best effort: RLIMIT_MEMLOCK may refuse; the memory is pre-faulted anyway
-  // The chunk's bookkeeping lives in its own first block so that mapping needs no malloc.
-  auto* c = static_cast<Chunk*>(base);
-  c->base = base;
-  c->bytes = bytes;
-  c->next = chunks_;
+  const std::size_t bytes = at_least > chunk_bytes_ ? at_least : chunk_bytes_;
+  numa::NodeMemory m = map_shard_memory(node_, bytes, memory_, lock_refused_);
+  auto* c = ::new (m.data()) Chunk{numa::NodeMemory{}, chunks_};
+  c->memory = std::move(m);
   chunks_ = c;
-  bump_ = static_cast<char*>(base) + kMinBlock;
-  bump_end_ = static_cast<char*>(base) + bytes;
-  bytes_mapped_ += bytes;
+  bump_ = static_cast<char*>(c->memory.data()) + kMinBlock;
+  bump_end_ = static_cast<char*>(c->memory.data()) + c->memory.size();
+  bytes_mapped_ += c->memory.size();
   ++chunk_maps_;
+}
+
+numa::NodeMemory map_shard_memory(int node, std::size_t bytes, numa::AllocationOptions& memory,
+                                  std::string& lock_refused) {
+  if (memory.lock) {
+    try {
+      return numa::allocate_on_node(node, bytes, memory);
+    } catch (const std::exception& e) {
+      // Locked memory is a wish, not a requirement: run unlocked (still pre-faulted) and say why, once.
+      lock_refused = e.what();
+      memory.lock = false;
+    }
+  }
+  return numa::allocate_on_node(node, bytes, memory);
 }
 
 void* FrameAllocator::refill(std::size_t cls) {

@@ -47,6 +47,18 @@ void validate(const RuntimeOptions& o) {
                                             std::to_string(o.queue_capacity) + ")");
   }
   if (o.task_quota == 0) throw Error(Errc::invalid_argument, "RuntimeOptions::task_quota must be at least 1");
+  if (o.memory_per_shard < (64u << 10)) {
+    throw Error(Errc::invalid_argument,
+                "RuntimeOptions::memory_per_shard must be at least 65536 bytes (got " +
+                    std::to_string(o.memory_per_shard) + ")");
+  }
+  if (o.io_buffer_count != 0 && (o.io_buffer_size == 0 || o.io_buffer_size > (64u << 20))) {
+    throw Error(
+        Errc::invalid_argument,
+        "RuntimeOptions::io_buffer_size must be between 1 and 67108864 bytes when io_buffer_count is not "
+        "0 (got " +
+            std::to_string(o.io_buffer_size) + ")");
+  }
 }
 
 // Start-up handshake: each shard thread reports set-up success or failure, then waits for go or abort, so a
@@ -136,12 +148,21 @@ const RuntimeOptions& Runtime::options() const noexcept {
   return state_->options;
 }
 
-ShardStats Runtime::stats(unsigned shard) const {
+void Runtime::check_shard(unsigned shard, const char* what) const {
   if (shard >= shard_count()) {
-    throw Error(Errc::no_such_shard, "Runtime::stats(" + std::to_string(shard) + "): this runtime has " +
-                                         std::to_string(shard_count()) + " shards");
+    throw Error(Errc::no_such_shard, std::string("Runtime::") + what + "(" + std::to_string(shard) +
+                                         "): this runtime has " + std::to_string(shard_count()) + " shards");
   }
+}
+
+ShardStats Runtime::stats(unsigned shard) const {
+  check_shard(shard, "stats");
   return state_->shards[shard]->stats();
+}
+
+ShardMemory Runtime::memory(unsigned shard) const {
+  check_shard(shard, "memory");
+  return state_->shards[shard]->memory();
 }
 
 void Runtime::launch(unsigned first) {

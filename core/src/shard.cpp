@@ -9,6 +9,7 @@
 #include <new>
 
 #include "moirai/core/task.hpp"
+#include "moirai/numa/topology.hpp"
 #include "runtime_state.hpp"
 
 namespace moirai {
@@ -52,12 +53,37 @@ Shard& this_shard() {
   return *detail::t_shard;
 }
 
+namespace {
+
+int node_of(int cpu) {
+  const int node = numa::Topology::system().node_of_cpu(cpu);
+  return node >= 0 ? node : 0;
+}
+
+}  // namespace
+
 Shard::Shard(detail::RuntimeState& rt, unsigned id, int cpu)
-    : rt_(rt), id_(id), cpu_(cpu), shard_count_(static_cast<unsigned>(rt.cpus.size())) {
+    : rt_(rt), id_(id), cpu_(cpu), shard_count_(static_cast<unsigned>(rt.cpus.size())), node_(node_of(cpu)) {
+  memory_options_.huge_pages = rt.options.huge_pages ? numa::HugePages::prefer : numa::HugePages::off;
+  memory_options_.lock = rt.options.lock_memory;
+  memory_options_.prefault = true;
+  memory_.cpu = cpu;
+  memory_.node = node_;
+  // Message slots are small: huge pages would waste most of a 2 MiB page per ring.
+  numa::AllocationOptions slot_options = memory_options_;
+  slot_options.huge_pages = numa::HugePages::off;
+  std::string lock_refused;
   const std::size_t n = shard_count_;
   incoming_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    incoming_.push_back(std::make_unique<detail::SpscRing>(rt.options.queue_capacity));
+    incoming_.push_back(std::make_unique<detail::SpscRing>(rt.options.queue_capacity, [&](std::size_t bytes) {
+      return detail::map_shard_memory(node_, bytes, slot_options, lock_refused);
+    }));
+    memory_.message_bytes += incoming_.back()->memory().size();
+  }
+  if (!lock_refused.empty()) {
+    memory_options_.lock = false;
+    memory_.warning = "memory not locked: " + lock_refused;
   }
   outgoing_.assign(n, nullptr);
   pending_.assign(n, {});
@@ -68,7 +94,6 @@ Shard::Shard(detail::RuntimeState& rt, unsigned id, int cpu)
 Shard::~Shard() {
   if (eventfd_ >= 0) close(eventfd_);
 }
-
 
 ShardStats Shard::stats() const noexcept {
   auto r = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
@@ -94,9 +119,39 @@ ShardStats Shard::stats() const noexcept {
 
 void Shard::init_on_thread() {
   detail::t_shard = this;
-  allocator_ =
-      std::make_unique<detail::FrameAllocator>(rt_.options.frame_chunk_bytes, rt_.options.lock_memory);
+  detail::FrameMemoryOptions fo;
+  fo.node = node_;
+  fo.initial_bytes = rt_.options.memory_per_shard;
+  fo.chunk_bytes = rt_.options.frame_chunk_bytes;
+  fo.memory = memory_options_;
+  allocator_ = std::make_unique<detail::FrameAllocator>(fo);
   detail::t_frame_allocator = allocator_.get();
+  if (!allocator_->lock_refused().empty()) {
+    memory_options_.lock = false;
+    if (memory_.warning.empty()) memory_.warning = "memory not locked: " + allocator_->lock_refused();
+  }
+  if (rt_.options.io_buffer_count != 0) {
+    numa::AllocationOptions bo = memory_options_;
+    bo.huge_pages = numa::HugePages::off;
+    constexpr std::size_t kAlign = numa::NodePool::kAlignment;
+    const std::size_t block = (rt_.options.io_buffer_size + kAlign - 1) / kAlign * kAlign;
+    std::string refused;
+    numa::NodeMemory m = detail::map_shard_memory(node_, block * rt_.options.io_buffer_count, bo, refused);
+    io_buffers_.emplace(std::move(m), rt_.options.io_buffer_size, rt_.options.io_buffer_count, false);
+    memory_.io_buffer_bytes = io_buffers_->memory().size();
+  }
+  memory_.frame_bytes = allocator_->bytes_mapped();
+  memory_.pages = allocator_->pages();
+  memory_.bound = allocator_->bound();
+  memory_.locked = allocator_->locked();
+  memory_.prefaulted = true;
+  if (rt_.options.huge_pages && memory_.pages == numa::PageKind::normal) {
+    if (!memory_.warning.empty()) memory_.warning += "; ";
+    memory_.warning +=
+        "huge pages not obtained (no hugetlb pages reserved and transparent huge pages off): reserve some "
+        "with "
+        "`sysctl vm.nr_hugepages=N` or enable THP (madvise)";
+  }
   io::RingOptions ro;
   ro.sq_entries = rt_.options.ring_entries;
   ring_.emplace(ro);
@@ -147,6 +202,7 @@ void Shard::fini_on_thread() noexcept {
     detail::FrameAllocator::deallocate(t);
   }
   live_count_ = 0;
+  io_buffers_.reset();
   if (allocator_) allocator_->drain_remote();
   allocator_.reset();
   detail::t_frame_allocator = nullptr;

@@ -1,6 +1,7 @@
 // The shard-local allocator behind coroutine frames and task records: power-of-two size classes carved from
-// chunks the shard maps at start, each class a free list. In steady state an allocation is a list pop and a
-// free a list push: no lock, no atomic, no syscall, no malloc.
+// chunks the shard maps on its own NUMA node at start (mmap + mbind, pre-faulted, optionally huge pages and
+// locked), each class a free list. In steady state an allocation is a list pop and a free a list push: no
+// lock, no atomic, no syscall, no malloc, no page fault.
 //
 // A block freed on another thread (a frame created on one shard and destroyed on another) goes back to its
 // owner through a lock-free stack that the owner drains from its loop, as Seastar returns cross-shard frees.
@@ -9,8 +10,18 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+
+#include "moirai/numa/node_memory.hpp"
 
 namespace moirai::detail {
+
+struct FrameMemoryOptions {
+  int node = -1;                        // -1: the node of the CPU the constructing thread runs on
+  std::size_t initial_bytes = 1 << 20;  // mapped by the constructor
+  std::size_t chunk_bytes = 1 << 20;    // mapped each time the memory runs out (at least 64 KiB)
+  numa::AllocationOptions memory{};     // huge pages, lock, pre-fault
+};
 
 class FrameAllocator {
  public:
@@ -19,13 +30,14 @@ class FrameAllocator {
   static constexpr std::size_t kClasses = 8;    // 64 B .. 8 KiB blocks, header included
   static constexpr std::size_t kMaxBlock = kMinBlock << (kClasses - 1);
 
-  // `chunk_bytes` is how much is mapped at a time; `lock` mlocks each chunk. Chunks are pre-faulted.
-  explicit FrameAllocator(std::size_t chunk_bytes = 1 << 20, bool lock = false);
+  // Maps `initial_bytes` on the node at once. A lock the kernel refuses (RLIMIT_MEMLOCK) is not fatal: the
+  // memory is mapped unlocked and lock_refused() says why. Throws numa::NumaError when no memory is mapped.
+  explicit FrameAllocator(const FrameMemoryOptions& options = {});
   ~FrameAllocator();
   FrameAllocator(const FrameAllocator&) = delete;
   FrameAllocator& operator=(const FrameAllocator&) = delete;
 
-  // Never returns nullptr: throws std::bad_alloc when the kernel refuses more memory.
+  // Never returns nullptr: throws numa::NumaError (a std::system_error) when the kernel refuses more memory.
   void* allocate(std::size_t n);
   // A block from malloc with the same header, owned by no allocator: oversize frames, and frames made off a
   // shard.
@@ -38,6 +50,13 @@ class FrameAllocator {
   }
 
   std::size_t bytes_mapped() const noexcept { return bytes_mapped_; }
+  int node() const noexcept { return node_; }
+  // What the first mapping obtained: page kind, lock, placement by mbind.
+  numa::PageKind pages() const noexcept { return pages_; }
+  bool locked() const noexcept { return locked_; }
+  bool bound() const noexcept { return bound_; }
+  // Why a requested lock was refused (empty when it was not).
+  const std::string& lock_refused() const noexcept { return lock_refused_; }
   std::uint64_t chunk_maps() const noexcept { return chunk_maps_; }
   std::uint64_t oversize_allocations() const noexcept { return oversize_; }
 
@@ -60,14 +79,20 @@ class FrameAllocator {
   FreeBlock* free_[kClasses] = {};
   char* bump_ = nullptr;
   char* bump_end_ = nullptr;
+  // A chunk's own mapping handle lives in the chunk's first block, so mapping needs no malloc.
   struct Chunk {
-    void* base;
-    std::size_t bytes;
+    numa::NodeMemory memory;
     Chunk* next;
   };
+  static_assert(sizeof(Chunk) <= kMinBlock);
   Chunk* chunks_ = nullptr;
   std::size_t chunk_bytes_;
-  bool lock_;
+  int node_;
+  numa::AllocationOptions memory_;
+  numa::PageKind pages_ = numa::PageKind::normal;
+  bool locked_ = false;
+  bool bound_ = false;
+  std::string lock_refused_;
   std::size_t bytes_mapped_ = 0;
   std::uint64_t chunk_maps_ = 0;
   std::uint64_t oversize_ = 0;

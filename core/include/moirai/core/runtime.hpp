@@ -55,6 +55,9 @@ class Runtime {
   auto submit(unsigned shard, F fn);
 
   ShardStats stats(unsigned shard) const;
+  // What shard `shard`'s memory obtained: node, sizes, page kind, lock, placement, and any warning. Complete
+  // once the runtime has started.
+  ShardMemory memory(unsigned shard) const;
 
  private:
   static constexpr int kCreated = 0, kRunning = 1, kStopped = 2;
@@ -62,6 +65,8 @@ class Runtime {
   // Starts shard threads from `first` on and waits until each is set up; throws the first failure.
   void launch(unsigned first);
   void join_threads() noexcept;
+  // Throws Error(no_such_shard) naming the call when `shard` is out of range.
+  void check_shard(unsigned shard, const char* what) const;
   void run_here(void (*start_main)(void*), void* arg);
   void check_submit(unsigned shard) const;
   void push_external(unsigned shard, detail::ExternalWork* work) noexcept;

@@ -37,8 +37,17 @@ struct RuntimeOptions {
   unsigned ring_entries = 256;    // SQ entries per shard ring (CQ is four times larger)
   unsigned queue_capacity = 512;  // messages per cross-core ring (one per ordered pair of shards)
   unsigned task_quota = 64;       // task resumptions per loop before the shard looks at messages and io
-  std::size_t frame_chunk_bytes = 1u << 20;  // frame memory mapped (and pre-faulted) at a time
-  bool lock_memory = false;                  // mlock the frame memory
+  // Memory each shard maps on its own NUMA node when it starts (mmap + mbind, pre-faulted), so the hot path
+  // takes no page fault: coroutine frames and task records, plus the shard's incoming message slots and io
+  // buffers. What was obtained is in Runtime::memory(shard).
+  std::size_t memory_per_shard = 4u << 20;   // frame memory mapped at start
+  std::size_t frame_chunk_bytes = 1u << 20;  // mapped (and pre-faulted) each time the frame memory runs out
+  std::size_t io_buffer_size = 2048;         // bytes per io buffer
+  std::size_t io_buffer_count = 256;         // io buffers per shard (0: none)
+  bool huge_pages =
+      false;  // back shard memory with huge pages: reserved hugetlb pages, else transparent ones
+  bool lock_memory =
+      false;  // mlock shard memory; if the kernel refuses, the shard runs unlocked and says why
   // A task that runs longer than this without suspending is reported once (0 disables the check).
   std::chrono::nanoseconds stall_budget = std::chrono::milliseconds(5);
   std::function<void(const StallReport&)> on_stall;  // default: one line on stderr

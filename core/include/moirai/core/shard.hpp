@@ -20,10 +20,12 @@
 #include "moirai/core/frame_allocator.hpp"
 #include "moirai/core/run_queue.hpp"
 #include "moirai/core/runtime_options.hpp"
+#include "moirai/core/shard_memory.hpp"
 #include "moirai/core/spsc_ring.hpp"
 #include "moirai/core/task_control.hpp"
 #include "moirai/core/timer_queue.hpp"
 #include "moirai/io/ring.hpp"
+#include "moirai/numa/node_pool.hpp"
 
 namespace moirai {
 
@@ -73,6 +75,13 @@ class Shard {
 
   unsigned id() const noexcept { return id_; }
   int cpu() const noexcept { return cpu_; }
+  // The NUMA node of the shard's CPU, where all of its memory is mapped.
+  int node() const noexcept { return node_; }
+  // What the shard's memory obtained (complete once the shard has started).
+  const ShardMemory& memory() const noexcept { return memory_; }
+  // Fixed-size io buffers on the shard's node (RuntimeOptions::io_buffer_size and io_buffer_count); null when
+  // the count is 0. Allocate on this shard; free from anywhere.
+  numa::NodePool* io_buffers() noexcept { return io_buffers_ ? &*io_buffers_ : nullptr; }
   unsigned shard_count() const noexcept { return shard_count_; }
   ShardStats stats() const noexcept;
   io::Ring& ring() noexcept { return *ring_; }
@@ -138,9 +147,13 @@ class Shard {
   const unsigned id_;
   const int cpu_;
   const unsigned shard_count_;  // read on every cross-core send to check the destination
+  const int node_;
+  numa::AllocationOptions memory_options_;  // the lock is dropped here once the kernel refuses it
+  ShardMemory memory_;
 
   std::optional<io::Ring> ring_;
   std::unique_ptr<detail::FrameAllocator> allocator_;
+  std::optional<numa::NodePool> io_buffers_;
   detail::RunQueue runq_;
   detail::TimerQueue timers_;
   detail::TaskControl* current_task_ = nullptr;

@@ -1,0 +1,72 @@
+// What every `moirai bench` shares: how a budget is split into alternating rounds, which CPUs and idle
+// strategy a bench runs on, progress lines, and the batch timing of operations cheaper than a clock read.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <utility>
+
+#include "bench.hpp"
+#include "moirai/core/clock.hpp"
+#include "moirai/core/cpu_set.hpp"
+#include "moirai/core/error.hpp"
+#include "moirai/core/histogram.hpp"
+
+namespace moirai::cli::detail {
+
+// Baseline and Moirai rows alternate this many times, each round a share of the budget.
+inline constexpr unsigned kRounds = 4;
+
+inline RunBudget or_default(const RunBudget& b, std::uint64_t count) {
+  if (b.count == 0 && b.duration.count() <= 0) return RunBudget{count, {}};
+  return b;
+}
+
+// A budget split in `parts` so that baseline and Moirai rounds can alternate: drift of a shared host then
+// lands on both instead of on whichever ran second.
+inline RunBudget share(const RunBudget& b, unsigned parts) {
+  RunBudget r = b;
+  if (r.count != 0) r.count = (r.count + parts - 1) / parts;
+  r.duration /= parts;
+  return r;
+}
+
+inline std::pair<int, int> two_cpus(const BenchOptions& o) {
+  std::vector<int> cpus = resolve_shard_cpus(o.cpus, CpuFacts::current());
+  if (cpus.size() < 2) {
+    throw Error(Errc::invalid_cpu_set,
+                "this bench needs two CPUs (--cpus A,B); only " + format_cpu_list(cpus) + " is available");
+  }
+  return {cpus[0], cpus[1]};
+}
+
+inline int first_cpu(const BenchOptions& o) {
+  return resolve_shard_cpus(o.cpus, CpuFacts::current()).front();
+}
+
+inline IdleStrategy idle_or(const BenchOptions& o, IdleStrategy fallback) {
+  return o.idle.empty() ? fallback : parse_idle_strategy(o.idle);
+}
+
+inline void progress(const BenchOptions& o, const char* what) {
+  if (o.progress) std::fprintf(stderr, "moirai bench: %s...\n", what);
+}
+
+// Times `op` in batches of `batch` calls and records the mean cost of one call per batch, in nanoseconds
+// times `scale` (1000: picoseconds): for operations of a few nanoseconds, where one clock read (about 25 ns
+// on kvm-clock) would swamp a single call.
+template <class Op>
+void record_batches(const RunBudget& budget, std::uint64_t batch, LatencyHistogram& hist, Op&& op,
+                    std::uint64_t scale = 1) {
+  const std::int64_t start = monotonic_ns();
+  for (std::uint64_t i = 0;; i += batch) {
+    const std::int64_t t0 = monotonic_ns();
+    if (budget.done(i, std::chrono::nanoseconds(t0 - start))) break;
+    for (std::uint64_t k = 0; k < batch; ++k)
+      op();
+    hist.record(static_cast<std::uint64_t>(monotonic_ns() - t0) * scale / batch);
+  }
+}
+
+}  // namespace moirai::cli::detail

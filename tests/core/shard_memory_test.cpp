@@ -1,0 +1,157 @@
+// Each shard's memory is mapped on its own NUMA node at start (frames, task records, message slots, io
+// buffers), and Runtime::memory() reports what was obtained; asked-for properties the host refuses degrade
+// with a warning instead of failing the start.
+#include <gtest/gtest.h>
+#include <sys/capability.h>
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "core_test_support.hpp"
+#include "moirai/core/frame_allocator.hpp"
+#include "moirai/core/runtime.hpp"
+#include "moirai/core/spawn.hpp"
+#include "moirai/numa/memory_policy.hpp"
+#include "moirai/numa/topology.hpp"
+
+namespace {
+
+using moirai::Task;
+using moirai_test::error_message;
+using moirai_test::one_shard;
+
+TEST(ShardMemory, FramesAndIoBuffersLiveOnTheShardsNode) {
+  moirai::RuntimeOptions o = one_shard();
+  o.memory_per_shard = 2u << 20;
+  o.io_buffer_size = 1500;  // not a multiple of 16: the pool rounds it
+  o.io_buffer_count = 64;
+  moirai::Runtime rt(o);
+  int frame_node = -2;
+  int buffer_node = -2;
+  int shard_node = -2;
+  rt.run([&]() -> Task<void> {
+    moirai::Shard& s = moirai::this_shard();
+    shard_node = s.node();
+    void* frame = moirai::detail::frame_allocate(256);
+    frame_node = moirai::numa::node_of_address(frame);
+    moirai::detail::frame_deallocate(frame);
+    if (s.io_buffers() == nullptr) co_return;
+    void* buffer = s.io_buffers()->allocate();
+    if (buffer == nullptr) co_return;
+    buffer_node = moirai::numa::node_of_address(buffer);
+    s.io_buffers()->deallocate(buffer);
+  });
+  const int expected = moirai::numa::Topology::system().node_of_cpu(0);
+  EXPECT_EQ(shard_node, expected < 0 ? 0 : expected);
+  EXPECT_EQ(frame_node, shard_node);
+  EXPECT_EQ(buffer_node, shard_node);
+
+  const moirai::ShardMemory m = rt.memory(0);
+  EXPECT_EQ(m.cpu, 0);
+  EXPECT_EQ(m.node, shard_node);
+  EXPECT_GE(m.frame_bytes, o.memory_per_shard);
+  EXPECT_GE(m.message_bytes, o.queue_capacity * 64u);  // one incoming ring per shard (here: itself)
+  EXPECT_GE(m.io_buffer_bytes, 64u * 1504u);
+  EXPECT_EQ(m.bound, moirai::numa::Topology::system().numa_available());
+  EXPECT_TRUE(m.prefaulted);
+  EXPECT_FALSE(m.locked);
+  EXPECT_TRUE(m.warning.empty()) << m.warning;
+}
+
+TEST(ShardMemory, NoIoBuffersWhenTheCountIsZero) {
+  moirai::RuntimeOptions o = one_shard();
+  o.io_buffer_count = 0;
+  moirai::Runtime rt(o);
+  bool none = false;
+  rt.run([&]() -> Task<void> {
+    none = moirai::this_shard().io_buffers() == nullptr;
+    co_return;
+  });
+  EXPECT_TRUE(none);
+  EXPECT_EQ(rt.memory(0).io_buffer_bytes, 0u);
+}
+
+TEST(ShardMemory, LockedWhenAskedAndAllowed) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (CAP_IPC_LOCK) to lock memory beyond RLIMIT_MEMLOCK";
+  moirai::RuntimeOptions o = one_shard();
+  o.lock_memory = true;
+  moirai::Runtime rt(o);
+  rt.run([]() -> Task<void> { co_return; });
+  EXPECT_TRUE(rt.memory(0).locked);
+  EXPECT_TRUE(rt.memory(0).warning.empty()) << rt.memory(0).warning;
+}
+
+// Without CAP_IPC_LOCK and with a small RLIMIT_MEMLOCK the lock is refused: the runtime starts anyway, runs
+// tasks, reports the memory as unlocked and says why. Runs in a death-test child; the exit code is the
+// verdict.
+[[noreturn]] void run_with_lock_refused() {
+  cap_t caps = cap_get_proc();
+  const cap_value_t lock[] = {CAP_IPC_LOCK};
+  cap_set_flag(caps, CAP_EFFECTIVE, 1, lock, CAP_CLEAR);
+  cap_set_flag(caps, CAP_PERMITTED, 1, lock, CAP_CLEAR);
+  if (cap_set_proc(caps) != 0) std::_Exit(10);
+  cap_free(caps);
+  const rlimit small{64 << 10, 64 << 10};
+  if (setrlimit(RLIMIT_MEMLOCK, &small) != 0) std::_Exit(11);
+  moirai::RuntimeOptions o = one_shard();
+  o.lock_memory = true;
+  moirai::Runtime rt(o);
+  int ran = 0;
+  rt.run([&]() -> Task<void> { ran = co_await moirai::spawn([]() -> Task<int> { co_return 7; }).join(); });
+  const moirai::ShardMemory m = rt.memory(0);
+  if (ran != 7) std::_Exit(12);
+  if (m.locked) std::_Exit(13);
+  if (m.warning.find("not locked") == std::string::npos) std::_Exit(14);
+  if (m.warning.find("RLIMIT_MEMLOCK") == std::string::npos) std::_Exit(15);
+  std::_Exit(0);
+}
+
+TEST(ShardMemoryDeathTest, LockRefusedRunsUnlockedAndSaysWhy) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(run_with_lock_refused(), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(ShardMemory, HugePagesAskedAreObtainedOrExplained) {
+  moirai::RuntimeOptions o = one_shard();
+  o.huge_pages = true;
+  moirai::Runtime rt(o);
+  rt.run([]() -> Task<void> { co_return; });
+  const moirai::ShardMemory m = rt.memory(0);
+  if (m.pages == moirai::numa::PageKind::normal) {
+    EXPECT_NE(m.warning.find("huge pages"), std::string::npos) << m.warning;
+  } else {
+    EXPECT_TRUE(m.warning.empty()) << m.warning;
+  }
+}
+
+TEST(ShardMemory, BadSizesAreRefusedWithTheirName) {
+  moirai::RuntimeOptions o = one_shard();
+  o.memory_per_shard = 0;
+  EXPECT_NE(
+      error_message([&] { moirai::Runtime rt(o); }, moirai::Errc::invalid_argument).find("memory_per_shard"),
+      std::string::npos);
+  o = one_shard();
+  o.io_buffer_size = 0;
+  EXPECT_NE(
+      error_message([&] { moirai::Runtime rt(o); }, moirai::Errc::invalid_argument).find("io_buffer_size"),
+      std::string::npos);
+}
+
+TEST(ShardMemory, MoreMemoryThanTheNodeHasFailsTheStartNamingTheNode) {
+  moirai::RuntimeOptions o = one_shard();
+  const auto* node = moirai::numa::Topology::system().node(0);
+  ASSERT_NE(node, nullptr);
+  o.memory_per_shard = static_cast<std::size_t>(node->memory_bytes) * 4;
+  const std::string what = error_message([&] { moirai::Runtime(o).run([]() -> Task<void> { co_return; }); },
+                                         moirai::Errc::setup_failed);
+  EXPECT_NE(what.find("node 0"), std::string::npos) << what;
+}
+
+TEST(ShardMemory, ReportOfAShardThatDoesNotExistIsAnError) {
+  moirai::Runtime rt(one_shard());
+  EXPECT_NE(error_message([&] { (void)rt.memory(5); }, moirai::Errc::no_such_shard).find("memory(5)"),
+            std::string::npos);
+}
+
+}  // namespace
