@@ -28,6 +28,8 @@ class Category final : public std::error_category {
         return "gate closed";
       case Errc::invalid_argument:
         return "invalid argument";
+      case Errc::admission_refused:
+        return "admission refused";
     }
     return "unknown moirai error";
   }

@@ -47,6 +47,11 @@ void validate(const RuntimeOptions& o) {
                                             std::to_string(o.queue_capacity) + ")");
   }
   if (o.task_quota == 0) throw Error(Errc::invalid_argument, "RuntimeOptions::task_quota must be at least 1");
+  try {
+    o.thread_policy.validate();
+  } catch (const std::exception& e) {
+    throw Error(Errc::invalid_argument, std::string("RuntimeOptions::thread_policy: ") + e.what());
+  }
   if (o.memory_per_shard < (64u << 10)) {
     throw Error(Errc::invalid_argument,
                 "RuntimeOptions::memory_per_shard must be at least 65536 bytes (got " +
@@ -160,6 +165,28 @@ ShardStats Runtime::stats(unsigned shard) const {
   return state_->shards[shard]->stats();
 }
 
+const rt::ApplyResult& Runtime::thread_policy(unsigned shard) const {
+  check_shard(shard, "thread_policy");
+  return state_->shards[shard]->thread_policy();
+}
+
+void Runtime::release_deadline_routes() noexcept {
+  bool routed = false;
+  for (const auto& s : state_->shards) {
+    const rt::DeadlineRoute r = s->thread_policy().route;
+    routed =
+        routed || r == rt::DeadlineRoute::exclusive_cpuset || r == rt::DeadlineRoute::admission_control_off;
+  }
+  if (!routed) return;
+  try {
+    const std::string failed = rt::release_deadline_routes();
+    if (!failed.empty())
+      std::fprintf(stderr, "moirai: undoing the SCHED_DEADLINE set-up: %s\n", failed.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "moirai: undoing the SCHED_DEADLINE set-up: %s\n", e.what());
+  }
+}
+
 ShardMemory Runtime::memory(unsigned shard) const {
   check_shard(shard, "memory");
   return state_->shards[shard]->memory();
@@ -228,6 +255,7 @@ void Runtime::stop() {
   }
   state_->request_stop();
   join_threads();
+  release_deadline_routes();
   // Work handed in by submit() while the shards were leaving: fail it (its futures say "stopped").
   for (auto& s : state_->shards)
     s->refuse_external();
@@ -241,12 +269,20 @@ void Runtime::run_here(void (*start_main)(void*), void* arg) {
                                    : "Runtime::run: this runtime has stopped; make a new Runtime");
   }
   Shard& s0 = *state_->shards[0];
+  // Shard 0 is the caller's own thread: it gets back its affinity and its scheduling policy at the end.
   const std::vector<int> saved_affinity = current_thread_affinity();
   const bool pin = state_->options.pin_threads;
+  const bool set_policy = state_->options.thread_policy != rt::ThreadPolicy{};
+  const rt::ThreadPolicy saved_policy = set_policy ? rt::read_thread_policy() : rt::ThreadPolicy{};
+  auto restore_caller = [&] {
+    if (set_policy) rt::apply_thread_policy(saved_policy);
+    if (pin) set_current_thread_affinity(saved_affinity);
+  };
   std::exception_ptr setup_error = set_up_shard(s0, pin);
   if (setup_error) {
     s0.fini_on_thread();
-    if (pin) set_current_thread_affinity(saved_affinity);
+    restore_caller();
+    release_deadline_routes();
     phase_.store(kStopped);
     std::rethrow_exception(setup_error);
   }
@@ -254,7 +290,8 @@ void Runtime::run_here(void (*start_main)(void*), void* arg) {
     launch(1);
   } catch (...) {
     s0.fini_on_thread();
-    if (pin) set_current_thread_affinity(saved_affinity);
+    restore_caller();
+    release_deadline_routes();
     phase_.store(kStopped);
     throw;
   }
@@ -270,7 +307,8 @@ void Runtime::run_here(void (*start_main)(void*), void* arg) {
   s0.fini_on_thread();
   detail::t_runtime_state = nullptr;
   join_threads();
-  if (pin) set_current_thread_affinity(saved_affinity);
+  restore_caller();
+  release_deadline_routes();
   phase_.store(kStopped, std::memory_order_seq_cst);
   for (auto& s : state_->shards)
     s->refuse_external();

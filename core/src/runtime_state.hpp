@@ -19,6 +19,8 @@ struct RuntimeState {
   std::atomic<bool> stopping{false};
   // Shards that have no live task left since they saw `stopping`; all exit when it reaches shards.size().
   std::atomic<unsigned> quiesced{0};
+  // Set by the first shard whose thread policy was refused: the warning is printed once per runtime.
+  std::atomic<bool> thread_policy_warned{false};
 
   void request_stop() noexcept {
     stopping.store(true, std::memory_order_seq_cst);

@@ -10,6 +10,7 @@
 
 #include "moirai/core/task.hpp"
 #include "moirai/numa/topology.hpp"
+#include "moirai/rt/analysis.hpp"
 #include "runtime_state.hpp"
 
 namespace moirai {
@@ -110,6 +111,8 @@ ShardStats Shard::stats() const noexcept {
   s.wakeups_sent = r(stats_.wakeups_sent);
   s.sleeps = r(stats_.sleeps);
   s.stalls = r(stats_.stalls);
+  s.deadline_misses = r(stats_.deadline_misses);
+  s.wcet_overruns = r(stats_.wcet_overruns);
   return s;
 }
 
@@ -119,6 +122,9 @@ ShardStats Shard::stats() const noexcept {
 
 void Shard::init_on_thread() {
   detail::t_shard = this;
+  apply_thread_policy();
+  admitted_.reserve(64);
+  admitted_tasks_.reserve(64);
   detail::FrameMemoryOptions fo;
   fo.node = node_;
   fo.initial_bytes = rt_.options.memory_per_shard;
@@ -222,6 +228,10 @@ detail::TaskControl* Shard::new_task(std::coroutine_handle<> frame, detail::Prom
   t->refs = refs;
   t->id = ctx.id != 0 ? ctx.id : next_task_id_++;
   t->sched.priority = ctx.priority;
+  if (ctx.priority != 0 || ctx.constraints != rt::RtConstraints{}) [[unlikely]] {
+    classify(t, ctx);
+    admit(t, ctx);
+  }
   const std::size_t len = std::min(ctx.name.size(), sizeof(t->name) - 1);
   if (len != 0) std::memcpy(t->name, ctx.name.data(), len);  // data() may be null for an empty name
   t->name[len] = '\0';
@@ -262,6 +272,10 @@ std::coroutine_handle<> on_root_complete(TaskControl* t) noexcept {
   } else {
     t->status = TaskStatus::completed;
   }
+  if (t->deadline_ns != 0 && !t->periodic && t->status == TaskStatus::completed) {
+    s.end_job(t, t->release_ns, t->release_ns + t->deadline_ns, monotonic_ns(), s.exec_ticks(t));
+  }
+  if (t->admitted) s.remove_admitted(t);
   Shard::bump(t->status == TaskStatus::completed ? s.stats_.tasks_completed
               : t->status == TaskStatus::failed  ? s.stats_.tasks_failed
                                                  : s.stats_.tasks_cancelled);
@@ -321,11 +335,21 @@ bool Shard::run_tasks() {
     current_task_ = t;
     resumed_task_ = t;
     resumed_task_done_ = false;
+    // Real-time tasks have their execution time accounted (WCET checks, round-robin slices); the others pay
+    // for the clock only when the stall check is on.
+    const bool timed = t != nullptr && t->sched.cls != detail::SchedClass::best_effort;
+    if (timed && !check_stalls) t0 = ticks();
+    resume_start_ = t0;
     r.handle.resume();
     ++n;
-    if (check_stalls) {
+    if (check_stalls || timed) {
       const std::uint64_t t1 = ticks();
-      if (t1 - t0 > stall_ticks_ && t != nullptr && !t->stall_reported) report_stall(t, t1 - t0);
+      if (check_stalls && t1 - t0 > stall_ticks_ && t != nullptr && !t->stall_reported)
+        report_stall(t, t1 - t0);
+      if (timed) {
+        t->exec_ticks += t1 - t0;
+        t->sched.slice_used_ticks += t1 - t0;
+      }
       t0 = t1;
     }
     if (resumed_task_done_) Shard::release_task(t);
@@ -334,6 +358,159 @@ bool Shard::run_tasks() {
   current_task_ = nullptr;
   bump(stats_.tasks_run, n);
   return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Real time.
+
+namespace {
+
+std::uint64_t ns_to_ticks(std::int64_t ns) noexcept {
+  return ns <= 0 ? 0 : static_cast<std::uint64_t>(static_cast<double>(ns) * ticks_per_us() / 1000.0);
+}
+
+std::int64_t ticks_to_ns(std::uint64_t t) noexcept {
+  return static_cast<std::int64_t>(static_cast<double>(t) / ticks_per_us() * 1000.0);
+}
+
+bool takes_part_in_admission(const rt::RtConstraints& c) noexcept {
+  return c.wcet().count() > 0 && (c.policy().kind == rt::PolicyKind::rate_monotonic ||
+                                  c.policy().kind == rt::PolicyKind::deadline_driven);
+}
+
+}  // namespace
+
+void Shard::classify(detail::TaskControl* t, const TaskContext& ctx) noexcept {
+  const rt::RtConstraints& c = ctx.constraints;
+  detail::SchedParams& p = t->sched;
+  switch (c.policy().kind) {
+    case rt::PolicyKind::deadline_driven:
+      p.cls = detail::SchedClass::deadline;
+      break;
+    case rt::PolicyKind::rate_monotonic:
+      p.cls = detail::SchedClass::rate_monotonic;
+      p.key = c.period().count();
+      break;
+    case rt::PolicyKind::round_robin:
+      p.cls = detail::SchedClass::fixed_priority;
+      p.round_robin = true;
+      p.slice_ticks = ns_to_ticks(c.policy().time_slice.count());
+      break;
+    case rt::PolicyKind::fifo:
+      p.cls = ctx.priority != 0 ? detail::SchedClass::fixed_priority : detail::SchedClass::best_effort;
+      break;
+  }
+  if (c.has_deadline() || c.wcet().count() > 0) {
+    t->release_ns = monotonic_ns();
+    t->deadline_ns = c.deadline().count();
+    t->wcet_ns = c.wcet().count();
+    t->wcet_ticks = ns_to_ticks(t->wcet_ns);
+    if (p.cls == detail::SchedClass::deadline) p.key = t->release_ns + t->deadline_ns;
+  }
+}
+
+void Shard::check_admission(const TaskContext& ctx) {
+  const rt::RtConstraints& c = ctx.constraints;
+  if (!ctx.admission_control || !takes_part_in_admission(c)) return;
+  const rt::PolicyKind kind = c.policy().kind;
+  for (const rt::RtConstraints& a : admitted_) {
+    if (a.policy().kind != kind) {
+      throw Error(Errc::admission_refused,
+                  std::string("spawn of '") + std::string(ctx.name) + "' refused on shard " +
+                      std::to_string(id_) + ": this shard already runs " + rt::to_string(a.policy().kind) +
+                      " tasks, and a shard's task set is analysed under one policy; put " +
+                      rt::to_string(kind) +
+                      " tasks on another shard, or spawn with TaskContext::without_admission_control()");
+    }
+  }
+  admitted_.push_back(c);
+  const rt::AnalysisResult result = rt::analyze(admitted_, kind);
+  admitted_.pop_back();
+  if (!result.schedulable) {
+    throw Error(Errc::admission_refused,
+                std::string("spawn of '") + std::string(ctx.name) + "' refused on shard " +
+                    std::to_string(id_) + ": with it the shard's " + rt::to_string(kind) +
+                    " task set is unschedulable (" + result.explanation +
+                    "); lower its WCET, lengthen its period, run it on another shard, or spawn with "
+                    "TaskContext::without_admission_control()");
+  }
+}
+
+void Shard::admit(detail::TaskControl* t, const TaskContext& ctx) {
+  if (!takes_part_in_admission(ctx.constraints)) return;
+  admitted_.push_back(ctx.constraints);
+  admitted_tasks_.push_back(t);
+  t->admitted = true;
+}
+
+void Shard::remove_admitted(detail::TaskControl* t) noexcept {
+  for (std::size_t i = 0; i < admitted_tasks_.size(); ++i) {
+    if (admitted_tasks_[i] != t) continue;
+    admitted_tasks_[i] = admitted_tasks_.back();
+    admitted_tasks_.pop_back();
+    admitted_[i] = admitted_.back();
+    admitted_.pop_back();
+    break;
+  }
+  t->admitted = false;
+}
+
+void Shard::schedule_round_robin(std::coroutine_handle<> h, detail::TaskControl* t) {
+  const std::uint64_t ran_now = ticks() - resume_start_;
+  if (t->sched.slice_used_ticks + ran_now < t->sched.slice_ticks) {
+    runq_.push_front({h, t});
+    return;
+  }
+  // Slice used: to the back of its level, with a fresh slice. run_tasks adds this whole resumption when it
+  // ends; start the count at minus what has run so far, so only the time after the rotation stays counted.
+  t->sched.slice_used_ticks = std::uint64_t{0} - ran_now;
+  runq_.push({h, t});
+}
+
+Shard::JobVerdict Shard::end_job(detail::TaskControl* t, std::int64_t release_ns, std::int64_t deadline_ns,
+                                 std::int64_t end_ns, std::uint64_t exec) noexcept {
+  JobVerdict v;
+  v.missed = end_ns > deadline_ns;
+  v.overran = t->wcet_ticks != 0 && exec > t->wcet_ticks;
+  if (!v.missed && !v.overran) [[likely]]
+    return v;
+  DeadlineMissReport report;
+  report.shard = id_;
+  report.task_id = t->id;
+  report.task_name = t->name;
+  report.release_ns = release_ns;
+  report.deadline_ns = deadline_ns;
+  report.finished_ns = end_ns;
+  report.executed = std::chrono::nanoseconds(ticks_to_ns(exec));
+  report.wcet = std::chrono::nanoseconds(t->wcet_ns);
+  if (v.missed) {
+    ++t->deadline_misses;
+    bump(stats_.deadline_misses);
+    report.kind = DeadlineMissReport::Kind::deadline_miss;
+    if (rt_.options.on_deadline_miss) rt_.options.on_deadline_miss(report);
+  }
+  if (v.overran) {
+    ++t->wcet_overruns;
+    bump(stats_.wcet_overruns);
+    report.kind = DeadlineMissReport::Kind::wcet_overrun;
+    if (rt_.options.on_deadline_miss) rt_.options.on_deadline_miss(report);
+  }
+  return v;
+}
+
+void Shard::apply_thread_policy() {
+  const rt::ThreadPolicy& want = rt_.options.thread_policy;
+  if (want == rt::ThreadPolicy{}) {
+    thread_policy_.ok = true;
+    thread_policy_.requested = thread_policy_.applied = want;
+    return;
+  }
+  thread_policy_ = rt::apply_thread_policy(want, 0, rt_.options.thread_policy_options);
+  if (!thread_policy_.ok && !rt_.thread_policy_warned.exchange(true)) {
+    std::fprintf(stderr, "moirai: shard %u (cpu %d) runs %s instead of %s: %s\n", id_, cpu_,
+                 thread_policy_.applied.to_string().c_str(), want.to_string().c_str(),
+                 thread_policy_.warning.c_str());
+  }
 }
 
 void Shard::report_stall(detail::TaskControl* t, std::uint64_t ran_ticks) {

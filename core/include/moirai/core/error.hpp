@@ -19,7 +19,8 @@ enum class Errc {
   timed_out,      // a timeout expired before the awaited operation finished
   setup_failed,   // a shard could not be set up (ring, memory, pinning)
   gate_closed,    // entering a gate that is closed
-  invalid_argument,  // any other bad argument; the message names it
+  invalid_argument,   // any other bad argument; the message names it
+  admission_refused,  // a real-time task that would make its shard's task set unschedulable
 };
 
 const std::error_category& error_category() noexcept;

@@ -58,6 +58,10 @@ class Runtime {
   // What shard `shard`'s memory obtained: node, sizes, page kind, lock, placement, and any warning. Complete
   // once the runtime has started.
   ShardMemory memory(unsigned shard) const;
+  // What RuntimeOptions::thread_policy gave shard `shard`'s thread: ok, what the kernel reports it applied,
+  // the route SCHED_DEADLINE took, and the warning when it was refused. Complete once the runtime has
+  // started.
+  const rt::ApplyResult& thread_policy(unsigned shard) const;
 
  private:
   static constexpr int kCreated = 0, kRunning = 1, kStopped = 2;
@@ -67,6 +71,8 @@ class Runtime {
   void join_threads() noexcept;
   // Throws Error(no_such_shard) naming the call when `shard` is out of range.
   void check_shard(unsigned shard, const char* what) const;
+  // Undoes the cpusets or sysctl that SCHED_DEADLINE shards needed, once their threads have ended.
+  void release_deadline_routes() noexcept;
   void run_here(void (*start_main)(void*), void* arg);
   void check_submit(unsigned shard) const;
   void push_external(unsigned shard, detail::ExternalWork* work) noexcept;

@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "moirai/rt/thread_policy.hpp"
 
 namespace moirai {
 
@@ -27,6 +30,21 @@ struct StallReport {
   std::string task_name;
   std::chrono::nanoseconds ran_for;
   std::chrono::nanoseconds budget;
+};
+
+// A real-time job that finished past its deadline, or ran longer than its WCET. Given to the handler on the
+// task's shard, at the job's end; `task_name` is valid during the call only.
+struct DeadlineMissReport {
+  enum class Kind : std::uint8_t { deadline_miss, wcet_overrun };
+  Kind kind = Kind::deadline_miss;
+  unsigned shard = 0;
+  std::uint64_t task_id = 0;
+  std::string_view task_name;
+  std::int64_t release_ns = 0;           // monotonic_ns() time the job was released
+  std::int64_t deadline_ns = 0;          // its absolute deadline
+  std::int64_t finished_ns = 0;          // when it ended
+  std::chrono::nanoseconds executed{0};  // its execution time
+  std::chrono::nanoseconds wcet{0};      // the WCET it declared (0: none)
 };
 
 struct RuntimeOptions {
@@ -51,6 +69,17 @@ struct RuntimeOptions {
   // A task that runs longer than this without suspending is reported once (0 disables the check).
   std::chrono::nanoseconds stall_budget = std::chrono::milliseconds(5);
   std::function<void(const StallReport&)> on_stall;  // default: one line on stderr
+  // Called on a task's shard for each deadline miss and WCET overrun (both are counted in ShardStats and on
+  // the task either way). Default: none.
+  std::function<void(const DeadlineMissReport&)> on_deadline_miss;
+  // The kernel policy of every shard thread, applied when the shard starts: other (nice), fifo:PRIO, rr:PRIO
+  // or deadline:RUNTIME/DEADLINE/PERIOD (rt::ThreadPolicy::parse reads these). A policy the kernel or the
+  // process's capabilities refuse leaves the shard running under its old policy, with one warning on stderr;
+  // Runtime::thread_policy(shard) reports what was applied and how.
+  rt::ThreadPolicy thread_policy{};
+  // How SCHED_DEADLINE on a pinned shard may get past the kernel's admission check (exclusive cpuset, or
+  // admission control off); routes that applied are undone when the runtime stops.
+  rt::ApplyOptions thread_policy_options{};
   // How long stop() lets cancelled tasks finish before it reports them and tears their frames down.
   std::chrono::nanoseconds shutdown_timeout = std::chrono::seconds(5);
 };

@@ -24,8 +24,8 @@ struct SchedParams {
   // deadline: absolute deadline of the current job, in moirai::monotonic_ns() nanoseconds.
   // rate_monotonic: the period in nanoseconds. Unused for the other classes.
   std::int64_t key = 0;
-  std::int64_t slice_ns = 0;       // round-robin time slice
-  std::int64_t slice_used_ns = 0;  // how much of the slice the task has used since it last rotated
+  std::uint64_t slice_ticks = 0;       // round-robin time slice, in ticks()
+  std::uint64_t slice_used_ticks = 0;  // how much of the slice the task has used since it last rotated
 };
 
 }  // namespace moirai::detail

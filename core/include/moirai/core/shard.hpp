@@ -61,9 +61,11 @@ struct ShardStats {
   std::uint64_t messages_out = 0;
   std::uint64_t completions = 0;  // CQEs reaped
   std::uint64_t timers_fired = 0;
-  std::uint64_t wakeups_sent = 0;  // peers this shard had to wake
-  std::uint64_t sleeps = 0;        // times this shard slept in the ring
-  std::uint64_t stalls = 0;        // tasks that overran the stall budget
+  std::uint64_t wakeups_sent = 0;     // peers this shard had to wake
+  std::uint64_t sleeps = 0;           // times this shard slept in the ring
+  std::uint64_t stalls = 0;           // tasks that overran the stall budget
+  std::uint64_t deadline_misses = 0;  // real-time jobs that ended past their deadline
+  std::uint64_t wcet_overruns = 0;    // real-time jobs that ran longer than their WCET
 };
 
 class Shard {
@@ -92,13 +94,41 @@ class Shard {
 
   // ---- internal: used by Moirai's awaitables; stable for them, not meant for applications ----
 
-  void schedule(std::coroutine_handle<> h, detail::TaskControl* t) { runq_.push({h, t}); }
+  void schedule(std::coroutine_handle<> h, detail::TaskControl* t) {
+    // A round-robin task that suspends and is at once ready again (a yield) keeps its turn while its slice
+    // lasts.
+    if (t != nullptr && t->sched.round_robin && t == current_task_) [[unlikely]] {
+      schedule_round_robin(h, t);
+      return;
+    }
+    runq_.push({h, t});
+  }
   detail::TimerQueue& timers() noexcept { return timers_; }
 
   // A task record for `frame`, linked into the live list, owned by `refs` references.
   detail::TaskControl* new_task(std::coroutine_handle<> frame, detail::PromiseBase* promise,
                                 const TaskContext& ctx, std::uint32_t refs);
   static void release_task(detail::TaskControl* t) noexcept;
+
+  // ---- real time ----
+
+  // Throws Error(admission_refused), with the analysis as the reason, when a task spawned with `ctx` would
+  // make this shard's task set unschedulable (see TaskContext::admission_control).
+  void check_admission(const TaskContext& ctx);
+  // Execution time of `t` so far in ticks(), the resumption running now included.
+  std::uint64_t exec_ticks(const detail::TaskControl* t) const noexcept {
+    return t == current_task_ ? t->exec_ticks + (ticks() - resume_start_) : t->exec_ticks;
+  }
+  struct JobVerdict {
+    bool missed = false;
+    bool overran = false;
+  };
+  // The end of one job of `t`: counts a deadline miss (ended after `deadline_ns`) or a WCET overrun (ran more
+  // than its WCET, `exec` ticks given) on the task and the shard, and calls RuntimeOptions::on_deadline_miss.
+  JobVerdict end_job(detail::TaskControl* t, std::int64_t release_ns, std::int64_t deadline_ns,
+                     std::int64_t end_ns, std::uint64_t exec) noexcept;
+  // What applying RuntimeOptions::thread_policy to this shard's thread gave (complete once it has started).
+  const rt::ApplyResult& thread_policy() const noexcept { return thread_policy_; }
 
   // Sends to shard `dest`: into its ring if there is room and nothing queued before it, else queued in order.
   void send(unsigned dest, detail::Outbound* msg) noexcept;
@@ -142,6 +172,11 @@ class Shard {
   void finish_unstarted_cancelled(detail::TaskControl* t) noexcept;
   void arm_eventfd_read() noexcept;
   void force_teardown() noexcept;
+  void schedule_round_robin(std::coroutine_handle<> h, detail::TaskControl* t);
+  void classify(detail::TaskControl* t, const TaskContext& ctx) noexcept;
+  void admit(detail::TaskControl* t, const TaskContext& ctx);
+  void remove_admitted(detail::TaskControl* t) noexcept;
+  void apply_thread_policy();
 
   detail::RuntimeState& rt_;
   const unsigned id_;
@@ -160,6 +195,7 @@ class Shard {
   detail::TaskControl* resumed_task_ =
       nullptr;  // the task run_tasks resumed; released by it, not by completion
   bool resumed_task_done_ = false;
+  std::uint64_t resume_start_ = 0;  // ticks() when the running resumption of a real-time task began
   detail::TaskControl* live_head_ = nullptr;
   std::size_t live_count_ = 0;
   std::uint64_t next_task_id_ = 1;
@@ -175,6 +211,13 @@ class Shard {
   std::vector<PendingList> pending_;
   std::vector<unsigned> dirty_;  // destinations with unpublished or pending messages
   std::vector<std::uint8_t> is_dirty_;
+
+  // The real-time tasks admitted on this shard (with a WCET, under rate-monotonic or deadline-driven
+  // constraints): what admission control tests a new one against. `admitted_` and `admitted_tasks_` are
+  // parallel; reserved at start so that admitting allocates nothing in practice.
+  std::vector<rt::RtConstraints> admitted_;
+  std::vector<detail::TaskControl*> admitted_tasks_;
+  rt::ApplyResult thread_policy_;
 
   // Idle and wake-up state.
   std::uint64_t idle_since_ = 0;
@@ -195,7 +238,7 @@ class Shard {
   struct AtomicStats {
     std::atomic<std::uint64_t> tasks_spawned{0}, tasks_run{0}, tasks_completed{0}, tasks_failed{0},
         tasks_cancelled{0}, messages_in{0}, messages_out{0}, completions{0}, timers_fired{0}, wakeups_sent{0},
-        sleeps{0}, stalls{0};
+        sleeps{0}, stalls{0}, deadline_misses{0}, wcet_overruns{0};
   };
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

@@ -37,6 +37,9 @@ class TaskHandle {
   TaskStatus status() const noexcept { return c_->status; }
   std::uint8_t priority() const noexcept { return c_->sched.priority; }
   bool done() const noexcept { return is_finished(c_->status); }
+  // Real-time tasks: jobs that ended past their deadline, and jobs that ran longer than their WCET.
+  std::uint32_t deadline_misses() const noexcept { return c_->deadline_misses; }
+  std::uint32_t wcet_overruns() const noexcept { return c_->wcet_overruns; }
 
   // Cooperative: the task sees TaskCancelled at its next suspension point; a timer or io it waits on now is
   // cancelled so that point comes at once. A task not yet started ends without running.
@@ -117,6 +120,9 @@ TaskControl* spawn_control(Task<T>&& task, const TaskContext& ctx, std::uint32_t
   if (s.stopping()) throw Error(Errc::stopped, "spawn refused: this shard is shutting down");
   if (!task.valid())
     throw Error(Errc::invalid_argument, "spawn of an empty Task (moved-from or default-made)");
+  // Before the frame changes hands: a refused spawn leaves `task` to destroy it.
+  if (ctx.constraints.wcet().count() != 0) [[unlikely]]
+    s.check_admission(ctx);
   auto h = task.release();
   TaskControl* c = s.new_task(h, &h.promise(), ctx, refs);
   c->detached = detached;
