@@ -210,7 +210,7 @@ void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHi
 }
 
 void clock_nanosleep_lateness(int cpu, std::chrono::nanoseconds interval, const RunBudget& budget,
-                              LatencyHistogram& hist) {
+                              LatencyHistogram& hist, const rt::ThreadPolicy& policy) {
   if (interval.count() <= 0) {
     throw std::invalid_argument("clock_nanosleep lateness needs a positive interval, got " +
                                 std::to_string(interval.count()) + " ns");
@@ -218,6 +218,7 @@ void clock_nanosleep_lateness(int cpu, std::chrono::nanoseconds interval, const 
   int sleep_error = 0;
 
   PinnedThread sleeper(cpu, Policy::inherit, [&] {
+    if (policy != rt::ThreadPolicy{}) rt::apply_thread_policy(policy);  // refused: the inherited one stays
     const std::int64_t begin = monotonic_ns();
     std::int64_t target = begin;
     std::uint64_t iterations = 0;

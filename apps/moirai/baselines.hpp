@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "moirai/core/histogram.hpp"
+#include "moirai/rt/thread_policy.hpp"
 #include "report.hpp"
 
 namespace moirai::cli {
@@ -24,9 +25,11 @@ void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHi
 // figure is the timer latency Moirai's own sleeping shards would see under the same policy; under SCHED_OTHER
 // that includes the thread's timer slack (50 µs by default, see prctl(PR_SET_TIMERSLACK)), which real-time
 // threads do not have.
+// With `policy` other than the default, the thread runs under it instead (the bench's --policy, so that the
+// baseline and Moirai's shards sleep under the same policy); if it is refused, under the caller's.
 // Throws std::invalid_argument when interval <= 0, std::runtime_error naming the CPU and the reason when the
 // thread cannot be pinned.
 void clock_nanosleep_lateness(int cpu, std::chrono::nanoseconds interval, const RunBudget& budget,
-                              LatencyHistogram& hist);
+                              LatencyHistogram& hist, const rt::ThreadPolicy& policy = {});
 
 }  // namespace moirai::cli

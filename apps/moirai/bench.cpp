@@ -29,10 +29,9 @@ std::int64_t now_ns() noexcept {
 // ---- pingpong
 // ----------------------------------------------------------------------------------------------
 
-void moirai_pingpong(int a, int b, IdleStrategy idle, const RunBudget& budget, Hist& hist) {
-  RuntimeOptions ro;
-  ro.cpus = {a, b};
-  ro.idle = idle;
+void moirai_pingpong(const BenchOptions& o, int a, int b, IdleStrategy idle, const RunBudget& budget,
+                     Hist& hist) {
+  RuntimeOptions ro = bench_runtime(o, {a, b}, idle);
   Runtime rt(ro);
   rt.run([&]() -> Task<void> {
     for (int i = 0; i < 1000; ++i)
@@ -50,11 +49,9 @@ void moirai_pingpong(int a, int b, IdleStrategy idle, const RunBudget& budget, H
 // ---- timer
 // -------------------------------------------------------------------------------------------------
 
-void moirai_sleep(int cpu, IdleStrategy idle, std::chrono::nanoseconds interval, const RunBudget& budget,
-                  Hist& hist) {
-  RuntimeOptions ro;
-  ro.cpus = {cpu};
-  ro.idle = idle;
+void moirai_sleep(const BenchOptions& o, int cpu, IdleStrategy idle, std::chrono::nanoseconds interval,
+                  const RunBudget& budget, Hist& hist) {
+  RuntimeOptions ro = bench_runtime(o, {cpu}, idle);
   Runtime rt(ro);
   rt.run([&]() -> Task<void> {
     const std::int64_t start = now_ns();
@@ -103,10 +100,8 @@ void bare_coroutines(const RunBudget& budget, Hist& hist) {
   });
 }
 
-void moirai_spawn(int cpu, IdleStrategy idle, const RunBudget& budget, Hist& hist) {
-  RuntimeOptions ro;
-  ro.cpus = {cpu};
-  ro.idle = idle;
+void moirai_spawn(const BenchOptions& o, int cpu, IdleStrategy idle, const RunBudget& budget, Hist& hist) {
+  RuntimeOptions ro = bench_runtime(o, {cpu}, idle);
   Runtime rt(ro);
   rt.run([&]() -> Task<void> {
     for (int i = 0; i < 1000; ++i)
@@ -124,10 +119,9 @@ void moirai_spawn(int cpu, IdleStrategy idle, const RunBudget& budget, Hist& his
 
 // One-way submit_to: posts to shard 1 back to back, letting backpressure pace the sender; a final round trip
 // (ordered behind every post on the same ring) marks the end.
-double moirai_throughput(int a, int b, IdleStrategy idle, const RunBudget& budget, Hist& hist) {
-  RuntimeOptions ro;
-  ro.cpus = {a, b};
-  ro.idle = idle;
+double moirai_throughput(const BenchOptions& o, int a, int b, IdleStrategy idle, const RunBudget& budget,
+                         Hist& hist) {
+  RuntimeOptions ro = bench_runtime(o, {a, b}, idle);
   // The sender posts back to back and suspends only when the ring is full: by design it runs for milliseconds
   // without suspending, which is exactly what the stall check reports. Nothing else runs here, so turn it
   // off.
@@ -166,7 +160,7 @@ BenchReport bench_pingpong(const BenchOptions& o) {
     progress(o, "pingpong: baseline.cacheline");
     cacheline_pingpong(a, b, share(budget, kRounds), *base);
     progress(o, "pingpong: moirai.submit_to");
-    moirai_pingpong(a, b, idle, share(budget, kRounds), *mine);
+    moirai_pingpong(o, a, b, idle, share(budget, kRounds), *mine);
   }
   BenchReport r;
   r.bench = "pingpong";
@@ -188,12 +182,12 @@ BenchReport bench_timer(const BenchOptions& o) {
   auto spin = std::make_unique<Hist>();
   for (unsigned round = 0; round < kRounds; ++round) {
     progress(o, "timer: baseline.clock_nanosleep");
-    clock_nanosleep_lateness(cpu, interval, share(budget, kRounds), *base);
+    clock_nanosleep_lateness(cpu, interval, share(budget, kRounds), *base, bench_policy(o));
     progress(o, "timer: moirai.sleep_for");
-    moirai_sleep(cpu, idle, interval, share(budget, kRounds), *mine);
+    moirai_sleep(o, cpu, idle, interval, share(budget, kRounds), *mine);
     if (o.idle.empty()) {
       progress(o, "timer: moirai.sleep_for.spin");
-      moirai_sleep(cpu, IdleStrategy::spin, interval, share(budget, kRounds), *spin);
+      moirai_sleep(o, cpu, IdleStrategy::spin, interval, share(budget, kRounds), *spin);
     }
   }
   BenchReport r;
@@ -218,10 +212,10 @@ BenchReport bench_spawn(const BenchOptions& o) {
     progress(o, "spawn: baseline.coroutine_malloc");
     bare_coroutines(share(budget, kRounds), *base);
     progress(o, "spawn: moirai.spawn");
-    moirai_spawn(a, idle, share(budget, kRounds), *mine);
+    moirai_spawn(o, a, idle, share(budget, kRounds), *mine);
   }
   progress(o, "spawn: moirai.submit_to.throughput");
-  const double per_sec = moirai_throughput(a, b, idle, or_default(o.budget, 20'000'000), *tput);
+  const double per_sec = moirai_throughput(o, a, b, idle, or_default(o.budget, 20'000'000), *tput);
   BenchReport r;
   r.bench = "spawn";
   r.rows.push_back(summarize("baseline.coroutine_malloc", *base));
@@ -238,16 +232,31 @@ BenchReport bench_spawn(const BenchOptions& o) {
 }
 
 const std::vector<std::string>& bench_names() {
-  static const std::vector<std::string> names = {"pingpong", "timer", "spawn", "alloc"};
+  static const std::vector<std::string> names = {"pingpong", "timer", "spawn", "alloc", "rt"};
   return names;
 }
 
-BenchReport run_bench(const std::string& name, const BenchOptions& o) {
+namespace {
+
+BenchReport run_one(const std::string& name, const BenchOptions& o) {
   if (name == "pingpong") return bench_pingpong(o);
   if (name == "timer") return bench_timer(o);
   if (name == "spawn") return bench_spawn(o);
   if (name == "alloc") return bench_alloc(o);
-  throw Error(Errc::invalid_argument, "unknown bench '" + name + "': use pingpong, timer, spawn or alloc");
+  if (name == "rt") return bench_rt(o);
+  throw Error(Errc::invalid_argument,
+              "unknown bench '" + name + "': use pingpong, timer, spawn, alloc or rt");
+}
+
+}  // namespace
+
+BenchReport run_bench(const std::string& name, const BenchOptions& o) {
+  BenchReport r = run_one(name, o);
+  if (!o.policy.empty()) {
+    r.note +=
+        "; shards asked for --policy " + bench_policy(o).to_string() + " (a refusal is warned on stderr)";
+  }
+  return r;
 }
 
 }  // namespace moirai::cli

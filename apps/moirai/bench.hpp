@@ -17,12 +17,14 @@ struct BenchOptions {
   std::string idle;       // empty: each bench's own default (spin, or sleep and spin for the timer)
   std::chrono::microseconds interval{100};  // timer bench: sleep interval
   bool progress = false;                    // progress lines on stderr
+  std::string policy;  // kernel policy of the shards (and the timer baseline): "fifo:80" etc.; empty: other
 };
 
 BenchReport bench_pingpong(const BenchOptions& o);
 BenchReport bench_timer(const BenchOptions& o);
 BenchReport bench_spawn(const BenchOptions& o);
 BenchReport bench_alloc(const BenchOptions& o);
+BenchReport bench_rt(const BenchOptions& o);
 
 // The names `moirai bench NAME` accepts, in the order `moirai bench` runs them.
 const std::vector<std::string>& bench_names();

@@ -57,9 +57,7 @@ BenchReport bench_alloc(const BenchOptions& o) {
   auto node_of = std::make_unique<Hist>();
   int node = 0;
 
-  RuntimeOptions ro;
-  ro.cpus = {cpu};
-  ro.idle = IdleStrategy::spin;
+  RuntimeOptions ro = bench_runtime(o, {cpu}, IdleStrategy::spin);
   ro.stall_budget = std::chrono::nanoseconds(0);  // the whole bench is one task that never suspends
   Runtime rt(ro);
   rt.run([&]() -> Task<void> {

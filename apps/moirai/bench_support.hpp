@@ -12,6 +12,8 @@
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/error.hpp"
 #include "moirai/core/histogram.hpp"
+#include "moirai/core/runtime_options.hpp"
+#include "moirai/rt/thread_policy.hpp"
 
 namespace moirai::cli::detail {
 
@@ -47,6 +49,37 @@ inline int first_cpu(const BenchOptions& o) {
 
 inline IdleStrategy idle_or(const BenchOptions& o, IdleStrategy fallback) {
   return o.idle.empty() ? fallback : parse_idle_strategy(o.idle);
+}
+
+// The --policy of a bench, parsed ("other" when none was given).
+inline rt::ThreadPolicy bench_policy(const BenchOptions& o) {
+  return o.policy.empty() ? rt::ThreadPolicy{} : rt::ThreadPolicy::parse(o.policy);
+}
+
+// Gives the runtime the bench's --policy. Refuses SCHED_FIFO or SCHED_RR shards that spin on every CPU this
+// process may use: a real-time thread that never blocks starves the kernel's own work on its CPU, and with
+// every CPU taken the host stalls (RT throttling leaves it 5%).
+inline void apply_bench_policy(const BenchOptions& o, RuntimeOptions& ro) {
+  ro.thread_policy = bench_policy(o);
+  ro.thread_policy.validate();
+  const auto kind = ro.thread_policy.kind;
+  const bool realtime = kind == rt::ThreadPolicy::Kind::fifo || kind == rt::ThreadPolicy::Kind::round_robin;
+  const std::vector<int> allowed = resolve_shard_cpus({}, CpuFacts::current());
+  if (realtime && ro.idle == IdleStrategy::spin && ro.cpus.size() >= allowed.size()) {
+    throw Error(
+        Errc::invalid_argument,
+        "--policy " + o.policy + " with spinning shards on every CPU (" + format_cpu_list(ro.cpus) +
+            ") would leave none to the system; use --idle sleep or spin-then-sleep, or leave a CPU free");
+  }
+}
+
+// The runtime of a bench: its CPUs, its idle strategy and the bench's --policy.
+inline RuntimeOptions bench_runtime(const BenchOptions& o, std::vector<int> cpus, IdleStrategy idle) {
+  RuntimeOptions ro;
+  ro.cpus = std::move(cpus);
+  ro.idle = idle;
+  apply_bench_policy(o, ro);
+  return ro;
 }
 
 inline void progress(const BenchOptions& o, const char* what) {

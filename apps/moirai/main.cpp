@@ -34,6 +34,11 @@ int main(int argc, char** argv) {
   bench->add_option("--interval-us", interval_us, "Sleep interval of the timer bench, in microseconds")
       ->check(CLI::Range(1u, 10'000'000u));
   bench->add_flag("--json", json, "Print JSON instead of tables");
+  std::string policy;
+  bench->add_option(
+      "--policy", policy,
+      "Kernel policy of the shards: other[:NICE], fifo:PRIO, rr:PRIO or deadline:RUNTIME/DEADLINE/PERIOD "
+      "(microseconds, or with a unit: 200us)");
   for (const std::string& name : bench_names()) {
     const char* what = name == "pingpong" ? "Cross-core submit_to round trip vs. a bounced cache line"
                        : name == "timer"  ? "sleep_for wake-up lateness vs. clock_nanosleep"
@@ -71,6 +76,7 @@ int main(int argc, char** argv) {
     if (!cpus.empty()) o.cpus = moirai::parse_cpu_list(cpus);
     o.idle = idle;
     o.interval = std::chrono::microseconds(interval_us);
+    o.policy = policy;
     o.progress = isatty(STDERR_FILENO) != 0;
 
     std::vector<std::string> names;

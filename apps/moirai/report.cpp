@@ -93,9 +93,11 @@ std::string format_rate(double v) {
 void print_table(std::ostream& out, const BenchReport& r) {
   bool any_ratio = false;
   bool any_rate = false;
+  bool any_jobs = false;
   for (const BenchRow& row : r.rows) {
     any_ratio = any_ratio || ratios_to_baseline(row, baseline_for(r, row)).has_value();
     any_rate = any_rate || row.per_sec.has_value();
+    any_jobs = any_jobs || row.releases.has_value();
   }
 
   // Build every cell first so that each column can be as wide as its widest cell.
@@ -105,6 +107,10 @@ void print_table(std::ostream& out, const BenchReport& r) {
     header.emplace_back("p99/base");
   }
   if (any_rate) header.emplace_back("per sec");
+  if (any_jobs) {
+    header.emplace_back("releases");
+    header.emplace_back("misses");
+  }
 
   std::vector<std::vector<std::string>> lines;
   lines.push_back(header);
@@ -125,6 +131,10 @@ void print_table(std::ostream& out, const BenchReport& r) {
       cells.push_back(ratios ? format_ratio(ratios->p99) : comparable ? "-" : "");
     }
     if (any_rate) cells.push_back(row.per_sec ? format_rate(*row.per_sec) : "");
+    if (any_jobs) {
+      cells.push_back(row.releases ? std::to_string(*row.releases) : "");
+      cells.push_back(row.misses ? std::to_string(*row.misses) : "");
+    }
     lines.push_back(std::move(cells));
   }
 
@@ -179,6 +189,12 @@ void append_row(std::string& out, const BenchRow& row, const BenchRow* baseline)
     out += ',';
     append_key(out, "per_sec");
     append_number(out, *row.per_sec);
+  }
+  for (const auto& [key, value] : {std::pair{"releases", row.releases}, std::pair{"misses", row.misses}}) {
+    if (!value) continue;
+    out += ',';
+    append_key(out, key);
+    append_number(out, *value);
   }
   if (const auto ratios = ratios_to_baseline(row, baseline)) {
     out += ',';

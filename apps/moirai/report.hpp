@@ -25,6 +25,9 @@ struct BenchRow {
   std::uint64_t p9999 = 0;
   std::uint64_t max = 0;
   std::optional<double> per_sec;  // set on throughput rows: operations per second
+  // Set on real-time rows: jobs released, and jobs that ended past their deadline.
+  std::optional<std::uint64_t> releases;
+  std::optional<std::uint64_t> misses;
   // The baseline row this row's ratios are taken against, when a bench measures more than one thing (the
   // alloc bench compares pools with malloc and current_numa_node() with sched_getcpu()). Empty: the report's
   // first baseline.
@@ -61,8 +64,9 @@ std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const Benc
 void print_table(std::ostream& out, const BenchReport& r);
 
 // {"bench": ..., "unit": "ns" (or "ps"), "results": [{"name", "count", "p50", "p90", "p99", "p999", "p9999",
-// "max"}]}, plus "per_sec" on throughput rows, "ratio_p50"/"ratio_p99" on Moirai rows with a baseline, and
-// "note" when there is one. One line, no trailing newline.
+// "max"}]}, plus "per_sec" on throughput rows, "releases"/"misses" on real-time rows, "ratio_p50"/"ratio_p99"
+// and "baseline" (the row compared with) on Moirai rows with a baseline, and "note" when there is one. One
+// line, no trailing newline.
 std::string to_json(const BenchReport& r);
 // The reports as a JSON array, for `moirai bench --json` with no sub-command.
 std::string to_json(const std::vector<BenchReport>& reports);
