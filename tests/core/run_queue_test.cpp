@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <map>
 #include <random>
 #include <tuple>
@@ -362,61 +363,161 @@ struct Model {
   }
 };
 
+// Random pushes (either end, every class, with and without a task) and pops, checked against the model at
+// every step; `draw_key` gives each push its deadline or period.
+template <typename DrawKey>
+void run_against_model(std::uint64_t seed, DrawKey draw_key) {
+  std::mt19937_64 rng(seed);
+  constexpr std::size_t kOps = 60'000;
+  // Each push gets its own task record, so the record a popped runnable returns identifies the push.
+  Fixture f(kOps);
+  RunQueue q(16);
+  std::vector<bool> had_task(kOps);
+  Model m;
+  std::size_t pushed = 0;
+  // Phases of different pressure: mostly pushing (growth), balanced, mostly popping (draining).
+  for (std::size_t op = 0; op < kOps; ++op) {
+    const unsigned push_pct = op < kOps / 3 ? 70 : op < 2 * kOps / 3 ? 50 : 30;
+    if (m.items.empty() || rng() % 100 < push_pct) {
+      const std::size_t id = pushed++;
+      const unsigned what = static_cast<unsigned>(rng() % 100);
+      const bool front = rng() % 4 == 0;
+      const std::int64_t key = draw_key(rng, op);
+      const auto level = static_cast<std::uint8_t>(rng() % 8 == 0 ? rng() : rng() % 4);
+      Runnable r = f.runnable(id);
+      if (what < 10) {
+        r.task = nullptr;  // a plain resumption with no task
+      } else {
+        const SchedClass c = what < 30   ? SchedClass::deadline
+                             : what < 50 ? SchedClass::rate_monotonic
+                             : what < 75 ? SchedClass::fixed_priority
+                                         : SchedClass::best_effort;
+        f.set(id, c, key, level);
+        had_task[id] = true;
+      }
+      if (front) {
+        q.push_front(r);
+      } else {
+        q.push(r);
+      }
+      m.push(r.task, id, front);
+    } else {
+      ASSERT_FALSE(q.empty());
+      const Runnable r = q.pop();
+      const std::size_t want = m.pop();
+      ASSERT_EQ(id_of(r), want) << "at op " << op;
+      ASSERT_EQ(r.task, had_task[want] ? &f.tasks[want] : nullptr);
+    }
+    ASSERT_EQ(q.size(), m.items.size());
+    if (op % 997 == 0) {
+      for (SchedClass c : {SchedClass::deadline, SchedClass::rate_monotonic, SchedClass::fixed_priority,
+                           SchedClass::best_effort})
+        ASSERT_EQ(q.size(c), m.count(c));
+    }
+  }
+  while (!m.items.empty())
+    ASSERT_EQ(id_of(q.pop()), m.pop());
+  EXPECT_TRUE(q.empty());
+}
+
 TEST(RunQueue, MatchesAReferenceModelOverRandomOperations) {
   for (std::uint64_t seed : {1u, 2u, 3u, 4u, 5u}) {
     SCOPED_TRACE(seed);
-    std::mt19937_64 rng(seed);
-    constexpr std::size_t kOps = 60'000;
-    // Each push gets its own task record, so the record a popped runnable returns identifies the push.
-    Fixture f(kOps);
-    RunQueue q(16);
-    std::vector<bool> had_task(kOps);
-    Model m;
-    std::size_t pushed = 0;
-    // Phases of different pressure: mostly pushing (growth), balanced, mostly popping (draining).
-    for (std::size_t op = 0; op < kOps; ++op) {
-      const unsigned push_pct = op < kOps / 3 ? 70 : op < 2 * kOps / 3 ? 50 : 30;
-      if (m.items.empty() || rng() % 100 < push_pct) {
-        const std::size_t id = pushed++;
-        const unsigned what = static_cast<unsigned>(rng() % 100);
-        const bool front = rng() % 4 == 0;
-        const std::int64_t key = static_cast<std::int64_t>(rng() % 64);  // small range: many ties
-        const auto level = static_cast<std::uint8_t>(rng() % 8 == 0 ? rng() : rng() % 4);
-        Runnable r = f.runnable(id);
-        if (what < 10) {
-          r.task = nullptr;  // a plain resumption with no task
-        } else {
-          const SchedClass c = what < 30   ? SchedClass::deadline
-                               : what < 50 ? SchedClass::rate_monotonic
-                               : what < 75 ? SchedClass::fixed_priority
-                                           : SchedClass::best_effort;
-          f.set(id, c, key, level);
-          had_task[id] = true;
-        }
-        if (front) {
-          q.push_front(r);
-        } else {
-          q.push(r);
-        }
-        m.push(r.task, id, front);
-      } else {
-        ASSERT_FALSE(q.empty());
-        const Runnable r = q.pop();
-        const std::size_t want = m.pop();
-        ASSERT_EQ(id_of(r), want) << "at op " << op;
-        ASSERT_EQ(r.task, had_task[want] ? &f.tasks[want] : nullptr);
-      }
-      ASSERT_EQ(q.size(), m.items.size());
-      if (op % 997 == 0) {
-        for (SchedClass c : {SchedClass::deadline, SchedClass::rate_monotonic, SchedClass::fixed_priority,
-                             SchedClass::best_effort})
-          ASSERT_EQ(q.size(c), m.count(c));
-      }
-    }
-    while (!m.items.empty())
-      ASSERT_EQ(id_of(q.pop()), m.pop());
-    EXPECT_TRUE(q.empty());
+    // A small range: many ties.
+    run_against_model(
+        seed, [](std::mt19937_64& rng, std::size_t) { return static_cast<std::int64_t>(rng() % 64); });
   }
+}
+
+// More distinct periods than the rate-monotonic table holds, drawn from ranges that shift between phases: the
+// table fills, spills to its heap, reclaims emptied periods and takes new ones while the heap drains. The
+// deadlines span the whole key range, negatives and extremes included.
+TEST(RunQueue, MatchesAReferenceModelWithManyDistinctKeys) {
+  for (std::uint64_t seed : {6u, 7u, 8u}) {
+    SCOPED_TRACE(seed);
+    run_against_model(seed, [](std::mt19937_64& rng, std::size_t op) {
+      const std::int64_t base = static_cast<std::int64_t>(op / 5000) * 37;
+      switch (rng() % 8) {
+        case 0:
+          return static_cast<std::int64_t>(rng());  // anywhere, INT64_MIN .. INT64_MAX
+        case 1:
+          return rng() % 2 == 0 ? std::numeric_limits<std::int64_t>::min()
+                                : std::numeric_limits<std::int64_t>::max();
+        default:
+          return base + static_cast<std::int64_t>(rng() % 80);  // a few more than the table: repeats
+      }
+    });
+  }
+}
+
+// Deadlines as a live EDF shard makes them, "now + relative deadline" with a clock that advances, with an
+// occasional deadline earlier than everything queued and runs of equal deadlines.
+TEST(RunQueue, MatchesAReferenceModelWithAdvancingDeadlines) {
+  for (std::uint64_t seed : {9u, 10u, 11u}) {
+    SCOPED_TRACE(seed);
+    run_against_model(seed, [](std::mt19937_64& rng, std::size_t op) {
+      const auto now = static_cast<std::int64_t>(op) * 100;
+      switch (rng() % 16) {
+        case 0:
+          return now - 1'000'000;  // long overdue: before everything queued
+        case 1:
+          return now + 5'000;  // shared by every push of this op: ties
+        default:
+          return now + static_cast<std::int64_t>(rng() % 100'000);
+      }
+    });
+  }
+}
+
+// Exactly the table's worth of distinct periods, then one more shorter than all (to the heap), then the
+// periods in the table again: the heap's runnable leaves first, each period in arrival order.
+TEST(RunQueue, RateMonotonicBeyondItsPeriodTable) {
+  Fixture f(300);
+  RunQueue q;
+  std::vector<std::tuple<std::int64_t, std::size_t>> want;
+  std::size_t id = 0;
+  auto push = [&](std::int64_t period) {
+    f.set(id, SchedClass::rate_monotonic, period);
+    q.push(f.runnable(id));
+    want.emplace_back(period, id);
+    ++id;
+  };
+  for (std::int64_t p = 64; p >= 1; --p)
+    push(p * 1000);
+  push(5);      // no rank left: the heap
+  push(64500);  // the heap, between two table periods
+  push(64500);
+  for (std::int64_t p = 1; p <= 64; p += 3)
+    push(p * 1000);
+  push(5);
+  std::sort(want.begin(), want.end());
+  std::vector<std::size_t> want_ids;
+  for (const auto& w : want)
+    want_ids.push_back(std::get<1>(w));
+  EXPECT_EQ(f.drain(q), want_ids);
+  // A period waiting in the heap stays there while the heap holds anything: had its next runnable taken the
+  // rank that popping 1000 freed, it would leave before the one queued earlier.
+  want.clear();
+  for (std::int64_t p = 1; p <= 64; ++p)
+    push(p * 1000);
+  push(70'000);
+  EXPECT_EQ(id_of(q.pop()), id - 65);  // period 1000: its rank is empty now
+  want.erase(want.begin());
+  push(70'000);
+  std::sort(want.begin(), want.end());
+  want_ids.clear();
+  for (const auto& w : want)
+    want_ids.push_back(std::get<1>(w));
+  EXPECT_EQ(f.drain(q), want_ids);
+  // Drained: a fresh set of periods reclaims the empty ranks.
+  want.clear();
+  for (std::int64_t p = 100; p > 0; --p)
+    push(p * 7);
+  std::sort(want.begin(), want.end());
+  want_ids.clear();
+  for (const auto& w : want)
+    want_ids.push_back(std::get<1>(w));
+  EXPECT_EQ(f.drain(q), want_ids);
 }
 
 }  // namespace
