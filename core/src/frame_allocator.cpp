@@ -1,6 +1,5 @@
 #include "moirai/core/frame_allocator.hpp"
 
-#include <bit>
 #include <cstdlib>
 #include <new>
 #include <utility>
@@ -12,11 +11,6 @@ namespace moirai::detail {
 namespace {
 
 constexpr std::uint32_t kMagic = 0x6d6f6972;  // "moir": catches a foreign pointer handed to deallocate
-
-std::size_t class_of(std::size_t total) noexcept {
-  if (total <= FrameAllocator::kMinBlock) return 0;
-  return static_cast<std::size_t>(std::bit_width(total - 1)) - 6;  // 65..128 -> 1, 129..256 -> 2, ...
-}
 
 }  // namespace
 
@@ -73,26 +67,22 @@ void* FrameAllocator::refill(std::size_t cls) {
   return p;
 }
 
-void* FrameAllocator::allocate(std::size_t n) {
-  const std::size_t total = n + kHeader;
-  if (total > kMaxBlock) [[unlikely]] {
-    ++oversize_;
-    return allocate_unowned(n);
-  }
-  const std::size_t cls = class_of(total);
+void* FrameAllocator::allocate_oversize(std::size_t n) {
+  ++oversize_;
+  return allocate_unowned(n);
+}
+
+void* FrameAllocator::allocate_slow(std::size_t cls) {
+  // The class's list is empty: take back what other threads freed, else carve a fresh block.
+  drain_remote();
   void* raw;
-  if (FreeBlock* b = free_[cls]) [[likely]] {
+  if (FreeBlock* b = free_[cls]) {
     free_[cls] = b->next;
     raw = b;
   } else {
-    drain_remote();
-    if (FreeBlock* again = free_[cls]) {
-      free_[cls] = again->next;
-      raw = again;
-    } else {
-      raw = refill(cls);
-    }
+    raw = refill(cls);
   }
+  // The full header, once per block: later reuses of the block rewrite only the owner (see allocate()).
   auto* h = static_cast<Header*>(raw);
   *h = Header{this, static_cast<std::uint32_t>(cls), kMagic};
   return static_cast<char*>(raw) + kHeader;
@@ -105,19 +95,10 @@ void* FrameAllocator::allocate_unowned(std::size_t n) {
   return reinterpret_cast<char*>(h) + kHeader;
 }
 
-void FrameAllocator::deallocate(void* p) noexcept {
-  if (p == nullptr) return;
-  auto* h = reinterpret_cast<Header*>(static_cast<char*>(p) - kHeader);
+void FrameAllocator::deallocate_slow(Header* h) noexcept {
   FrameAllocator* owner = h->owner;
   if (owner == nullptr) {
     std::free(h);
-    return;
-  }
-  if (owner == t_frame_allocator) [[likely]] {
-    auto* b = reinterpret_cast<FreeBlock*>(h);
-    const std::size_t cls = h->size_class;
-    b->next = owner->free_[cls];
-    owner->free_[cls] = b;
     return;
   }
   owner->push_remote(h);
@@ -143,14 +124,6 @@ void FrameAllocator::drain_remote_slow() noexcept {
     free_[cls] = b;
     h = next;
   }
-}
-
-void* frame_allocate(std::size_t n) {
-  if (FrameAllocator* a = t_frame_allocator) [[likely]] {
-    return a->allocate(n);
-  }
-  // Not on a shard (a Task created before the runtime starts, or by a plain thread).
-  return FrameAllocator::allocate_unowned(n);
 }
 
 }  // namespace moirai::detail

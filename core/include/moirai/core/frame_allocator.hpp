@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -38,11 +39,28 @@ class FrameAllocator {
   FrameAllocator& operator=(const FrameAllocator&) = delete;
 
   // Never returns nullptr: throws numa::NumaError (a std::system_error) when the kernel refuses more memory.
-  void* allocate(std::size_t n);
+  // Inline: the steady state is a list pop and one store, and a call would cost as much again.
+  void* allocate(std::size_t n) {
+    const std::size_t total = n + kHeader;
+    if (total > kMaxBlock) [[unlikely]]
+      return allocate_oversize(n);
+    const std::size_t cls = class_of(total);
+    FreeBlock* b = free_[cls];
+    if (b == nullptr) [[unlikely]]
+      return allocate_slow(cls);
+    free_[cls] = b->next;
+    // Only the owner word needs writing: a block on free_[cls] was handed out as class `cls` before, so its
+    // size_class and magic (bytes 8..15) are intact; the free-list link, and the remote stack's link, live in
+    // bytes 0..7 only.
+    auto* h = reinterpret_cast<Header*>(b);
+    h->owner = this;
+    return reinterpret_cast<char*>(h) + kHeader;
+  }
   // A block from malloc with the same header, owned by no allocator: oversize frames, and frames made off a
   // shard.
   static void* allocate_unowned(std::size_t n);
-  // Frees a block from any FrameAllocator (or from the malloc fallback), on any thread.
+  // Frees a block from any FrameAllocator (or from the malloc fallback), on any thread. Inline: on the owner
+  // it is a list push; malloc'ed and remote blocks take the out-of-line path.
   static void deallocate(void* p) noexcept;
   // Takes back the blocks other threads freed. Called by the owner, from its loop.
   void drain_remote() noexcept {
@@ -71,6 +89,17 @@ class FrameAllocator {
   };
   static_assert(sizeof(Header) == kHeader);
 
+  // 1..64 -> 0, 65..128 -> 1, 129..256 -> 2, ...: one lzcnt, no branch (the `| (kMinBlock - 1)` folds the
+  // smallest sizes into class 0).
+  static std::size_t class_of(std::size_t total) noexcept {
+    return static_cast<std::size_t>(std::bit_width((total - 1) | (kMinBlock - 1))) - 6;
+  }
+  static_assert(kMinBlock == 64, "class_of assumes 64-byte minimum blocks");
+
+  // The rare paths, out of line so that the inline fast paths stay small.
+  [[gnu::noinline]] void* allocate_oversize(std::size_t n);
+  [[gnu::noinline]] void* allocate_slow(std::size_t cls);
+  [[gnu::noinline]] static void deallocate_slow(Header* h) noexcept;
   void* refill(std::size_t cls);
   void map_chunk(std::size_t at_least);
   void drain_remote_slow() noexcept;
@@ -104,7 +133,28 @@ class FrameAllocator {
 // The calling thread's allocator: its shard's, or nullptr on a thread that is not a shard.
 inline thread_local FrameAllocator* t_frame_allocator = nullptr;
 
-void* frame_allocate(std::size_t n);
+inline void FrameAllocator::deallocate(void* p) noexcept {
+  if (p == nullptr) return;
+  auto* h = reinterpret_cast<Header*>(static_cast<char*>(p) - kHeader);
+  FrameAllocator* owner = h->owner;
+  // A malloc'ed block (owner nullptr) never matches here, even on a thread without an allocator.
+  if (owner == t_frame_allocator && owner != nullptr) [[likely]] {
+    auto* b = reinterpret_cast<FreeBlock*>(h);
+    FreeBlock*& head = owner->free_[h->size_class];
+    b->next = head;
+    head = b;
+    return;
+  }
+  deallocate_slow(h);
+}
+
+inline void* frame_allocate(std::size_t n) {
+  if (FrameAllocator* a = t_frame_allocator) [[likely]] {
+    return a->allocate(n);
+  }
+  // Not on a shard (a Task created before the runtime starts, or by a plain thread).
+  return FrameAllocator::allocate_unowned(n);
+}
 inline void frame_deallocate(void* p) noexcept {
   FrameAllocator::deallocate(p);
 }
