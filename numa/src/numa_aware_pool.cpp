@@ -132,16 +132,6 @@ struct NumaAwarePool::Arena {
   }
 };
 
-// One thread's magazine for one pool. Lives in thread-local storage, written only by its thread. `count` and
-// `allocations` are atomics only so that stats() may read them from another thread; the owning thread updates
-// them with relaxed load + store, plain moves on x86.
-struct NumaAwarePool::ThreadCache {
-  NumaAwarePool* pool = nullptr;
-  std::atomic<std::uint32_t> count{0};
-  std::atomic<std::uint64_t> allocations{0};  // served from this cache (all from the preferred node)
-  void* blocks[kCacheBlocks] = {};
-};
-
 namespace {
 
 // Live pools by uid, and each pool's list of caches. One mutex for both: it is taken only to claim a cache
@@ -280,9 +270,9 @@ NumaAwarePool::ThreadCache* NumaAwarePool::claim_cache() noexcept {
     }
     (void)&tl_reaper;  // odr-use: constructs the reaper, whose destructor gives the cache back at thread exit
     cache.pool = this;
-    cache.count.store(0, std::memory_order_relaxed);
-    cache.allocations.store(0, std::memory_order_relaxed);
+    cache.state.store(0, std::memory_order_relaxed);
     tl_uids[i] = uid_;
+    remember(&cache);
     return &cache;
   }
   return nullptr;  // every slot serves a live pool: this one goes through the shared path
@@ -296,21 +286,26 @@ void NumaAwarePool::release_thread_caches() noexcept {
     ThreadCache& cache = tl_caches[i];
     if (auto it = r.pools.find(tl_uids[i]); it != r.pools.end()) {
       NumaAwarePool& pool = *it->second;
-      pool.spill(cache, cache.count.load(std::memory_order_relaxed));
-      pool.arenas_[pool.preferred_]->allocations.fetch_add(cache.allocations.load(std::memory_order_relaxed),
-                                                           std::memory_order_relaxed);
+      pool.spill(cache, cache.count());
+      pool.arenas_[pool.preferred_]->allocations.fetch_add(cache.allocations(), std::memory_order_relaxed);
       auto& list = pool.caches_;
       list.erase(std::remove(list.begin(), list.end(), &cache), list.end());
     }
     cache.pool = nullptr;
-    cache.count.store(0, std::memory_order_relaxed);
-    cache.allocations.store(0, std::memory_order_relaxed);
+    cache.state.store(0, std::memory_order_relaxed);
     tl_uids[i] = 0;
   }
+  // The inline paths must not find a magazine that is no longer claimed.
+  detail::t_last_numa_cache = {};
+}
+
+void NumaAwarePool::remember(ThreadCache* cache) noexcept {
+  // A checked pool is never remembered: its every call takes the out-of-line path, which marks blocks.
+  if (!checked_) detail::t_last_numa_cache = {uid_, cache};
 }
 
 void NumaAwarePool::spill(ThreadCache& cache, std::size_t n) noexcept {
-  const std::uint32_t count = cache.count.load(std::memory_order_relaxed);
+  const std::uint32_t count = cache.count();
   n = std::min<std::size_t>(n, count);
   if (n == 0) return;
   Arena& arena = *arenas_[preferred_];
@@ -322,17 +317,19 @@ void NumaAwarePool::spill(ThreadCache& cache, std::size_t n) noexcept {
   }
   arena.push(arena.index_of(cache.blocks[0]), arena.index_of(cache.blocks[n - 1]), n);
   std::memmove(cache.blocks, cache.blocks + n, (count - n) * sizeof(void*));
-  cache.count.store(static_cast<std::uint32_t>(count - n), std::memory_order_relaxed);
+  cache.state.store(cache.state.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
 }
 
-[[gnu::always_inline]] inline void* NumaAwarePool::allocate_fast() noexcept {
+// The inline allocate_cached() missed: another pool was used last on this thread, the magazine is empty, the
+// pool is checked, or this thread has no magazine for it yet.
+void* NumaAwarePool::allocate_fast() noexcept {
   ThreadCache* cache = lookup_cache(uid_);
-  if (cache != nullptr) [[likely]] {
-    const std::uint32_t n = cache->count.load(std::memory_order_relaxed);
-    if (n != 0) [[likely]] {
-      cache->count.store(n - 1, std::memory_order_relaxed);
-      cache->allocations.store(cache->allocations.load(std::memory_order_relaxed) + 1,
-                               std::memory_order_relaxed);
+  if (cache != nullptr) {
+    remember(cache);
+    const std::uint64_t state = cache->state.load(std::memory_order_relaxed);
+    const std::uint64_t n = state & ThreadCache::kCountMask;
+    if (n != 0) {
+      cache->state.store(state - 1 + ThreadCache::kOneAllocation, std::memory_order_relaxed);
       void* p = cache->blocks[n - 1];
       if (checked_) arenas_[preferred_]->mark_out(p);
       return p;
@@ -341,7 +338,7 @@ void NumaAwarePool::spill(ThreadCache& cache, std::size_t n) noexcept {
   return allocate_from(preferred_, cache);
 }
 
-void* NumaAwarePool::try_allocate() noexcept {
+void* NumaAwarePool::try_allocate_slow() noexcept {
   return allocate_fast();
 }
 
@@ -352,9 +349,10 @@ void* NumaAwarePool::allocate_from(std::size_t want, ThreadCache* cache) noexcep
       // Refill half a magazine with one CAS; the other half stays free for the frees that follow.
       const std::size_t n = arenas_[preferred_]->pop(cache->blocks, kBatch);
       if (n != 0) {
-        cache->count.store(static_cast<std::uint32_t>(n - 1), std::memory_order_relaxed);
-        cache->allocations.store(cache->allocations.load(std::memory_order_relaxed) + 1,
-                                 std::memory_order_relaxed);
+        // The magazine was empty: its count becomes n - 1, its allocations one more.
+        const std::uint64_t state = cache->state.load(std::memory_order_relaxed);
+        cache->state.store((state & ~ThreadCache::kCountMask) + ThreadCache::kOneAllocation + (n - 1),
+                           std::memory_order_relaxed);
         void* p = cache->blocks[n - 1];
         if (checked_) arenas_[preferred_]->mark_out(p);
         return p;
@@ -374,7 +372,7 @@ void* NumaAwarePool::allocate_from(std::size_t want, ThreadCache* cache) noexcep
   return nullptr;
 }
 
-void* NumaAwarePool::allocate() {
+void* NumaAwarePool::allocate_slow() {
   if (void* p = allocate_fast()) return p;
   throw_exhausted(preferred_);
 }
@@ -419,25 +417,28 @@ void NumaAwarePool::free_to_arena(Arena& arena, void* p) noexcept {
   arena.push(i, i, 1);
 }
 
-void NumaAwarePool::deallocate(void* p) noexcept {
+// The inline deallocate() missed: nullptr, another node's block, a full magazine, a checked pool, another
+// pool used last on this thread, or no magazine yet.
+void NumaAwarePool::deallocate_slow(void* p) noexcept {
   if (p == nullptr) return;
   if (reinterpret_cast<std::uintptr_t>(p) - preferred_base_ < preferred_span_) [[likely]] {
     Arena& preferred = *arenas_[preferred_];
     if (checked_) preferred.mark_free(p);
     ThreadCache* cache = lookup_cache(uid_);
-    if (cache == nullptr) cache = claim_cache();
+    if (cache != nullptr)
+      remember(cache);
+    else
+      cache = claim_cache();
     if (cache == nullptr) [[unlikely]] {
       const std::uint32_t i = preferred.index_of(p);
       preferred.push(i, i, 1);
       return;
     }
-    std::uint32_t n = cache->count.load(std::memory_order_relaxed);
-    if (n == kCacheBlocks) [[unlikely]] {
+    if (cache->count() == kCacheBlocks) [[unlikely]]
       spill(*cache, kBatch);
-      n -= kBatch;
-    }
-    cache->blocks[n] = p;
-    cache->count.store(n + 1, std::memory_order_relaxed);
+    const std::uint64_t state = cache->state.load(std::memory_order_relaxed);
+    cache->blocks[state & ThreadCache::kCountMask] = p;
+    cache->state.store(state + 1, std::memory_order_relaxed);
     return;
   }
   for (const auto& arena : arenas_) {
@@ -469,8 +470,10 @@ NumaPoolStats NumaAwarePool::stats() const {
   {
     std::lock_guard lock(registry().mutex);
     for (const ThreadCache* cache : caches_) {
-      cached += cache->count.load(std::memory_order_relaxed);
-      cache_allocations += cache->allocations.load(std::memory_order_relaxed);
+      // One load: the count and the allocations of one instant.
+      const std::uint64_t state = cache->state.load(std::memory_order_relaxed);
+      cached += state & ThreadCache::kCountMask;
+      cache_allocations += state >> ThreadCache::kCountBits;
     }
   }
   for (std::size_t i = 0; i < arenas_.size(); ++i) {

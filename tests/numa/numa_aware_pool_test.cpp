@@ -301,6 +301,48 @@ TEST(NumaAwarePool, ManyPoolsOnOneThreadAndPoolsDyingBeforeThreads) {
     EXPECT_EQ(pool->stats().in_use, 0u);
 }
 
+// Unchecked pools take the inline paths through the thread's "last pool" entry: interleaving pools, a pool
+// dying while it is the last one used, and a successor built at the same address must all stay exact.
+TEST(NumaAwarePool, InterleavedUncheckedPoolsKeepExactCounts) {
+  Fixture f;
+  auto a = std::make_unique<NumaAwarePool>(f.topo, 64, kBlocks, 0, opts(false));
+  auto b = std::make_unique<NumaAwarePool>(f.topo, 64, kBlocks, 1, opts(false));
+  std::vector<void*> from_a;
+  std::vector<void*> from_b;
+  for (std::size_t i = 0; i < kBlocks; ++i) {  // beyond a magazine: refills and spills between switches
+    from_a.push_back(a->allocate());
+    from_b.push_back(b->allocate());
+    EXPECT_EQ(a->node_of(from_a.back()), 0);
+    EXPECT_EQ(b->node_of(from_b.back()), 1);
+  }
+  EXPECT_EQ(a->stats().allocations, kBlocks);
+  EXPECT_EQ(b->stats().in_use, kBlocks);
+  for (std::size_t i = 0; i < kBlocks; ++i) {
+    a->deallocate(from_a[i]);
+    b->deallocate(from_b[i]);
+  }
+  EXPECT_EQ(a->stats().in_use, 0u);
+  EXPECT_EQ(b->stats().in_use, 0u);
+  for (int i = 0; i < 100; ++i)
+    a->deallocate(a->allocate());  // `a` is now the thread's last pool
+  EXPECT_EQ(a->stats().allocations, kBlocks + 100);
+  a.reset();                                                                 // dies while remembered
+  a = std::make_unique<NumaAwarePool>(f.topo, 64, kBlocks, 0, opts(false));  // may reuse the address
+  void* p = a->allocate();
+  EXPECT_EQ(a->node_of(p), 0);
+  EXPECT_EQ(a->stats().allocations, 1u);
+  EXPECT_EQ(a->stats().in_use, 1u);
+  a->deallocate(p);
+  EXPECT_EQ(a->stats().in_use, 0u);
+  NumaAwarePool::release_thread_caches();
+  a->deallocate(a->allocate());  // after a release the thread claims a magazine again
+  EXPECT_EQ(a->stats().allocations, 2u);
+  NumaAwarePool::release_thread_caches();
+  EXPECT_EQ(a->stats().in_use, 0u);
+  EXPECT_EQ(b->stats().in_use, 0u);
+  EXPECT_EQ(b->stats().allocations, kBlocks);
+}
+
 class NumaAwarePoolDeathTest : public ::testing::Test {
  protected:
   void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
