@@ -320,7 +320,7 @@ void NumaAwarePool::spill(ThreadCache& cache, std::size_t n) noexcept {
   cache.state.store(cache.state.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
 }
 
-// The inline allocate_cached() missed: another pool was used last on this thread, the magazine is empty, the
+// The inline pop_cached() missed: another pool was used last on this thread, the magazine is empty, the
 // pool is checked, or this thread has no magazine for it yet.
 void* NumaAwarePool::allocate_fast() noexcept {
   ThreadCache* cache = lookup_cache(uid_);

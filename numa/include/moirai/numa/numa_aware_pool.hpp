@@ -68,13 +68,15 @@ class NumaAwarePool {
 
   // The preferred node, then the nearest by distance. Throws NumaError(ENOMEM) naming every node tried.
   void* allocate() {
-    if (void* p = allocate_cached()) [[likely]]
+    void* p;
+    if (pop_cached(p)) [[likely]]
       return p;
     return allocate_slow();
   }
   // The same; nullptr when every node is exhausted (counted as a failure).
   void* try_allocate() noexcept {
-    if (void* p = allocate_cached()) [[likely]]
+    void* p;
+    if (pop_cached(p)) [[likely]]
       return p;
     return try_allocate_slow();
   }
@@ -128,7 +130,8 @@ class NumaAwarePool {
   };
 
  private:
-  void* allocate_cached() noexcept;
+  // A hit in the last-used magazine. A bool rather than a null test on the block: saves a branch.
+  bool pop_cached(void*& p) noexcept;
   void* allocate_fast() noexcept;
   [[gnu::noinline]] void* allocate_slow();
   [[gnu::noinline]] void* try_allocate_slow() noexcept;
@@ -162,7 +165,7 @@ namespace detail {
 inline thread_local NumaAwarePool::LastCache t_last_numa_cache;
 }  // namespace detail
 
-inline void* NumaAwarePool::allocate_cached() noexcept {
+inline bool NumaAwarePool::pop_cached(void*& p) noexcept {
   // Only unchecked pools are remembered (remember()), so a hit needs no checked_ test.
   const LastCache& last = detail::t_last_numa_cache;
   if (last.uid == uid_) [[likely]] {
@@ -172,10 +175,11 @@ inline void* NumaAwarePool::allocate_cached() noexcept {
     if (n != 0) [[likely]] {
       // One fewer block, one more allocation.
       cache.state.store(state - 1 + ThreadCache::kOneAllocation, std::memory_order_relaxed);
-      return cache.blocks[n - 1];
+      p = cache.blocks[n - 1];
+      return true;
     }
   }
-  return nullptr;
+  return false;
 }
 
 inline void NumaAwarePool::deallocate(void* p) noexcept {
