@@ -61,10 +61,14 @@ BenchReport bench_alloc(const BenchOptions& o) {
   ro.stall_budget = std::chrono::nanoseconds(0);  // the whole bench is one task that never suspends
   Runtime rt(ro);
   rt.run([&]() -> Task<void> {
-    // Built on the shard: a NodePool's owner is the thread that made it.
+    // Built on the shard: a NodePool's owner is the thread that made it. On the heap, not in the coroutine
+    // frame: the pools are cache-line aligned, and a coroutine frame is only 16-byte aligned.
     node = numa::current_numa_node();
-    numa::NodePool pool(node, kBlock, kPoolBlocks);
-    numa::NumaAwarePool aware(numa::Topology::system(), kBlock, kPoolBlocks, node);
+    auto node_pool_owner = std::make_unique<numa::NodePool>(node, kBlock, kPoolBlocks);
+    auto aware_owner =
+        std::make_unique<numa::NumaAwarePool>(numa::Topology::system(), kBlock, kPoolBlocks, node);
+    numa::NodePool& pool = *node_pool_owner;
+    numa::NumaAwarePool& aware = *aware_owner;
     for (unsigned round = 0; round < kRounds; ++round) {
       const RunBudget part = share(budget, kRounds);
       progress(o, "alloc: baseline.malloc");

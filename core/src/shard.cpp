@@ -245,9 +245,21 @@ detail::TaskControl* Shard::new_task(std::coroutine_handle<> frame, detail::Prom
 
 void Shard::release_task(detail::TaskControl* t) noexcept {
   if (--t->refs != 0) return;
-  t->frame.destroy();
-  t->~TaskControl();
-  detail::FrameAllocator::deallocate(t);
+  // Destroying a frame destroys the TaskHandles it holds, which may release more tasks: a chain of 10,000
+  // tasks each holding the next would recurse 10,000 frames deep. Queue the doomed ones and destroy them in a
+  // loop instead. The task has completed, so it is off the live list and `next` is free to link the queue.
+  Shard& s = *t->shard;
+  t->next = s.doomed_;
+  s.doomed_ = t;
+  if (s.destroying_) return;
+  s.destroying_ = true;
+  while (detail::TaskControl* d = s.doomed_) {
+    s.doomed_ = d->next;
+    d->frame.destroy();
+    d->~TaskControl();
+    detail::FrameAllocator::deallocate(d);
+  }
+  s.destroying_ = false;
 }
 
 namespace detail {

@@ -529,7 +529,15 @@ TEST(SpawnStall, EachStallingTaskIsReportedOnItsOwnShard) {
 
 TEST(SpawnMany, TenThousandTasksEachJoiningTheNextDoNotOverflowTheStack) {
   Runtime rt(one_shard());
+#if defined(MOIRAI_SANITIZED)
+  // g++ turns symmetric transfer into a sibling call, which AddressSanitizer's stack instrumentation can
+  // prevent in a frame that holds instrumented locals: each resumption then costs a real stack frame. The
+  // depth that proves the point in an optimised build would overflow there, so the sanitizers check the
+  // same chain at 1,000.
+  const int n = 1'000;
+#else
   const int n = 10'000;
+#endif
   const int v = rt.run([]() -> Task<int> {
     struct Chain {
       static Task<int> link(int remaining) {
@@ -541,7 +549,7 @@ TEST(SpawnMany, TenThousandTasksEachJoiningTheNextDoNotOverflowTheStack) {
         co_return 1 + co_await next.join();
       }
     };
-    co_return co_await Chain::link(10'000);
+    co_return co_await Chain::link(n);
   });
   EXPECT_EQ(v, n);
 }

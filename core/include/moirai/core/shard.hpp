@@ -197,6 +197,8 @@ class Shard {
   bool resumed_task_done_ = false;
   std::uint64_t resume_start_ = 0;  // ticks() when the running resumption of a real-time task began
   detail::TaskControl* live_head_ = nullptr;
+  detail::TaskControl* doomed_ = nullptr;  // released tasks waiting to be destroyed (see release_task)
+  bool destroying_ = false;
   std::size_t live_count_ = 0;
   std::uint64_t next_task_id_ = 1;
 
