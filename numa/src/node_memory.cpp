@@ -143,7 +143,25 @@ NodeMemory allocate_on_node(const Topology& topo, int node, std::size_t bytes,
                                 " but none are reserved (/proc/sys/vm/nr_hugepages is 0); reserve some with "
                                 "`sysctl vm.nr_hugepages=N` (N pages of 2 MiB), or use HugePages::prefer");
   }
-  const bool use_hugetlb = try_hugetlb && reserved > 0;
+  // mmap(MAP_HUGETLB) reserves huge pages from the whole pool, but a page bound to this node must come from
+  // this node's share: faulting it in with none free there is a SIGBUS, not an error. So count the node's
+  // free huge pages first (the whole pool's on a simulated topology, whose nodes are not this host's).
+  long free_here = 0;
+  if (try_hugetlb && reserved > 0) {
+    const std::string node_free =
+        "/sys/devices/system/node/node" + std::to_string(node) + "/hugepages/hugepages-2048kB/free_hugepages";
+    free_here = topo.simulated() ? -1 : read_long(node_free.c_str());
+    if (free_here < 0) free_here = read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+  }
+  const long huge_needed = static_cast<long>((bytes + kHugePageSize - 1) / kHugePageSize);
+  if (options.huge_pages == HugePages::require && reserved > 0 && free_here < huge_needed) {
+    throw NumaError(
+        ENOMEM, "numa: " + std::to_string(huge_needed) + " huge pages required on " + where + " but only " +
+                    std::to_string(free_here < 0 ? 0 : free_here) +
+                    " are free there; reserve more with `sysctl vm.nr_hugepages=N` (or per node in "
+                    "/sys/devices/system/node/nodeN/hugepages), or use HugePages::prefer");
+  }
+  const bool use_hugetlb = try_hugetlb && reserved > 0 && free_here >= huge_needed;
   const std::size_t page = use_hugetlb ? kHugePageSize : base_page_size();
   if (bytes > SIZE_MAX - (page - 1)) {
     throw NumaError(EINVAL, "numa: allocation of " + std::to_string(bytes) + " bytes on " + where +

@@ -132,6 +132,44 @@ TEST(NodeMemory, HugePagesRequiredButNoneReserved) {
   EXPECT_EQ(mapping_count(), before);
 }
 
+// Reserves a few huge pages for the test and gives the host its own count back at the end, pass or fail.
+class ReservedHugePages {
+ public:
+  explicit ReservedHugePages(long pages) : before_(nr_hugepages()) { write(pages); }
+  ~ReservedHugePages() { write(before_); }
+  ReservedHugePages(const ReservedHugePages&) = delete;
+  ReservedHugePages& operator=(const ReservedHugePages&) = delete;
+
+ private:
+  static void write(long pages) { std::ofstream("/proc/sys/vm/nr_hugepages") << pages << '\n'; }
+  long before_;
+};
+
+TEST(NodeMemory, HugeTlbPagesWhenReservedPlacedOnTheNode) {
+  if (geteuid() != 0) GTEST_SKIP() << "reserving huge pages needs root";
+  if (nr_hugepages() != 0) GTEST_SKIP() << "this host has huge pages reserved already";
+  ReservedHugePages reserve(4);
+  if (nr_hugepages() < 2) GTEST_SKIP() << "the kernel could not reserve 2 huge pages (fragmented memory)";
+  {
+    NodeMemory m = allocate_on_node(0, 3 << 20, {.huge_pages = HugePages::require});
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m.pages(), PageKind::huge_tlb);
+    EXPECT_EQ(m.page_size(), std::size_t{2} << 20);
+    EXPECT_EQ(m.size(), std::size_t{4} << 20);  // rounded up to whole huge pages
+    EXPECT_TRUE(m.prefaulted());
+    for (int node : page_nodes(m))
+      EXPECT_EQ(node, 0);
+  }
+  // More than the node has free: refused with the count, before anything is mapped (a fault would SIGBUS).
+  const std::size_t before = mapping_count();
+  expect_numa_error([] { (void)allocate_on_node(0, 64 << 20, {.huge_pages = HugePages::require}); },
+                    "are free there");
+  EXPECT_EQ(mapping_count(), before);
+  // `prefer` takes transparent huge pages instead.
+  NodeMemory m = allocate_on_node(0, 64 << 20, {.huge_pages = HugePages::prefer});
+  EXPECT_NE(m.pages(), PageKind::huge_tlb);
+}
+
 TEST(NodeMemory, HugePagesPreferredFallBackToTransparentHugePages) {
   if (nr_hugepages() != 0) GTEST_SKIP() << "this host has huge pages reserved";
   NodeMemory m = allocate_on_node(0, 4 << 20, {.huge_pages = HugePages::prefer});
