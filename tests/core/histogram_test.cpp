@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/allocation_counter.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -11,62 +13,9 @@
 #include <tuple>
 #include <vector>
 
-// Counting replacements of the global allocation functions, so that a test can prove a region allocates
-// nothing.
 namespace {
-std::atomic<std::uint64_t> g_allocations{0};
 int* volatile g_escape = nullptr;
-
-void* counted_alloc(std::size_t size, std::size_t alignment) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (size == 0) size = 1;
-  void* p = nullptr;
-  if (alignment <= alignof(std::max_align_t)) {
-    p = std::malloc(size);
-  } else if (posix_memalign(&p, alignment, size) != 0) {
-    p = nullptr;
-  }
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
 }  // namespace
-
-void* operator new(std::size_t size) {
-  return counted_alloc(size, alignof(std::max_align_t));
-}
-void* operator new[](std::size_t size) {
-  return counted_alloc(size, alignof(std::max_align_t));
-}
-void* operator new(std::size_t size, std::align_val_t a) {
-  return counted_alloc(size, static_cast<std::size_t>(a));
-}
-void* operator new[](std::size_t size, std::align_val_t a) {
-  return counted_alloc(size, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
 
 namespace {
 
@@ -283,7 +232,9 @@ TEST(Histogram, ForEachBucketIsAscendingAndSumsToCount) {
 }
 
 TEST(Histogram, ConstructRecordAndQueryDoNotAllocate) {
+  using moirai_test::g_allocations;
   std::uint64_t sink = 0;
+  moirai_test::g_counting.store(true);
   const std::uint64_t before = g_allocations.load();
   {
     LatencyHistogram h;
@@ -305,6 +256,7 @@ TEST(Histogram, ConstructRecordAndQueryDoNotAllocate) {
   auto p = std::make_unique<int>(1);
   g_escape = p.get();  // a compiler may elide an allocation nobody observes
   EXPECT_GT(g_allocations.load(), before);
+  moirai_test::g_counting.store(false);
 }
 
 }  // namespace
