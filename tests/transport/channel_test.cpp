@@ -8,21 +8,16 @@
 #include <map>
 #include <vector>
 
+#include "../core/core_test_support.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
 
 namespace {
 
 using moirai::Task;
+using moirai_test::two_shards;
 using namespace moirai::transport;
 using namespace std::chrono_literals;
-
-moirai::RuntimeOptions two_shards() {
-  moirai::RuntimeOptions o;
-  o.cpus = {0, 1};
-  o.idle = moirai::IdleStrategy::spin_then_sleep;
-  return o;
-}
 
 TEST(Channel, EveryMessageArrivesInOrderPerSenderFromBothShards) {
   moirai::Runtime rt(two_shards());

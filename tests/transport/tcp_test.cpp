@@ -1,0 +1,198 @@
+// TCP and framed streams over loopback between two shards, through their rings: frames arrive whole, in
+// order, with their sender; a refused connect, a peer that closes, an oversized or malformed frame are the
+// errors the issue names, and one bad connection does not stop the listener from serving the next.
+#include "moirai/transport/tcp.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../core/core_test_support.hpp"
+#include "moirai/core/runtime.hpp"
+#include "moirai/core/spawn.hpp"
+#include "moirai/core/submit.hpp"
+#include "moirai/transport/framed_stream.hpp"
+
+namespace {
+
+using moirai::Task;
+using moirai_test::two_shards;
+using namespace moirai::transport;
+using namespace std::chrono_literals;
+
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+std::string text_of(std::span<const std::byte> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+// Serves framed echo on shard 1 for `connections` connections: each frame goes back with its type, under the
+// server's own sender id. Records why each connection ended.
+Task<void> echo_server(TcpListener& listener, int connections, std::vector<TransportErrc>& endings) {
+  for (int c = 0; c < connections; ++c) {
+    FramedStream s(co_await listener.accept(), EndpointId{0, 1, 9}, 1024);
+    try {
+      for (;;) {
+        Frame f = co_await s.recv();
+        std::vector<std::byte> copy(f.payload.begin(), f.payload.end());
+        co_await s.send(f.header.type, copy);
+      }
+    } catch (const TransportError& e) {
+      endings.push_back(e.errc());
+    }
+    co_await s.close();
+  }
+}
+
+TEST(Tcp, FramesEchoInOrderWithTheirSender) {
+  moirai::Runtime rt(two_shards());
+  TcpListener listener = TcpListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  const SocketAddress at = listener.local_address();
+  std::vector<TransportErrc> endings;
+  std::vector<std::string> got;
+  std::vector<EndpointId> senders;
+  rt.run([&]() -> Task<void> {
+    auto server = moirai::spawn([&]() -> Task<void> {
+      co_await moirai::submit_to(1, [&]() { return echo_server(listener, 1, endings); });
+    });
+    FramedStream client(co_await TcpStream::connect(at), EndpointId{0, 0, 3}, 1024);
+    for (int i = 0; i < 200; ++i) {
+      co_await client.send(static_cast<std::uint16_t>(i), bytes_of("message " + std::to_string(i)));
+      Frame f = co_await client.recv();
+      got.push_back(std::to_string(f.header.type) + ":" + text_of(f.payload));
+      senders.push_back(f.header.sender);
+    }
+    co_await client.close();
+    co_await server.join();
+  });
+  ASSERT_EQ(got.size(), 200u);
+  for (int i = 0; i < 200; ++i)
+    EXPECT_EQ(got[static_cast<std::size_t>(i)], std::to_string(i) + ":message " + std::to_string(i));
+  EXPECT_EQ(senders.front(), (EndpointId{0, 1, 9}));
+  ASSERT_EQ(endings.size(), 1u);
+  EXPECT_EQ(endings[0], TransportErrc::closed);  // the client closed cleanly between frames
+}
+
+TEST(Tcp, AConnectionNobodyAcceptsIsRefusedAfterItsRetries) {
+  moirai::RuntimeOptions o = two_shards();
+  o.cpus = {0};
+  moirai::Runtime rt(o);
+  SocketAddress at = SocketAddress::parse("127.0.0.1:0");
+  {
+    TcpListener l = TcpListener::bind(at);
+    at = l.local_address();  // a port that was free; closed again below, so nobody listens there
+  }
+  TransportErrc seen{};
+  std::string what;
+  rt.run([&]() -> Task<void> {
+    try {
+      co_await TcpStream::connect(at, 1s, RetryPolicy{3, 1ms, 4ms});
+    } catch (const TransportError& e) {
+      seen = e.errc();
+      what = e.what();
+    }
+  });
+  EXPECT_EQ(seen, TransportErrc::connection_refused);
+  EXPECT_NE(what.find("3 attempts"), std::string::npos) << what;
+}
+
+// A peer that sends a header announcing more than the maximum, or bytes that are not a header, loses its
+// connection with that reason; the listener serves the next connection normally.
+TEST(Tcp, BadFramesCloseThatConnectionOnly) {
+  moirai::Runtime rt(two_shards());
+  TcpListener listener = TcpListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  const SocketAddress at = listener.local_address();
+  std::vector<TransportErrc> endings;
+  std::string good;
+  rt.run([&]() -> Task<void> {
+    auto server = moirai::spawn([&]() -> Task<void> {
+      co_await moirai::submit_to(1, [&]() { return echo_server(listener, 4, endings); });
+    });
+    {  // 1: a frame over the server's 1024-byte maximum
+      TcpStream raw = co_await TcpStream::connect(at);
+      std::array<std::byte, kFrameHeaderSize> h{};
+      write_frame_header(FrameHeader{4096, 1, {}}, h);
+      co_await raw.send_all(h);
+      std::byte b[16];
+      (void)co_await raw.recv_some(b);  // the server closes: end of stream
+    }
+    {  // 2: random bytes
+      TcpStream raw = co_await TcpStream::connect(at);
+      const std::string junk = "GET / HTTP/1.1\r\n\r\n";
+      co_await raw.send_all(bytes_of(junk));
+      std::byte b[16];
+      (void)co_await raw.recv_some(b);
+    }
+    {  // 3: half a frame, then the peer goes away
+      TcpStream raw = co_await TcpStream::connect(at);
+      std::array<std::byte, kFrameHeaderSize> h{};
+      write_frame_header(FrameHeader{100, 1, {}}, h);
+      co_await raw.send_all(h);
+      co_await raw.send_all(bytes_of("only part"));
+      co_await raw.close();
+    }
+    {  // 4: a good client is still served
+      FramedStream client(co_await TcpStream::connect(at), EndpointId{0, 0, 1}, 1024);
+      co_await client.send(7, bytes_of("still here"));
+      good = text_of((co_await client.recv()).payload);
+      co_await client.close();
+    }
+    co_await server.join();
+  });
+  ASSERT_EQ(endings.size(), 4u);
+  EXPECT_EQ(endings[0], TransportErrc::message_too_large);
+  EXPECT_EQ(endings[1], TransportErrc::malformed);
+  EXPECT_EQ(endings[2], TransportErrc::connection_reset);
+  EXPECT_EQ(endings[3], TransportErrc::closed);
+  EXPECT_EQ(good, "still here");
+}
+
+TEST(Tcp, APayloadOverTheMaximumIsNotSent) {
+  moirai::Runtime rt(two_shards());
+  TcpListener listener = TcpListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  const SocketAddress at = listener.local_address();
+  TransportErrc seen{};
+  rt.run([&]() -> Task<void> {
+    auto server = moirai::spawn([&]() -> Task<void> {
+      co_await moirai::submit_to(1, [&]() -> Task<void> {
+        TcpStream s = co_await listener.accept();
+        std::byte b[64];
+        while (co_await s.recv_some(b) != 0) {
+        }
+      });
+    });
+    FramedStream client(co_await TcpStream::connect(at), EndpointId{}, 16);
+    try {
+      co_await client.send(1, bytes_of(std::string(17, 'x')));
+    } catch (const TransportError& e) {
+      seen = e.errc();
+    }
+    co_await client.close();
+    co_await server.join();
+  });
+  EXPECT_EQ(seen, TransportErrc::message_too_large);
+}
+
+TEST(SocketAddress, ParsesTheDocumentedFormsAndNamesWhatIsWrong) {
+  EXPECT_EQ(SocketAddress::parse("127.0.0.1:9000").to_string(), "127.0.0.1:9000");
+  EXPECT_EQ(SocketAddress::parse("localhost:80").to_string(), "127.0.0.1:80");
+  EXPECT_EQ(SocketAddress::parse("[::1]:443").to_string(), "[::1]:443");
+  EXPECT_EQ(SocketAddress::parse("unix:/tmp/x.sock").to_string(), "unix:/tmp/x.sock");
+  for (const char* bad :
+       {"127.0.0.1", "127.0.0.1:70000", "example.com:80", "[::1:80", "unix:", "1.2.3.4:x"}) {
+    try {
+      SocketAddress::parse(bad);
+      ADD_FAILURE() << bad;
+    } catch (const TransportError& e) {
+      EXPECT_EQ(e.errc(), TransportErrc::malformed);
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace

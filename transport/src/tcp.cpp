@@ -1,0 +1,150 @@
+#include "moirai/transport/tcp.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "moirai/core/io.hpp"
+#include "moirai/core/timer.hpp"
+#include "moirai/transport/error.hpp"
+
+namespace moirai::transport {
+namespace {
+
+// What a failed socket request means to the caller.
+TransportError error_for(int err, const std::string& what) {
+  const std::string text = what + ": " + std::strerror(err);
+  switch (err) {
+    case ECONNREFUSED:
+      return TransportError(TransportErrc::connection_refused, text + " (nobody listens there)");
+    case ECONNRESET:
+    case EPIPE:
+      return TransportError(TransportErrc::connection_reset, text);
+    case ETIMEDOUT:
+    case ECANCELED:
+      return TransportError(TransportErrc::timeout, text);
+    default:
+      return TransportError(TransportErrc::closed, text);
+  }
+}
+
+void set_nodelay(int fd) noexcept {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int new_socket(int family) {
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw error_for(errno, "socket");
+  return fd;
+}
+
+Task<int> connect_once(int fd, const SocketAddress& to) {
+  co_return co_await io_op(
+      [fd, &to](io_uring_sqe* sqe) noexcept { io_uring_prep_connect(sqe, fd, to.data(), to.size()); });
+}
+
+}  // namespace
+
+TcpStream& TcpStream::operator=(TcpStream&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+TcpStream::~TcpStream() {
+  if (fd_ >= 0) ::close(fd_);  // a stream dropped without close(): no graceful shutdown, but no leak
+}
+
+Task<TcpStream> TcpStream::connect(SocketAddress to, Duration timeout, RetryPolicy retry) {
+  Duration backoff = retry.initial_backoff;
+  const unsigned attempts = retry.attempts == 0 ? 1 : retry.attempts;
+  int last_error = 0;
+  for (unsigned attempt = 1;; ++attempt) {
+    TcpStream s(new_socket(to.family()));
+    int res = 0;
+    try {
+      res = co_await with_timeout(timeout, connect_once(s.fd(), to));
+    } catch (const TimedOut&) {
+      res = -ETIMEDOUT;
+    }
+    if (res == 0) {
+      if (to.family() != AF_UNIX) set_nodelay(s.fd());
+      co_return s;
+    }
+    last_error = -res;
+    const bool worth_retrying = last_error == ECONNREFUSED || last_error == ETIMEDOUT;
+    if (attempt >= attempts || !worth_retrying) break;
+    co_await sleep_for(backoff);
+    backoff = backoff * 2 > retry.max_backoff ? retry.max_backoff : backoff * 2;
+  }
+  throw error_for(last_error, "connect to " + to.to_string() + " (" + std::to_string(attempts) +
+                                  (attempts == 1 ? " attempt)" : " attempts)"));
+}
+
+Task<std::size_t> TcpStream::recv_some(std::span<std::byte> buf) {
+  const int fd = fd_;
+  const int res = co_await io_op(
+      [fd, buf](io_uring_sqe* sqe) noexcept { io_uring_prep_recv(sqe, fd, buf.data(), buf.size(), 0); });
+  if (res < 0) throw error_for(-res, "recv");
+  co_return static_cast<std::size_t>(res);
+}
+
+Task<void> TcpStream::send_all(std::span<const std::byte> data) {
+  const int fd = fd_;
+  while (!data.empty()) {
+    const int res = co_await io_op([fd, data](io_uring_sqe* sqe) noexcept {
+      io_uring_prep_send(sqe, fd, data.data(), data.size(), MSG_NOSIGNAL);
+    });
+    if (res < 0) throw error_for(-res, "send");
+    data = data.subspan(static_cast<std::size_t>(res));
+  }
+}
+
+Task<void> TcpStream::close() {
+  if (fd_ < 0) co_return;
+  const int fd = std::exchange(fd_, -1);
+  co_await io_op([fd](io_uring_sqe* sqe) noexcept { io_uring_prep_shutdown(sqe, fd, SHUT_WR); });
+  co_await io_op([fd](io_uring_sqe* sqe) noexcept { io_uring_prep_close(sqe, fd); });
+}
+
+TcpListener TcpListener::bind(const SocketAddress& at, int backlog) {
+  const int fd = new_socket(at.family());
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, at.data(), at.size()) != 0 || ::listen(fd, backlog) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw error_for(err, "listen on " + at.to_string());
+  }
+  return TcpListener(fd);
+}
+
+TcpListener::~TcpListener() {
+  close();
+}
+
+void TcpListener::close() noexcept {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+Task<TcpStream> TcpListener::accept() {
+  const int fd = fd_;
+  const int res = co_await io_op(
+      [fd](io_uring_sqe* sqe) noexcept { io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_CLOEXEC); });
+  if (res < 0) throw error_for(-res, "accept");
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(res, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && ss.ss_family != AF_UNIX)
+    set_nodelay(res);
+  co_return TcpStream(res);
+}
+
+}  // namespace moirai::transport
