@@ -7,7 +7,7 @@
 
 namespace moirai::transport {
 
-FramedStream::FramedStream(TcpStream stream, EndpointId self, std::uint32_t max_payload)
+FramedStream::FramedStream(StreamSocket stream, EndpointId self, std::uint32_t max_payload)
     : stream_(std::move(stream)),
       self_(self),
       max_payload_(max_payload),

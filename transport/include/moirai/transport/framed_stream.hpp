@@ -10,7 +10,7 @@
 
 #include "moirai/core/task.hpp"
 #include "moirai/transport/frame.hpp"
-#include "moirai/transport/tcp.hpp"
+#include "moirai/transport/stream_socket.hpp"
 
 namespace moirai::transport {
 
@@ -22,7 +22,7 @@ struct Frame {
 class FramedStream {
  public:
   // `self` is the sender id written into every frame this side sends.
-  FramedStream(TcpStream stream, EndpointId self, std::uint32_t max_payload = kDefaultMaxFrame);
+  FramedStream(StreamSocket stream, EndpointId self, std::uint32_t max_payload = kDefaultMaxFrame);
 
   // One frame of `type` carrying `payload`. Throws TransportError(message_too_large) for a payload over the
   // maximum (nothing is sent), or the stream's errors.
@@ -31,10 +31,10 @@ class FramedStream {
   // vanished mid-frame, (message_too_large) or (malformed) for what is not an acceptable frame.
   Task<Frame> recv();
   Task<void> close() { return stream_.close(); }
-  TcpStream& stream() noexcept { return stream_; }
+  StreamSocket& stream() noexcept { return stream_; }
 
  private:
-  TcpStream stream_;
+  StreamSocket stream_;
   EndpointId self_;
   std::uint32_t max_payload_;
   std::unique_ptr<std::byte[]> buffer_;  // header + max payload

@@ -1,6 +1,7 @@
-// TCP through the shard's ring: connect (with a timeout, and retries with backoff), accept, send and receive
-// are io_uring requests whose completions resume the waiting task on its own shard; no shard blocks in a
-// socket call. Streams have TCP_NODELAY on: a latency-bound service does not want Nagle's delay.
+// Stream sockets (TCP, and Unix stream sockets for "unix:PATH" addresses) through the shard's ring: connect
+// (with a timeout, and retries with backoff), accept, send and receive are io_uring requests whose
+// completions resume the waiting task on its own shard; no shard blocks in a socket call. TCP streams have
+// TCP_NODELAY on: a latency-bound service does not want Nagle's delay.
 //
 // Set-up calls (socket, bind, listen) are plain syscalls: they happen once, off the hot path.
 #pragma once
@@ -8,6 +9,8 @@
 #include <chrono>
 #include <cstddef>
 #include <span>
+#include <string>
+#include <utility>
 
 #include "moirai/core/clock.hpp"
 #include "moirai/core/task.hpp"
@@ -21,21 +24,21 @@ struct RetryPolicy {
   std::chrono::nanoseconds max_backoff{100'000'000};
 };
 
-class TcpStream {
+class StreamSocket {
  public:
-  TcpStream() noexcept = default;
-  explicit TcpStream(int fd) noexcept : fd_(fd) {}
-  TcpStream(TcpStream&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  TcpStream& operator=(TcpStream&& o) noexcept;
-  TcpStream(const TcpStream&) = delete;
-  TcpStream& operator=(const TcpStream&) = delete;
-  ~TcpStream();
+  StreamSocket() noexcept = default;
+  explicit StreamSocket(int fd) noexcept : fd_(fd) {}
+  StreamSocket(StreamSocket&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  StreamSocket& operator=(StreamSocket&& o) noexcept;
+  StreamSocket(const StreamSocket&) = delete;
+  StreamSocket& operator=(const StreamSocket&) = delete;
+  ~StreamSocket();
 
   // Connects to `to` within `timeout` per attempt, retrying refused or timed-out attempts as `retry` says.
   // Throws TransportError(connection_refused), (timeout) or (closed, naming the errno) when every attempt
   // failed.
-  static Task<TcpStream> connect(SocketAddress to, Duration timeout = std::chrono::seconds(1),
-                                 RetryPolicy retry = {});
+  static Task<StreamSocket> connect(SocketAddress to, Duration timeout = std::chrono::seconds(1),
+                                    RetryPolicy retry = {});
 
   // Up to buf.size() bytes; 0 when the peer has closed its side. Throws TransportError(connection_reset) or
   // (closed) on an error.
@@ -53,24 +56,27 @@ class TcpStream {
   int fd_ = -1;
 };
 
-class TcpListener {
+class StreamListener {
  public:
   // Listens on `at` (port 0: the kernel picks one; see local_address()). Throws TransportError naming the
-  // address and the errno (EADDRINUSE: something listens there already).
-  static TcpListener bind(const SocketAddress& at, int backlog = 1024);
-  TcpListener(TcpListener&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  TcpListener(const TcpListener&) = delete;
-  TcpListener& operator=(const TcpListener&) = delete;
-  ~TcpListener();
+  // address and the errno (EADDRINUSE: something listens there already). A Unix socket's path is removed
+  // when the listener closes.
+  static StreamListener bind(const SocketAddress& at, int backlog = 1024);
+  StreamListener(StreamListener&& o) noexcept
+      : fd_(std::exchange(o.fd_, -1)), unix_path_(std::move(o.unix_path_)) {}
+  StreamListener(const StreamListener&) = delete;
+  StreamListener& operator=(const StreamListener&) = delete;
+  ~StreamListener();
 
   // The next connection, TCP_NODELAY set.
-  Task<TcpStream> accept();
+  Task<StreamSocket> accept();
   SocketAddress local_address() const { return SocketAddress::of_socket(fd_); }
   void close() noexcept;
 
  private:
-  explicit TcpListener(int fd) noexcept : fd_(fd) {}
+  StreamListener(int fd, std::string unix_path) noexcept : fd_(fd), unix_path_(std::move(unix_path)) {}
   int fd_ = -1;
+  std::string unix_path_;  // removed at close
 };
 
 }  // namespace moirai::transport

@@ -1,8 +1,9 @@
-#include "moirai/transport/tcp.hpp"
+#include "moirai/transport/stream_socket.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,7 +52,7 @@ Task<int> connect_once(int fd, const SocketAddress& to) {
 
 }  // namespace
 
-TcpStream& TcpStream::operator=(TcpStream&& o) noexcept {
+StreamSocket& StreamSocket::operator=(StreamSocket&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(o.fd_, -1);
@@ -59,16 +60,16 @@ TcpStream& TcpStream::operator=(TcpStream&& o) noexcept {
   return *this;
 }
 
-TcpStream::~TcpStream() {
+StreamSocket::~StreamSocket() {
   if (fd_ >= 0) ::close(fd_);  // a stream dropped without close(): no graceful shutdown, but no leak
 }
 
-Task<TcpStream> TcpStream::connect(SocketAddress to, Duration timeout, RetryPolicy retry) {
+Task<StreamSocket> StreamSocket::connect(SocketAddress to, Duration timeout, RetryPolicy retry) {
   Duration backoff = retry.initial_backoff;
   const unsigned attempts = retry.attempts == 0 ? 1 : retry.attempts;
   int last_error = 0;
   for (unsigned attempt = 1;; ++attempt) {
-    TcpStream s(new_socket(to.family()));
+    StreamSocket s(new_socket(to.family()));
     int res = 0;
     try {
       res = co_await with_timeout(timeout, connect_once(s.fd(), to));
@@ -89,7 +90,7 @@ Task<TcpStream> TcpStream::connect(SocketAddress to, Duration timeout, RetryPoli
                                   (attempts == 1 ? " attempt)" : " attempts)"));
 }
 
-Task<std::size_t> TcpStream::recv_some(std::span<std::byte> buf) {
+Task<std::size_t> StreamSocket::recv_some(std::span<std::byte> buf) {
   const int fd = fd_;
   const int res = co_await io_op(
       [fd, buf](io_uring_sqe* sqe) noexcept { io_uring_prep_recv(sqe, fd, buf.data(), buf.size(), 0); });
@@ -97,7 +98,7 @@ Task<std::size_t> TcpStream::recv_some(std::span<std::byte> buf) {
   co_return static_cast<std::size_t>(res);
 }
 
-Task<void> TcpStream::send_all(std::span<const std::byte> data) {
+Task<void> StreamSocket::send_all(std::span<const std::byte> data) {
   const int fd = fd_;
   while (!data.empty()) {
     const int res = co_await io_op([fd, data](io_uring_sqe* sqe) noexcept {
@@ -108,14 +109,14 @@ Task<void> TcpStream::send_all(std::span<const std::byte> data) {
   }
 }
 
-Task<void> TcpStream::close() {
+Task<void> StreamSocket::close() {
   if (fd_ < 0) co_return;
   const int fd = std::exchange(fd_, -1);
   co_await io_op([fd](io_uring_sqe* sqe) noexcept { io_uring_prep_shutdown(sqe, fd, SHUT_WR); });
   co_await io_op([fd](io_uring_sqe* sqe) noexcept { io_uring_prep_close(sqe, fd); });
 }
 
-TcpListener TcpListener::bind(const SocketAddress& at, int backlog) {
+StreamListener StreamListener::bind(const SocketAddress& at, int backlog) {
   const int fd = new_socket(at.family());
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -124,18 +125,21 @@ TcpListener TcpListener::bind(const SocketAddress& at, int backlog) {
     ::close(fd);
     throw error_for(err, "listen on " + at.to_string());
   }
-  return TcpListener(fd);
+  std::string unix_path;
+  if (at.family() == AF_UNIX) unix_path = reinterpret_cast<const sockaddr_un*>(at.data())->sun_path;
+  return StreamListener(fd, std::move(unix_path));
 }
 
-TcpListener::~TcpListener() {
+StreamListener::~StreamListener() {
   close();
 }
 
-void TcpListener::close() noexcept {
+void StreamListener::close() noexcept {
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  if (!unix_path_.empty()) ::unlink(std::exchange(unix_path_, std::string()).c_str());
 }
 
-Task<TcpStream> TcpListener::accept() {
+Task<StreamSocket> StreamListener::accept() {
   const int fd = fd_;
   const int res = co_await io_op(
       [fd](io_uring_sqe* sqe) noexcept { io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_CLOEXEC); });
@@ -144,7 +148,7 @@ Task<TcpStream> TcpListener::accept() {
   socklen_t len = sizeof ss;
   if (getsockname(res, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && ss.ss_family != AF_UNIX)
     set_nodelay(res);
-  co_return TcpStream(res);
+  co_return StreamSocket(res);
 }
 
 }  // namespace moirai::transport

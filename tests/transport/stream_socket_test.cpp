@@ -1,7 +1,7 @@
 // TCP and framed streams over loopback between two shards, through their rings: frames arrive whole, in
 // order, with their sender; a refused connect, a peer that closes, an oversized or malformed frame are the
 // errors the issue names, and one bad connection does not stop the listener from serving the next.
-#include "moirai/transport/tcp.hpp"
+#include "moirai/transport/stream_socket.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -33,7 +33,7 @@ std::string text_of(std::span<const std::byte> b) {
 
 // Serves framed echo on shard 1 for `connections` connections: each frame goes back with its type, under the
 // server's own sender id. Records why each connection ended.
-Task<void> echo_server(TcpListener& listener, int connections, std::vector<TransportErrc>& endings) {
+Task<void> echo_server(StreamListener& listener, int connections, std::vector<TransportErrc>& endings) {
   for (int c = 0; c < connections; ++c) {
     FramedStream s(co_await listener.accept(), EndpointId{0, 1, 9}, 1024);
     try {
@@ -51,7 +51,7 @@ Task<void> echo_server(TcpListener& listener, int connections, std::vector<Trans
 
 TEST(Tcp, FramesEchoInOrderWithTheirSender) {
   moirai::Runtime rt(two_shards());
-  TcpListener listener = TcpListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
   const SocketAddress at = listener.local_address();
   std::vector<TransportErrc> endings;
   std::vector<std::string> got;
@@ -60,7 +60,7 @@ TEST(Tcp, FramesEchoInOrderWithTheirSender) {
     auto server = moirai::spawn([&]() -> Task<void> {
       co_await moirai::submit_to(1, [&]() { return echo_server(listener, 1, endings); });
     });
-    FramedStream client(co_await TcpStream::connect(at), EndpointId{0, 0, 3}, 1024);
+    FramedStream client(co_await StreamSocket::connect(at), EndpointId{0, 0, 3}, 1024);
     for (int i = 0; i < 200; ++i) {
       co_await client.send(static_cast<std::uint16_t>(i), bytes_of("message " + std::to_string(i)));
       Frame f = co_await client.recv();
@@ -78,20 +78,45 @@ TEST(Tcp, FramesEchoInOrderWithTheirSender) {
   EXPECT_EQ(endings[0], TransportErrc::closed);  // the client closed cleanly between frames
 }
 
+TEST(UnixSocket, FramesEchoOverAUnixStreamSocket) {
+  moirai::Runtime rt(two_shards());
+  const std::string path = "/tmp/moirai-test-" + std::to_string(getpid()) + ".sock";
+  std::vector<TransportErrc> endings;
+  std::string got;
+  {
+    StreamListener listener = StreamListener::bind(SocketAddress::parse("unix:" + path));
+    rt.run([&]() -> Task<void> {
+      auto server = moirai::spawn([&]() -> Task<void> {
+        co_await moirai::submit_to(1, [&]() { return echo_server(listener, 1, endings); });
+      });
+      FramedStream client(co_await StreamSocket::connect(SocketAddress::parse("unix:" + path)), EndpointId{},
+                          1024);
+      co_await client.send(3, bytes_of("over unix"));
+      got = text_of((co_await client.recv()).payload);
+      co_await client.close();
+      co_await server.join();
+    });
+  }
+  EXPECT_EQ(got, "over unix");
+  ASSERT_EQ(endings.size(), 1u);
+  EXPECT_EQ(endings[0], TransportErrc::closed);
+  EXPECT_NE(access(path.c_str(), F_OK), 0);  // the listener removed its path
+}
+
 TEST(Tcp, AConnectionNobodyAcceptsIsRefusedAfterItsRetries) {
   moirai::RuntimeOptions o = two_shards();
   o.cpus = {0};
   moirai::Runtime rt(o);
   SocketAddress at = SocketAddress::parse("127.0.0.1:0");
   {
-    TcpListener l = TcpListener::bind(at);
+    StreamListener l = StreamListener::bind(at);
     at = l.local_address();  // a port that was free; closed again below, so nobody listens there
   }
   TransportErrc seen{};
   std::string what;
   rt.run([&]() -> Task<void> {
     try {
-      co_await TcpStream::connect(at, 1s, RetryPolicy{3, 1ms, 4ms});
+      co_await StreamSocket::connect(at, 1s, RetryPolicy{3, 1ms, 4ms});
     } catch (const TransportError& e) {
       seen = e.errc();
       what = e.what();
@@ -105,7 +130,7 @@ TEST(Tcp, AConnectionNobodyAcceptsIsRefusedAfterItsRetries) {
 // connection with that reason; the listener serves the next connection normally.
 TEST(Tcp, BadFramesCloseThatConnectionOnly) {
   moirai::Runtime rt(two_shards());
-  TcpListener listener = TcpListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
   const SocketAddress at = listener.local_address();
   std::vector<TransportErrc> endings;
   std::string good;
@@ -114,7 +139,7 @@ TEST(Tcp, BadFramesCloseThatConnectionOnly) {
       co_await moirai::submit_to(1, [&]() { return echo_server(listener, 4, endings); });
     });
     {  // 1: a frame over the server's 1024-byte maximum
-      TcpStream raw = co_await TcpStream::connect(at);
+      StreamSocket raw = co_await StreamSocket::connect(at);
       std::array<std::byte, kFrameHeaderSize> h{};
       write_frame_header(FrameHeader{4096, 1, {}}, h);
       co_await raw.send_all(h);
@@ -122,14 +147,14 @@ TEST(Tcp, BadFramesCloseThatConnectionOnly) {
       (void)co_await raw.recv_some(b);  // the server closes: end of stream
     }
     {  // 2: random bytes
-      TcpStream raw = co_await TcpStream::connect(at);
+      StreamSocket raw = co_await StreamSocket::connect(at);
       const std::string junk = "GET / HTTP/1.1\r\n\r\n";
       co_await raw.send_all(bytes_of(junk));
       std::byte b[16];
       (void)co_await raw.recv_some(b);
     }
     {  // 3: half a frame, then the peer goes away
-      TcpStream raw = co_await TcpStream::connect(at);
+      StreamSocket raw = co_await StreamSocket::connect(at);
       std::array<std::byte, kFrameHeaderSize> h{};
       write_frame_header(FrameHeader{100, 1, {}}, h);
       co_await raw.send_all(h);
@@ -137,7 +162,7 @@ TEST(Tcp, BadFramesCloseThatConnectionOnly) {
       co_await raw.close();
     }
     {  // 4: a good client is still served
-      FramedStream client(co_await TcpStream::connect(at), EndpointId{0, 0, 1}, 1024);
+      FramedStream client(co_await StreamSocket::connect(at), EndpointId{0, 0, 1}, 1024);
       co_await client.send(7, bytes_of("still here"));
       good = text_of((co_await client.recv()).payload);
       co_await client.close();
@@ -154,19 +179,19 @@ TEST(Tcp, BadFramesCloseThatConnectionOnly) {
 
 TEST(Tcp, APayloadOverTheMaximumIsNotSent) {
   moirai::Runtime rt(two_shards());
-  TcpListener listener = TcpListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
   const SocketAddress at = listener.local_address();
   TransportErrc seen{};
   rt.run([&]() -> Task<void> {
     auto server = moirai::spawn([&]() -> Task<void> {
       co_await moirai::submit_to(1, [&]() -> Task<void> {
-        TcpStream s = co_await listener.accept();
+        StreamSocket s = co_await listener.accept();
         std::byte b[64];
         while (co_await s.recv_some(b) != 0) {
         }
       });
     });
-    FramedStream client(co_await TcpStream::connect(at), EndpointId{}, 16);
+    FramedStream client(co_await StreamSocket::connect(at), EndpointId{}, 16);
     try {
       co_await client.send(1, bytes_of(std::string(17, 'x')));
     } catch (const TransportError& e) {
