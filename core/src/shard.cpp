@@ -697,6 +697,9 @@ bool Shard::has_work_for_sleep_check() const noexcept {
   }
   if (external_.load(std::memory_order_relaxed) != nullptr) return true;
   if (rt_.stopping.load(std::memory_order_relaxed) && !stop_seen_) return true;
+  // The last shard to quiesce wakes the others after its count; a shard going to sleep must look at the
+  // count after raising `sleeping_`, or that wake-up can pass it by and it sleeps forever.
+  if (quiesced_ && rt_.quiesced.load(std::memory_order_relaxed) == shard_count_) return true;
   io_uring* r = const_cast<io::Ring&>(*ring_).native();
   return io_uring_cq_ready(r) != 0 || ring_->needs_enter();
 }

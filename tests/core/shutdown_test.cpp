@@ -172,6 +172,23 @@ TEST(Shutdown, RunReturnsWhenMainEndsWhileDetachedTasksStillSleep) {
   EXPECT_FALSE(rt.running());
 }
 
+// The last shard to quiesce wakes the others; one that was just going to sleep must still see it. Many short
+// runs give the race many chances: a lost wake-up shows as a hang, which ctest reports as a timeout.
+TEST(Shutdown, ManyShortRunsAllEndWhicheverShardQuiescesLast) {
+  for (const auto idle : {moirai::IdleStrategy::sleep, moirai::IdleStrategy::spin_then_sleep}) {
+    for (int i = 0; i < 300; ++i) {
+      Runtime rt(two_shards(idle));
+      const int v = rt.run([i]() -> Task<int> {
+        // Alternate which shard has the last work, so either can be the last to quiesce.
+        if (i % 2 == 0) co_return co_await moirai::submit_to(1, [i] { return i; });
+        co_return i;
+      });
+      ASSERT_EQ(v, i);
+      ASSERT_FALSE(rt.running());
+    }
+  }
+}
+
 TEST(Shutdown, RunRethrowsMainsExceptionAfterCancellingTheRest) {
   InFlight f;
   Runtime rt(two_shards());
