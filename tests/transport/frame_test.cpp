@@ -12,15 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "transport_test_support.hpp"
+
 namespace {
 
 using namespace moirai::transport;
 
 std::vector<std::byte> frame_bytes(const FrameHeader& h, const std::string& payload) {
-  std::vector<std::byte> out(kFrameHeaderSize + payload.size());
-  write_frame_header(h, std::span<std::byte, kFrameHeaderSize>(out.data(), kFrameHeaderSize));
-  std::memcpy(out.data() + kFrameHeaderSize, payload.data(), payload.size());
-  return out;
+  return moirai_test::frame_bytes(h.length, h.type, h.sender, payload);
 }
 
 // The bytes of the first ```hex block of docs/wire.md.

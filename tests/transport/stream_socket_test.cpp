@@ -16,6 +16,7 @@
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/submit.hpp"
 #include "moirai/transport/framed_stream.hpp"
+#include "transport_test_support.hpp"
 
 namespace {
 
@@ -24,12 +25,8 @@ using moirai_test::two_shards;
 using namespace moirai::transport;
 using namespace std::chrono_literals;
 
-std::span<const std::byte> bytes_of(const std::string& s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
-std::string text_of(std::span<const std::byte> b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
+using moirai_test::bytes_of;
+using moirai_test::text_of;
 
 // Serves framed echo on shard 1 for `connections` connections: each frame goes back with its type, under the
 // server's own sender id. Records why each connection ended.

@@ -1,19 +1,44 @@
 #include "moirai/transport/framed_stream.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "moirai/transport/error.hpp"
 
 namespace moirai::transport {
+namespace {
 
-FramedStream::FramedStream(StreamSocket stream, EndpointId self, std::uint32_t max_payload)
+// A receive buffer starts at this size (or the largest frame, if smaller) and grows only for a bigger frame.
+constexpr std::size_t kInitialReceiveBuffer = 16 * 1024;
+// Payloads up to this size go out in one send with their header; larger ones in two (header, then payload).
+constexpr std::size_t kSendBuffer = 4096;
+
+std::string node_text(std::uint32_t node) {
+  return std::to_string(node);
+}
+
+}  // namespace
+
+FramedStream::FramedStream(StreamSocket stream, EndpointId self, FramedOptions options)
     : stream_(std::move(stream)),
       self_(self),
-      max_payload_(max_payload),
-      buffer_(new std::byte[kFrameHeaderSize + max_payload]),
-      capacity_(kFrameHeaderSize + max_payload),
-      send_buffer_(new std::byte[kFrameHeaderSize + max_payload]) {}
+      max_payload_(options.max_payload),
+      peer_node_(options.peer_node),
+      stash_limit_(options.stash_bytes),
+      send_buffer_(new std::byte[kSendBuffer]) {
+  grow_to(std::min<std::size_t>(kInitialReceiveBuffer, kFrameHeaderSize + max_payload_));
+}
+
+void FramedStream::grow_to(std::size_t bytes) {
+  if (bytes <= capacity_) return;
+  std::unique_ptr<std::byte[]> bigger(new std::byte[bytes]);
+  if (end_ > begin_) std::memcpy(bigger.get(), buffer_.get() + begin_, end_ - begin_);
+  end_ -= begin_;
+  begin_ = 0;
+  buffer_ = std::move(bigger);
+  capacity_ = bytes;
+}
 
 Task<void> FramedStream::send(std::uint16_t type, std::span<const std::byte> payload) {
   if (payload.size() > max_payload_) {
@@ -21,38 +46,108 @@ Task<void> FramedStream::send(std::uint16_t type, std::span<const std::byte> pay
                          "FramedStream::send: a payload of " + std::to_string(payload.size()) +
                              " bytes is over this stream's maximum of " + std::to_string(max_payload_));
   }
-  // Header and payload in one buffer and one send: two sends would cost two syscalls' worth of kernel work
-  // and, with TCP_NODELAY, possibly two segments.
   std::byte* out = send_buffer_.get();
   write_frame_header(FrameHeader{static_cast<std::uint32_t>(payload.size()), type, self_},
                      std::span<std::byte, kFrameHeaderSize>(out, kFrameHeaderSize));
-  if (!payload.empty()) std::memcpy(out + kFrameHeaderSize, payload.data(), payload.size());
-  co_await stream_.send_all(std::span<const std::byte>(out, kFrameHeaderSize + payload.size()));
+  if (payload.size() <= kSendBuffer - kFrameHeaderSize) {
+    // Header and payload in one buffer and one send: two sends would cost two syscalls' worth of kernel work
+    // and, with TCP_NODELAY, possibly two segments.
+    if (!payload.empty()) std::memcpy(out + kFrameHeaderSize, payload.data(), payload.size());
+    co_await stream_.send_all(std::span<const std::byte>(out, kFrameHeaderSize + payload.size()));
+    co_return;
+  }
+  // A large payload is sent from where it is; MSG_MORE keeps the header from leaving in a segment of its own.
+  co_await stream_.send_all(std::span<const std::byte>(out, kFrameHeaderSize), true);
+  co_await stream_.send_all(payload);
 }
 
-Task<Frame> FramedStream::recv() {
+void FramedStream::drop_returned() noexcept {
   begin_ += consumed_;
   consumed_ = 0;
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (stash_taken_len_ != 0) {
+    std::byte* s = stash_.get();
+    const std::size_t after = stash_taken_at_ + stash_taken_len_;
+    std::memmove(s + stash_taken_at_, s + after, stash_end_ - after);
+    stash_end_ -= stash_taken_len_;
+    stash_taken_len_ = 0;
+  }
+}
+
+// The oldest stashed frame (from `sender`, when given); it stays in the stash until the next receive.
+bool FramedStream::take_stashed(std::optional<EndpointId> sender, Frame& out) noexcept {
+  for (std::size_t at = 0; at < stash_end_;) {
+    const ParseResult r =
+        parse_frame(std::span<const std::byte>(stash_.get() + at, stash_end_ - at), max_payload_);
+    if (!sender || r.header.sender == *sender) {
+      stash_taken_at_ = at;
+      stash_taken_len_ = r.consumed;
+      out = Frame{r.header, r.payload};
+      return true;
+    }
+    at += r.consumed;
+  }
+  return false;
+}
+
+Task<Frame> FramedStream::recv(Duration timeout) {
+  return receive(std::nullopt, timeout);
+}
+
+Task<Frame> FramedStream::recv_from(EndpointId sender, Duration timeout) {
+  return receive(sender, timeout);
+}
+
+Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration timeout) {
+  drop_returned();
+  Frame stashed;
+  if (take_stashed(sender, stashed)) co_return stashed;
+  const std::int64_t deadline = timeout == Duration::max() ? INT64_MAX : deadline_after(timeout);
   for (;;) {
     const ParseResult r =
         parse_frame(std::span<const std::byte>(buffer_.get() + begin_, end_ - begin_), max_payload_);
-    if (r.status == ParseStatus::frame) {
-      consumed_ = r.consumed;
-      co_return Frame{r.header, r.payload};
-    }
     if (r.status == ParseStatus::error) {
       throw TransportError(
           static_cast<TransportErrc>(r.error.value()),
           "FramedStream::recv: " + r.error.message() + " from the peer; close the connection");
     }
-    // Need more: make room at the end by moving the partial frame to the front.
-    if (capacity_ - end_ < r.needed - (end_ - begin_)) {
+    if (r.status == ParseStatus::frame) {
+      const std::uint32_t node = r.header.sender.node;
+      if (peer_node_ && *peer_node_ != node) {
+        throw TransportError(TransportErrc::malformed,
+                             "FramedStream::recv: a frame claims to come from node " + node_text(node) +
+                                 " on a connection from node " + node_text(*peer_node_) +
+                                 "; the sender id lies, close the connection");
+      }
+      peer_node_ = node;
+      if (!sender || r.header.sender == *sender) {
+        consumed_ = r.consumed;
+        co_return Frame{r.header, r.payload};
+      }
+      // Another sender's frame: keep it, whole, for a later receive.
+      if (stash_end_ + r.consumed > stash_limit_) {
+        throw TransportError(TransportErrc::message_too_large,
+                             "FramedStream::recv_from: frames from other senders would need more than " +
+                                 std::to_string(stash_limit_) +
+                                 " bytes kept aside; receive them with recv() or raise stash_bytes");
+      }
+      if (!stash_) stash_.reset(new std::byte[stash_limit_]);
+      std::memcpy(stash_.get() + stash_end_, buffer_.get() + begin_, r.consumed);
+      stash_end_ += r.consumed;
+      begin_ += r.consumed;
+      continue;
+    }
+    // Need more: make room for the whole frame (growing once for a large one), then receive.
+    grow_to(r.needed);
+    if (capacity_ - begin_ < r.needed) {
       std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
       end_ -= begin_;
       begin_ = 0;
     }
+    Duration left = Duration::max();
+    if (timeout != Duration::max()) left = Duration(std::max<std::int64_t>(0, deadline - monotonic_ns()));
     const std::size_t got =
-        co_await stream_.recv_some(std::span<std::byte>(buffer_.get() + end_, capacity_ - end_));
+        co_await stream_.recv_some(std::span<std::byte>(buffer_.get() + end_, capacity_ - end_), left);
     if (got == 0) {
       if (end_ == begin_) throw TransportError(TransportErrc::closed, "FramedStream::recv: the peer closed");
       throw TransportError(TransportErrc::connection_reset,

@@ -95,10 +95,18 @@ std::string SocketAddress::to_string() const {
 }
 
 SocketAddress SocketAddress::of_socket(int fd) {
+  return read_name(fd, &getsockname, "getsockname");
+}
+
+SocketAddress SocketAddress::of_peer(int fd) {
+  return read_name(fd, &getpeername, "getpeername");
+}
+
+SocketAddress SocketAddress::read_name(int fd, int (*fn)(int, sockaddr*, socklen_t*), const char* what) {
   SocketAddress a;
   a.size_ = sizeof a.storage_;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage_), &a.size_) != 0) {
-    throw TransportError(TransportErrc::closed, std::string("getsockname: ") + std::strerror(errno));
+  if (fn(fd, reinterpret_cast<sockaddr*>(&a.storage_), &a.size_) != 0) {
+    throw TransportError(TransportErrc::closed, std::string(what) + ": " + std::strerror(errno));
   }
   return a;
 }

@@ -90,19 +90,23 @@ Task<StreamSocket> StreamSocket::connect(SocketAddress to, Duration timeout, Ret
                                   (attempts == 1 ? " attempt)" : " attempts)"));
 }
 
-Task<std::size_t> StreamSocket::recv_some(std::span<std::byte> buf) {
+Task<std::size_t> StreamSocket::recv_some(std::span<std::byte> buf, Duration timeout) {
   const int fd = fd_;
   const int res = co_await io_op(
-      [fd, buf](io_uring_sqe* sqe) noexcept { io_uring_prep_recv(sqe, fd, buf.data(), buf.size(), 0); });
+      [fd, buf](io_uring_sqe* sqe) noexcept { io_uring_prep_recv(sqe, fd, buf.data(), buf.size(), 0); },
+      timeout);
+  if (res == -ECANCELED)
+    throw TransportError(TransportErrc::timeout, "recv: nothing arrived within the timeout");
   if (res < 0) throw error_for(-res, "recv");
   co_return static_cast<std::size_t>(res);
 }
 
-Task<void> StreamSocket::send_all(std::span<const std::byte> data) {
+Task<void> StreamSocket::send_all(std::span<const std::byte> data, bool more) {
   const int fd = fd_;
+  const int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
   while (!data.empty()) {
-    const int res = co_await io_op([fd, data](io_uring_sqe* sqe) noexcept {
-      io_uring_prep_send(sqe, fd, data.data(), data.size(), MSG_NOSIGNAL);
+    const int res = co_await io_op([fd, data, flags](io_uring_sqe* sqe) noexcept {
+      io_uring_prep_send(sqe, fd, data.data(), data.size(), flags);
     });
     if (res < 0) throw error_for(-res, "send");
     data = data.subspan(static_cast<std::size_t>(res));

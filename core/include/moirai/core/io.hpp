@@ -1,6 +1,11 @@
 // Io on the shard's ring as awaitables: co_await suspends the task, the SQE goes out with the shard's next
 // batched submit, and the CQE resumes the task on the same shard with the kernel's result (a count, or
 // -errno: on the hot path errors are values). Cancelling the task cancels the request in the kernel.
+//
+// An operation may carry a timeout: a linked IORING_OP_LINK_TIMEOUT goes with it in the same submission, so
+// the kernel itself either completes the request or cancels it (-ECANCELED) when the time is up. Unlike a
+// timer racing the request from user space, a request that completed is never reported as timed out, so no
+// bytes a recv took off a socket are lost to a timeout.
 #pragma once
 
 #include <liburing.h>
@@ -10,6 +15,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "moirai/core/clock.hpp"
 #include "moirai/core/shard.hpp"
 #include "moirai/io/ring.hpp"
 
@@ -21,6 +27,17 @@ class [[nodiscard]] IoAwaiter : io::Completion, detail::CancelHook {
  public:
   explicit IoAwaiter(Prep prep) noexcept(std::is_nothrow_move_constructible_v<Prep>)
       : prep_(std::move(prep)) {}
+  // With a timeout (Duration::max(): none): the result is -ECANCELED if the kernel cancelled the request
+  // because the timeout passed (see timed_out()).
+  IoAwaiter(Prep prep, Duration timeout) noexcept(std::is_nothrow_move_constructible_v<Prep>)
+      : prep_(std::move(prep)) {
+    if (timeout != Duration::max()) {
+      const long long ns = timeout.count() < 0 ? 0 : timeout.count();
+      timeout_.tv_sec = ns / 1'000'000'000;
+      timeout_.tv_nsec = ns % 1'000'000'000;
+      has_timeout_ = true;
+    }
+  }
 
   bool await_ready() {
     shard_ = &this_shard();
@@ -29,12 +46,27 @@ class [[nodiscard]] IoAwaiter : io::Completion, detail::CancelHook {
     return false;
   }
   bool await_suspend(std::coroutine_handle<> h) noexcept {
-    io_uring_sqe* sqe = shard_->ring().get_sqe();
+    io::Ring& ring = shard_->ring();
+    // The request and its linked timeout must go to the kernel in one submission: make room for both first.
+    if (has_timeout_ && io_uring_sq_space_left(ring.native()) < 2) ring.submit();
+    io_uring_sqe* sqe = ring.get_sqe();
     if (sqe == nullptr) {  // the SQ is full and the kernel would not take more: report it as a value
       res_ = -EBUSY;
       return false;
     }
     prep_(sqe);
+    if (has_timeout_) {
+      io_uring_sqe* link = io_uring_get_sqe(ring.native());
+      if (link == nullptr) [[unlikely]] {  // cannot happen after the room check; fail safe rather than block
+        io_uring_prep_nop(sqe);
+        io::Ring::set_completion(sqe, nullptr);
+        res_ = -EBUSY;
+        return false;
+      }
+      sqe->flags |= IOSQE_IO_LINK;
+      io_uring_prep_link_timeout(link, &timeout_, 0);
+      io::Ring::set_completion(link, nullptr);  // its own CQE (-ETIME or -ECANCELED) concerns nobody
+    }
     h_ = h;
     on_complete = [](io::Completion* c, int res, std::uint32_t flags) noexcept {
       auto* a = static_cast<IoAwaiter*>(c);
@@ -57,6 +89,8 @@ class [[nodiscard]] IoAwaiter : io::Completion, detail::CancelHook {
     return res_;
   }
   std::uint32_t cqe_flags() const noexcept { return flags_; }
+  // True when the request was cancelled by its timeout (only meaningful after co_await returned).
+  bool timed_out() const noexcept { return has_timeout_ && res_ == -ECANCELED; }
 
  private:
   Prep prep_;
@@ -65,11 +99,18 @@ class [[nodiscard]] IoAwaiter : io::Completion, detail::CancelHook {
   std::coroutine_handle<> h_{};
   int res_ = 0;
   std::uint32_t flags_ = 0;
+  bool has_timeout_ = false;
+  __kernel_timespec timeout_{};  // read by the kernel when the link is submitted; lives in the awaiter
 };
 
 template <class Prep>
 IoAwaiter<Prep> io_op(Prep prep) {
   return IoAwaiter<Prep>(std::move(prep));
+}
+// The same with a timeout: co_await yields -ECANCELED when the kernel cancelled the request at the timeout.
+template <class Prep>
+IoAwaiter<Prep> io_op(Prep prep, Duration timeout) {
+  return IoAwaiter<Prep>(std::move(prep), timeout);
 }
 
 inline auto async_nop() {

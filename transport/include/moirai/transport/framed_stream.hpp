@@ -1,13 +1,19 @@
 // Frames (frame.hpp, docs/wire.md) over a TCP or Unix stream: send writes a header and a payload, recv
-// returns the next whole frame, with its sender, from a receive buffer made once per connection. A frame over
-// the maximum, or bytes that are not a frame, end the connection with TransportError(message_too_large) or
-// (malformed): the caller closes it, counts the reason and goes on with its other connections.
+// returns the next whole frame, with its sender, from a receive buffer owned by the connection. A frame over
+// the maximum, bytes that are not a frame, or a sender id that lies end the connection with
+// TransportError(message_too_large) or (malformed): the caller closes it, counts the reason and goes on with
+// its other connections.
+//
+// Receive buffers start small and grow, once, to the largest frame the peer actually sends (never past the
+// maximum), so thousands of idle connections cost little memory; in steady state nothing is allocated.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
+#include "moirai/core/clock.hpp"
 #include "moirai/core/task.hpp"
 #include "moirai/transport/frame.hpp"
 #include "moirai/transport/stream_socket.hpp"
@@ -16,33 +22,66 @@ namespace moirai::transport {
 
 struct Frame {
   FrameHeader header;
-  std::span<const std::byte> payload;  // valid until the next recv() on the same stream
+  std::span<const std::byte> payload;  // valid until the next recv() or recv_from() on the same stream
+};
+
+struct FramedOptions {
+  std::uint32_t max_payload = kDefaultMaxFrame;
+  // Every frame of one connection comes from one node (host or process); its shards and channels may vary.
+  // When set, frames must name this node; when not, the first frame's node is the peer's from then on. A
+  // frame naming another node is a lie about its sender and ends the connection (malformed).
+  std::optional<std::uint32_t> peer_node;
+  // Bytes of frames from other senders that recv_from() keeps for later receives (their headers included).
+  std::size_t stash_bytes = 64 * 1024;
 };
 
 class FramedStream {
  public:
   // `self` is the sender id written into every frame this side sends.
-  FramedStream(StreamSocket stream, EndpointId self, std::uint32_t max_payload = kDefaultMaxFrame);
+  FramedStream(StreamSocket stream, EndpointId self, FramedOptions options = {});
+  FramedStream(StreamSocket stream, EndpointId self, std::uint32_t max_payload)
+      : FramedStream(std::move(stream), self, FramedOptions{max_payload, std::nullopt, 64 * 1024}) {}
 
   // One frame of `type` carrying `payload`. Throws TransportError(message_too_large) for a payload over the
   // maximum (nothing is sent), or the stream's errors.
   Task<void> send(std::uint16_t type, std::span<const std::byte> payload);
-  // The next frame. Throws TransportError(closed) at a clean end of stream, (connection_reset) when the peer
-  // vanished mid-frame, (message_too_large) or (malformed) for what is not an acceptable frame.
-  Task<Frame> recv();
+  // The next frame (frames kept by recv_from() first, oldest first). Throws TransportError(timeout) when no
+  // whole frame arrives within `timeout` (what did arrive stays for the next call), (closed) at a clean end
+  // of stream, (connection_reset) when the peer vanished mid-frame, (message_too_large) or (malformed) for
+  // what is not an acceptable frame.
+  Task<Frame> recv(Duration timeout = Duration::max());
+  // The next frame from `sender`; frames from others are kept, in order, for later receives. When they would
+  // need more than `stash_bytes`, throws TransportError(message_too_large) and keeps every frame (the one
+  // that did not fit stays unread): receive the others with recv(). Otherwise as recv().
+  Task<Frame> recv_from(EndpointId sender, Duration timeout = Duration::max());
   Task<void> close() { return stream_.close(); }
   StreamSocket& stream() noexcept { return stream_; }
+  // The node this connection's frames come from, once known.
+  std::optional<std::uint32_t> peer_node() const noexcept { return peer_node_; }
+  // Bytes of received frames waiting in the stash.
+  std::size_t stashed_bytes() const noexcept { return stash_end_ - stash_taken_len_; }
 
  private:
+  Task<Frame> receive(std::optional<EndpointId> sender, Duration timeout);
+  bool take_stashed(std::optional<EndpointId> sender, Frame& out) noexcept;
+  void drop_returned() noexcept;
+  void grow_to(std::size_t bytes);
+
   StreamSocket stream_;
   EndpointId self_;
   std::uint32_t max_payload_;
-  std::unique_ptr<std::byte[]> buffer_;  // header + max payload
-  std::size_t capacity_;
+  std::optional<std::uint32_t> peer_node_;
+  std::size_t stash_limit_;
+  std::unique_ptr<std::byte[]> buffer_;  // received bytes
+  std::size_t capacity_ = 0;
   std::size_t begin_ = 0;     // first unread byte
   std::size_t end_ = 0;       // one past the last received byte
-  std::size_t consumed_ = 0;  // bytes of the frame the last recv() returned, dropped at the next one
-  std::unique_ptr<std::byte[]> send_buffer_;
+  std::size_t consumed_ = 0;  // bytes of the frame the last receive returned from buffer_, dropped next time
+  std::unique_ptr<std::byte[]> stash_;  // whole frames (header and payload) from other senders, in order
+  std::size_t stash_end_ = 0;
+  std::size_t stash_taken_at_ = 0;  // the stashed frame the last receive returned: where, and how long
+  std::size_t stash_taken_len_ = 0;
+  std::unique_ptr<std::byte[]> send_buffer_;  // header + small payloads, sent with one send
 };
 
 }  // namespace moirai::transport

@@ -25,8 +25,11 @@ class SocketAddress {
 
   // The address a bound or connected socket has (getsockname).
   static SocketAddress of_socket(int fd);
+  // The address of a connected socket's peer (getpeername).
+  static SocketAddress of_peer(int fd);
 
  private:
+  static SocketAddress read_name(int fd, int (*fn)(int, sockaddr*, socklen_t*), const char* what);
   sockaddr_storage storage_{};
   socklen_t size_ = 0;
 };

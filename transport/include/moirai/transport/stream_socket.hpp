@@ -41,11 +41,12 @@ class StreamSocket {
                                     RetryPolicy retry = {});
 
   // Up to buf.size() bytes; 0 when the peer has closed its side. Throws TransportError(connection_reset) or
-  // (closed) on an error.
-  Task<std::size_t> recv_some(std::span<std::byte> buf);
+  // (closed) on an error, (timeout) when nothing arrived within `timeout` (the kernel cancels the receive,
+  // so no byte is lost to the timeout).
+  Task<std::size_t> recv_some(std::span<std::byte> buf, Duration timeout = Duration::max());
   // All of `data`, in as many sends as the kernel needs. Throws TransportError(connection_reset) when the
-  // peer is gone.
-  Task<void> send_all(std::span<const std::byte> data);
+  // peer is gone. `more`: more data follows at once (MSG_MORE), so the kernel may hold a TCP segment for it.
+  Task<void> send_all(std::span<const std::byte> data, bool more = false);
   // Graceful close: shuts the sending side down (the peer reads end of stream), then closes the socket.
   Task<void> close();
 
@@ -71,6 +72,7 @@ class StreamListener {
   // The next connection, TCP_NODELAY set.
   Task<StreamSocket> accept();
   SocketAddress local_address() const { return SocketAddress::of_socket(fd_); }
+  int fd() const noexcept { return fd_; }
   void close() noexcept;
 
  private:
