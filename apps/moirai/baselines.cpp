@@ -1,12 +1,18 @@
 #include "baselines.hpp"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <new>
@@ -15,6 +21,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace moirai::cli {
 
@@ -145,6 +152,97 @@ timespec to_timespec(std::int64_t ns) noexcept {
 
 constexpr int kPingPongWarmup = 1000;
 
+// Closes an fd when it goes out of scope.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+int checked(int rc, const char* what) {
+  if (rc < 0) throw std::runtime_error(std::string("socket baseline: ") + what + ": " + std::strerror(errno));
+  return rc;
+}
+
+// Two connected sockets of `kind` over loopback, both non-blocking.
+std::pair<int, int> connected_pair(SocketKind kind) {
+  int a = -1;
+  int b = -1;
+  if (kind == SocketKind::unix_stream) {
+    int sv[2];
+    checked(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
+    a = sv[0];
+    b = sv[1];
+  } else {
+    const int type = kind == SocketKind::tcp ? SOCK_STREAM : SOCK_DGRAM;
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    auto bound = [&](int fd) {
+      checked(::bind(fd, reinterpret_cast<const sockaddr*>(&any), sizeof any), "bind");
+      sockaddr_in at{};
+      socklen_t len = sizeof at;
+      checked(::getsockname(fd, reinterpret_cast<sockaddr*>(&at), &len), "getsockname");
+      return at;
+    };
+    if (kind == SocketKind::tcp) {
+      Fd listener(checked(::socket(AF_INET, type | SOCK_CLOEXEC, 0), "socket"));
+      const sockaddr_in at = bound(listener.fd);
+      checked(::listen(listener.fd, 1), "listen");
+      a = checked(::socket(AF_INET, type | SOCK_CLOEXEC, 0), "socket");
+      checked(::connect(a, reinterpret_cast<const sockaddr*>(&at), sizeof at), "connect");
+      b = checked(::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC), "accept");
+      const int one = 1;
+      ::setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      ::setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    } else {
+      a = checked(::socket(AF_INET, type | SOCK_CLOEXEC, 0), "socket");
+      b = checked(::socket(AF_INET, type | SOCK_CLOEXEC, 0), "socket");
+      const sockaddr_in at_a = bound(a);
+      const sockaddr_in at_b = bound(b);
+      checked(::connect(a, reinterpret_cast<const sockaddr*>(&at_b), sizeof at_b), "connect");
+      checked(::connect(b, reinterpret_cast<const sockaddr*>(&at_a), sizeof at_a), "connect");
+    }
+  }
+  for (int fd : {a, b})
+    checked(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), "fcntl(O_NONBLOCK)");
+  return {a, b};
+}
+
+// Spins on recv until `n` bytes (one datagram, for UDP) have arrived; false at end of stream or on a stop
+// datagram (shorter than a message).
+bool recv_spinning(int fd, std::byte* buf, std::size_t n, bool datagram) {
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::recv(fd, buf + got, n - got, MSG_DONTWAIT);
+    if (r > 0) {
+      if (datagram) return static_cast<std::size_t>(r) == n;
+      got += static_cast<std::size_t>(r);
+    } else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      return false;
+    } else {
+      cpu_relax();
+    }
+  }
+  return true;
+}
+
+void send_whole(int fd, const std::byte* buf, std::size_t n) {
+  std::size_t sent = 0;
+  while (sent < n) {
+    const ssize_t r = ::send(fd, buf + sent, n - sent, MSG_NOSIGNAL);
+    if (r > 0) {
+      sent += static_cast<std::size_t>(r);
+    } else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist) {
@@ -201,6 +299,59 @@ void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHi
       elapsed = t1 - begin;
     }
     line.value.store(kStop, std::memory_order_release);
+  });
+
+  responder.start();
+  initiator.start();
+  initiator.join();
+  responder.join();
+}
+
+void socket_syscall_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t bytes, const RunBudget& budget,
+                         LatencyHistogram& hist) {
+  if (cpu_a == cpu_b) {
+    throw std::invalid_argument("the socket baseline needs two different CPUs, got CPU " +
+                                std::to_string(cpu_a) + " twice");
+  }
+  const auto [fa, fb] = connected_pair(kind);
+  Fd a(fa);
+  Fd b(fb);
+  const bool datagram = kind == SocketKind::udp;
+
+  PinnedThread responder(cpu_b, Policy::time_shared, [&b, bytes, datagram] {
+    std::vector<std::byte> buf(bytes);
+    while (recv_spinning(b.fd, buf.data(), bytes, datagram))
+      send_whole(b.fd, buf.data(), bytes);
+  });
+
+  PinnedThread initiator(cpu_a, Policy::time_shared, [&a, bytes, datagram, &budget, &hist] {
+    std::vector<std::byte> out(bytes, std::byte{0x5a});
+    std::vector<std::byte> in(bytes);
+    auto round_trip = [&] {
+      send_whole(a.fd, out.data(), bytes);
+      return recv_spinning(a.fd, in.data(), bytes, datagram);
+    };
+    for (int i = 0; i < kPingPongWarmup; ++i)
+      if (!round_trip()) return;
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point begin = Clock::now();
+    std::uint64_t iterations = 0;
+    std::chrono::nanoseconds elapsed{0};
+    while (!budget.done(iterations, elapsed)) {
+      const Clock::time_point t0 = Clock::now();
+      if (!round_trip()) return;
+      const Clock::time_point t1 = Clock::now();
+      hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(t1 - t0).count()));
+      ++iterations;
+      elapsed = t1 - begin;
+    }
+    // Stop the responder: end of stream, or for UDP a datagram shorter than a message.
+    if (datagram) {
+      const std::byte stop{0};
+      ::send(a.fd, &stop, 1, MSG_NOSIGNAL);
+    } else {
+      ::shutdown(a.fd, SHUT_WR);
+    }
   });
 
   responder.start();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 
 #include "moirai/core/histogram.hpp"
 #include "moirai/rt/thread_policy.hpp"
@@ -31,5 +32,15 @@ void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHi
 // thread cannot be pinned.
 void clock_nanosleep_lateness(int cpu, std::chrono::nanoseconds interval, const RunBudget& budget,
                               LatencyHistogram& hist, const rt::ThreadPolicy& policy = {});
+
+// The kernel's own limit for a socket round trip: two threads pinned to cpu_a and cpu_b (SCHED_OTHER), each
+// with one end of a connected pair of non-blocking sockets of `kind` over loopback (TCP with TCP_NODELAY,
+// UDP, or a Unix stream socket pair). A sends `bytes` bytes; B spins on recv(MSG_DONTWAIT) until it has them
+// all and sends them back; A spins on recv the same way. After a warm-up of 1000 round trips, records each
+// round trip (steady clock, read on A) into `hist` until `budget` is done. Throws std::runtime_error naming
+// the call and errno when a socket cannot be set up, std::invalid_argument when cpu_a == cpu_b.
+enum class SocketKind { tcp, udp, unix_stream };
+void socket_syscall_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t bytes, const RunBudget& budget,
+                         LatencyHistogram& hist);
 
 }  // namespace moirai::cli

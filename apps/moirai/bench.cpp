@@ -142,8 +142,7 @@ double moirai_throughput(const BenchOptions& o, int a, int b, IdleStrategy idle,
       hist.record(static_cast<std::uint64_t>(now_ns() - t0) / kSample);
     }
     const std::uint64_t got = co_await submit_to(1, [] { return received; });
-    const double secs = static_cast<double>(now_ns() - start) / 1e9;
-    per_sec = secs > 0 ? static_cast<double>(got) / secs : 0;
+    per_sec = per_second(got, start);
   });
   return per_sec;
 }
@@ -232,7 +231,7 @@ BenchReport bench_spawn(const BenchOptions& o) {
 }
 
 const std::vector<std::string>& bench_names() {
-  static const std::vector<std::string> names = {"pingpong", "timer", "spawn", "alloc", "rt"};
+  static const std::vector<std::string> names = {"pingpong", "timer", "spawn", "alloc", "rt", "echo"};
   return names;
 }
 
@@ -244,8 +243,9 @@ BenchReport run_one(const std::string& name, const BenchOptions& o) {
   if (name == "spawn") return bench_spawn(o);
   if (name == "alloc") return bench_alloc(o);
   if (name == "rt") return bench_rt(o);
+  if (name == "echo") return bench_echo(o);
   throw Error(Errc::invalid_argument,
-              "unknown bench '" + name + "': use pingpong, timer, spawn, alloc or rt");
+              "unknown bench '" + name + "': use pingpong, timer, spawn, alloc, rt or echo");
 }
 
 }  // namespace

@@ -25,6 +25,7 @@ BenchReport bench_timer(const BenchOptions& o);
 BenchReport bench_spawn(const BenchOptions& o);
 BenchReport bench_alloc(const BenchOptions& o);
 BenchReport bench_rt(const BenchOptions& o);
+BenchReport bench_echo(const BenchOptions& o);
 
 // The names `moirai bench NAME` accepts, in the order `moirai bench` runs them.
 const std::vector<std::string>& bench_names();

@@ -82,6 +82,12 @@ inline RuntimeOptions bench_runtime(const BenchOptions& o, std::vector<int> cpus
   return ro;
 }
 
+// Operations per second from `n` operations since `start_ns` (monotonic_ns()).
+inline double per_second(std::uint64_t n, std::int64_t start_ns) noexcept {
+  const double secs = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
+  return secs > 0 ? static_cast<double>(n) / secs : 0;
+}
+
 inline void progress(const BenchOptions& o, const char* what) {
   if (o.progress) std::fprintf(stderr, "moirai bench: %s...\n", what);
 }

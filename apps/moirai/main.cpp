@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "bench.hpp"
+#include "echo.hpp"
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/error.hpp"
 #include "topo.hpp"
@@ -40,11 +41,13 @@ int main(int argc, char** argv) {
       "Kernel policy of the shards: other[:NICE], fifo:PRIO, rr:PRIO or deadline:RUNTIME/DEADLINE/PERIOD "
       "(microseconds, or with a unit: 200us)");
   for (const std::string& name : bench_names()) {
-    const char* what = name == "pingpong" ? "Cross-core submit_to round trip vs. a bounced cache line"
-                       : name == "timer"  ? "sleep_for wake-up lateness vs. clock_nanosleep"
-                       : name == "spawn"
-                           ? "Spawn-run-join of an empty task; one-way submit_to throughput"
-                           : "64-byte allocate+free from Moirai's pools vs. malloc; current_numa_node()";
+    const char* what =
+        name == "pingpong" ? "Cross-core submit_to round trip vs. a bounced cache line"
+        : name == "timer"  ? "sleep_for wake-up lateness vs. clock_nanosleep"
+        : name == "spawn"  ? "Spawn-run-join of an empty task; one-way submit_to throughput"
+        : name == "alloc"  ? "64-byte allocate+free from Moirai's pools vs. malloc; current_numa_node()"
+        : name == "rt"     ? "EDF and rate-monotonic task sets: response times and deadline misses"
+                           : "64-byte round trip over TCP, Unix sockets vs. syscalls spinning on recv";
     bench->add_subcommand(name, what)->fallthrough();
   }
   bench->require_subcommand(0, 1);
@@ -57,9 +60,36 @@ int main(int argc, char** argv) {
                    "Read a topology from a directory laid out like /sys/devices/system instead of this host")
       ->check(CLI::ExistingDirectory);
 
+  CLI::App* echo = app.add_subcommand("echo", "Framed echo server (--listen) or client (--connect)");
+  EchoOptions eo;
+  std::string listen_at, connect_to, echo_cpus;
+  CLI::Option* listen_opt =
+      echo->add_option("--listen", listen_at, "Serve echo at HOST:PORT (or a path for unix)");
+  CLI::Option* connect_opt = echo->add_option("--connect", connect_to,
+                                              "Send messages to HOST:PORT and print round-trip percentiles");
+  listen_opt->excludes(connect_opt);
+  echo->add_option("--transport", eo.transport, "tcp or unix")->check(CLI::IsMember({"tcp", "unix"}));
+  echo->add_option("--count", eo.count, "Client: messages to send")->check(CLI::PositiveNumber);
+  echo->add_option("--size", eo.size, "Client: bytes per message, 16-byte frame header included");
+  echo->add_option("--timeout", eo.timeout_s, "Client: seconds to wait for each reply")
+      ->check(CLI::PositiveNumber);
+  echo->add_option("--cpus", echo_cpus, "The CPU of the shard (give client and server different ones)");
+  echo->add_option("--idle", eo.idle, "Idle strategy of the shard")
+      ->check(CLI::IsMember({"spin", "sleep", "spin-then-sleep"}));
+  echo->add_flag("--json", eo.json, "Client: print JSON instead of a table");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (echo->parsed()) {
+      if (!echo_cpus.empty()) eo.cpus = moirai::parse_cpu_list(echo_cpus);
+      if (listen_at.empty() == connect_to.empty()) {
+        std::fprintf(stderr, "moirai: error: echo needs --listen ADDRESS or --connect ADDRESS\n");
+        return 2;
+      }
+      eo.address = listen_at.empty() ? connect_to : listen_at;
+      return listen_at.empty() ? echo_client(eo, std::cout) : echo_server(eo, std::cout);
+    }
     if (topo->parsed()) {
       const moirai::numa::Topology t =
           sysfs.empty() ? moirai::numa::Topology::load() : moirai::numa::Topology::from_sysfs(sysfs);

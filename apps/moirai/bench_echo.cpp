@@ -1,0 +1,160 @@
+// `moirai bench echo`: the round trip of a 64-byte message over loopback between shard 0 and shard 1, through
+// each transport, beside the kernel's own limit measured in the same run: two pinned threads spinning on
+// non-blocking recv over the same kind of socket. Plus a pipelined TCP throughput row.
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "baselines.hpp"
+#include "bench.hpp"
+#include "bench_support.hpp"
+#include "moirai/core/runtime.hpp"
+#include "moirai/core/spawn.hpp"
+#include "moirai/core/submit.hpp"
+#include "moirai/transport/framed_stream.hpp"
+#include "moirai/transport/stream_socket.hpp"
+
+namespace moirai::cli {
+namespace {
+
+using namespace detail;
+using namespace moirai::transport;
+using Hist = LatencyHistogram;
+
+// Bytes on the wire per message, as in the baseline: a 16-byte frame header and 48 bytes of payload.
+constexpr std::size_t kWireBytes = 64;
+constexpr std::size_t kPayload = kWireBytes - kFrameHeaderSize;
+constexpr int kWarmup = 1000;
+// Messages in flight in the throughput row.
+constexpr int kWindow = 32;
+
+SocketAddress listen_address(SocketKind kind) {
+  if (kind == SocketKind::unix_stream)
+    return SocketAddress::parse("unix:/tmp/moirai-bench-echo-" + std::to_string(::getpid()) + ".sock");
+  return SocketAddress::parse("127.0.0.1:0");
+}
+
+// Shard 1's side: echoes every frame of one connection until it closes.
+Task<void> echo_one(StreamListener& listener) {
+  FramedStream s(co_await listener.accept(), EndpointId{0, 1, 0}, 4096);
+  try {
+    for (;;) {
+      Frame f = co_await s.recv();
+      co_await s.send(f.header.type, f.payload);
+    }
+  } catch (const TransportError&) {  // the client closed: the bench is over
+  }
+}
+
+// Runs `client` on shard 0 against an echo server on shard 1, over a stream socket of `kind`.
+template <class Client>
+void with_stream_echo(const BenchOptions& o, SocketKind kind, int a, int b, IdleStrategy idle,
+                      Client client) {
+  RuntimeOptions ro = bench_runtime(o, {a, b}, idle);
+  ro.stall_budget = std::chrono::nanoseconds(0);  // a spinning client runs long between suspensions by design
+  Runtime rt(ro);
+  StreamListener listener = StreamListener::bind(listen_address(kind));
+  const SocketAddress at = listener.local_address();
+  rt.run([&]() -> Task<void> {
+    auto server = spawn([&]() -> Task<void> { co_await submit_to(1, [&] { return echo_one(listener); }); });
+    FramedStream c(co_await StreamSocket::connect(at), EndpointId{0, 0, 0}, 4096);
+    co_await client(c);
+    co_await c.close();
+    co_await server.join();
+  });
+}
+
+void moirai_stream_round_trip(const BenchOptions& o, SocketKind kind, int a, int b, IdleStrategy idle,
+                              const RunBudget& budget, Hist& hist) {
+  with_stream_echo(o, kind, a, b, idle, [&](FramedStream& c) -> Task<void> {
+    std::byte payload[kPayload]{};
+    for (int i = 0; i < kWarmup; ++i) {
+      co_await c.send(1, payload);
+      (void)co_await c.recv();
+    }
+    const std::int64_t start = monotonic_ns();
+    for (std::uint64_t i = 0;; ++i) {
+      const std::int64_t t0 = monotonic_ns();
+      if (budget.done(i, std::chrono::nanoseconds(t0 - start))) break;
+      co_await c.send(1, payload);
+      (void)co_await c.recv();
+      hist.record(static_cast<std::uint64_t>(monotonic_ns() - t0));
+    }
+  });
+}
+
+// kWindow messages out, then their kWindow echoes back; records ns per message of each window.
+double moirai_stream_throughput(const BenchOptions& o, int a, int b, IdleStrategy idle,
+                                const RunBudget& budget, Hist& hist) {
+  double per_sec = 0;
+  with_stream_echo(o, SocketKind::tcp, a, b, idle, [&](FramedStream& c) -> Task<void> {
+    std::byte payload[kPayload]{};
+    const std::int64_t start = monotonic_ns();
+    std::uint64_t done = 0;
+    for (;;) {
+      const std::int64_t t0 = monotonic_ns();
+      if (budget.done(done, std::chrono::nanoseconds(t0 - start))) break;
+      for (int k = 0; k < kWindow; ++k)
+        co_await c.send(1, payload);
+      for (int k = 0; k < kWindow; ++k)
+        (void)co_await c.recv();
+      done += kWindow;
+      hist.record(static_cast<std::uint64_t>(monotonic_ns() - t0) / kWindow);
+    }
+    per_sec = per_second(done, start);
+  });
+  return per_sec;
+}
+
+}  // namespace
+
+BenchReport bench_echo(const BenchOptions& o) {
+  const auto [a, b] = two_cpus(o);
+  const RunBudget budget = or_default(o.budget, 100'000);
+  const IdleStrategy idle = idle_or(o, IdleStrategy::spin);
+  struct Pair {
+    const char* baseline;
+    const char* mine;
+    SocketKind kind;
+    std::unique_ptr<Hist> base = std::make_unique<Hist>();
+    std::unique_ptr<Hist> hist = std::make_unique<Hist>();
+  };
+  std::vector<Pair> pairs;
+  pairs.push_back({"baseline.tcp_syscall_spin", "moirai.tcp", SocketKind::tcp});
+  pairs.push_back({"baseline.unix_syscall_spin", "moirai.unix", SocketKind::unix_stream});
+  for (unsigned round = 0; round < kRounds; ++round) {
+    for (Pair& p : pairs) {
+      progress(o, (std::string("echo: ") + p.baseline).c_str());
+      socket_syscall_spin(p.kind, a, b, kWireBytes, share(budget, kRounds), *p.base);
+      progress(o, (std::string("echo: ") + p.mine).c_str());
+      moirai_stream_round_trip(o, p.kind, a, b, idle, share(budget, kRounds), *p.hist);
+    }
+  }
+  progress(o, "echo: moirai.tcp.throughput");
+  auto tput = std::make_unique<Hist>();
+  const double per_sec = moirai_stream_throughput(o, a, b, idle, or_default(o.budget, 1'000'000), *tput);
+
+  BenchReport r;
+  r.bench = "echo";
+  for (Pair& p : pairs) {
+    r.rows.push_back(summarize(p.baseline, *p.base));
+    BenchRow row = summarize(p.mine, *p.hist);
+    row.compare_with = p.baseline;
+    r.rows.push_back(row);
+  }
+  BenchRow t = summarize("moirai.tcp.throughput", *tput);
+  t.per_sec = per_sec;
+  r.rows.push_back(t);
+  r.note = "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
+           std::to_string(a) + " to shard on CPU " + std::to_string(b) + " and back; idle " +
+           to_string(idle) +
+           "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket. "
+           "throughput: " +
+           std::to_string(kWindow) + " frames in flight, ns per message";
+  return r;
+}
+
+}  // namespace moirai::cli

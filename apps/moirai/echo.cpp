@@ -1,0 +1,176 @@
+#include "echo.hpp"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "json_writer.hpp"
+#include "moirai/core/cpu_set.hpp"
+#include "moirai/core/error.hpp"
+#include "moirai/core/histogram.hpp"
+#include "moirai/core/io.hpp"
+#include "moirai/core/runtime.hpp"
+#include "moirai/core/spawn.hpp"
+#include "moirai/transport/error.hpp"
+#include "moirai/transport/framed_server.hpp"
+#include "report.hpp"
+
+namespace moirai::cli {
+namespace {
+
+using namespace moirai::transport;
+
+constexpr std::uint16_t kEchoType = 1;
+
+RuntimeOptions one_shard(const EchoOptions& o) {
+  RuntimeOptions ro;
+  ro.cpus = {resolve_shard_cpus(o.cpus, CpuFacts::current()).front()};
+  ro.idle = o.idle.empty() ? IdleStrategy::spin_then_sleep : parse_idle_strategy(o.idle);
+  return ro;
+}
+
+void check_transport(const EchoOptions& o) {
+  if (o.transport != "tcp" && o.transport != "unix") {
+    throw Error(Errc::invalid_argument, "--transport " + o.transport + ": use tcp or unix");
+  }
+}
+
+// SIGINT and SIGTERM, blocked in this thread (and so in the shards it starts) and read from a signalfd.
+class StopSignals {
+ public:
+  StopSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    fd_ = ::signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd_ < 0) throw Error(Errc::invalid_argument, std::string("signalfd: ") + std::strerror(errno));
+  }
+  ~StopSignals() {
+    ::close(fd_);
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+  // Resumes with the signal's number when one arrives.
+  Task<int> next() {
+    signalfd_siginfo info{};
+    const int fd = fd_;
+    const int res = co_await async_read(fd, &info, sizeof info);
+    co_return res == static_cast<int>(sizeof info) ? static_cast<int>(info.ssi_signo) : 0;
+  }
+
+ private:
+  sigset_t set_{};
+  sigset_t old_{};
+  int fd_ = -1;
+};
+
+struct Echo {
+  Task<void> operator()(FramedStream& c, const Frame& f) { co_await c.send(f.header.type, f.payload); }
+};
+
+void print_stats(std::ostream& out, const ServerStats& st) {
+  out << "moirai echo: served " << st.accepted << " connections, " << st.frames << " frames; closed:";
+  for (std::size_t i = 0; i < st.closed.size(); ++i) {
+    if (st.closed[i] != 0) out << ' ' << to_string(static_cast<CloseReason>(i)) << ' ' << st.closed[i] << ';';
+  }
+  out << '\n';
+}
+
+}  // namespace
+
+std::string echo_address(const EchoOptions& o) {
+  check_transport(o);
+  if (o.address.empty())
+    throw Error(Errc::invalid_argument, "no address: give HOST:PORT (or a path for unix)");
+  if (o.transport == "unix" && o.address.rfind("unix:", 0) != 0) return "unix:" + o.address;
+  if (o.transport != "unix" && o.address.rfind("unix:", 0) == 0) {
+    throw Error(Errc::invalid_argument,
+                o.address + " is a Unix socket path; use --transport unix, or give HOST:PORT");
+  }
+  return o.address;
+}
+
+int echo_server(const EchoOptions& o, std::ostream& out) {
+  const SocketAddress at = SocketAddress::parse(echo_address(o));
+  StopSignals signals;
+  Runtime rt(one_shard(o));
+  ServerOptions so;
+  so.self = EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0};
+  FramedServer server(StreamListener::bind(at), so);
+  out << "moirai echo: listening on " << server.local_address().to_string() << " (" << o.transport
+      << "); SIGINT or SIGTERM stops" << std::endl;
+  int signal = 0;
+  rt.run([&]() -> Task<void> {
+    auto watcher = spawn([&]() -> Task<void> {
+      signal = co_await signals.next();
+      server.stop();
+    });
+    co_await server.serve(Echo{});
+  });
+  out << "moirai echo: stopped by " << (signal != 0 ? strsignal(signal) : "the runtime") << '\n';
+  print_stats(out, server.stats());
+  return 0;
+}
+
+int echo_client(const EchoOptions& o, std::ostream& out) {
+  const SocketAddress at = SocketAddress::parse(echo_address(o));
+  if (o.size < kFrameHeaderSize + 8) {
+    throw Error(Errc::invalid_argument, "--size " + std::to_string(o.size) +
+                                            " leaves no room for a sequence number: give at least " +
+                                            std::to_string(kFrameHeaderSize + 8) + " (16-byte header + 8)");
+  }
+  const std::size_t payload_size = o.size - kFrameHeaderSize;
+  Runtime rt(one_shard(o));
+  auto hist = std::make_unique<LatencyHistogram>();
+  std::uint64_t sent = 0, echoed = 0, wrong = 0;
+  std::string failure;
+  const Duration timeout = std::chrono::nanoseconds(static_cast<long long>(o.timeout_s * 1e9));
+  rt.run([&]() -> Task<void> {
+    FramedStream c(co_await StreamSocket::connect(at, timeout, RetryPolicy{5}),
+                   EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0});
+    std::vector<std::byte> payload(payload_size);
+    try {
+      for (std::uint64_t i = 0; i < o.count; ++i) {
+        std::memcpy(payload.data(), &i, sizeof i);
+        for (std::size_t k = sizeof i; k < payload.size(); ++k)
+          payload[k] = static_cast<std::byte>(i + k);
+        const std::int64_t t0 = monotonic_ns();
+        co_await c.send(kEchoType, payload);
+        ++sent;
+        Frame f = co_await c.recv(timeout);
+        hist->record(static_cast<std::uint64_t>(monotonic_ns() - t0));
+        ++echoed;
+        if (f.header.type != kEchoType || f.payload.size() != payload.size() ||
+            std::memcmp(f.payload.data(), payload.data(), payload.size()) != 0) {
+          ++wrong;
+        }
+      }
+    } catch (const TransportError& e) {
+      failure = e.what();
+    }
+    co_await c.close();
+  });
+  const std::uint64_t missing = o.count - echoed;
+  BenchReport r;
+  r.bench = "echo";
+  BenchRow row = summarize("moirai.echo." + o.transport, *hist);
+  r.rows.push_back(row);
+  r.note = std::to_string(sent) + " sent, " + std::to_string(echoed) + " echoed, " + std::to_string(wrong) +
+           " wrong, " + std::to_string(missing) + " missing; " + std::to_string(o.size) +
+           "-byte messages to " + at.to_string() + (failure.empty() ? "" : "; stopped by: " + failure);
+  if (o.json) {
+    out << to_json(r) << '\n';
+  } else {
+    print_table(out, r);
+  }
+  return wrong == 0 && missing == 0 ? 0 : 1;
+}
+
+}  // namespace moirai::cli
