@@ -44,7 +44,7 @@ struct Echo {
   Task<void> operator()(FramedStream& c, const Frame& f) {
     if (f.header.type == 99) throw std::runtime_error("the handler refuses type 99");
     seen->push_back(text_of(f.payload));
-    co_await c.send(f.header.type, f.payload);
+    co_await c.queue(f.header.type, f.payload);  // the server flushes once no request is left to answer
   }
 };
 

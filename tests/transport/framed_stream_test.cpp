@@ -146,3 +146,36 @@ TEST(FramedStream, FramesLargerThanTheFirstBufferArriveWhole) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(FramedStream, QueuedFramesGoOutInOrderWhenFlushedOrWhenTheBufferFills) {
+  std::vector<std::string> got;
+  bool buffered_after_first = false;
+  std::size_t queued_before_flush = 0;
+  on_one_shard([&](Pair& p) -> Task<void> {
+    FramedOptions small;
+    small.send_buffer_bytes = 256;  // a few frames: queueing 100 flushes on its own several times
+    FramedStream w(std::move(p.a), EndpointId{1, 0, 0}, small);
+    FramedStream r(std::move(p.b), EndpointId{});
+    for (int i = 0; i < 100; ++i)
+      co_await w.queue(1, bytes_of(std::string("m").append(std::to_string(i))));
+    co_await w.queue(1, bytes_of(std::string(1000, 'L')));  // larger than the whole buffer
+    co_await w.queue(1, bytes_of("last"));
+    queued_before_flush = w.queued_bytes();
+    co_await w.flush();
+    got.push_back(text_of((co_await r.recv(2s)).payload));
+    buffered_after_first = r.has_buffered_frame();
+    for (int i = 1; i < 102; ++i)
+      got.push_back(text_of((co_await r.recv(2s)).payload));
+  });
+  ASSERT_EQ(got.size(), 102u);
+  for (int i = 0; i < 100; ++i)
+    EXPECT_EQ(got[static_cast<std::size_t>(i)], std::string("m").append(std::to_string(i)));
+  EXPECT_EQ(got[100], std::string(1000, 'L'));
+  EXPECT_EQ(got[101], "last");
+  EXPECT_EQ(queued_before_flush, kFrameHeaderSize + 4);
+  EXPECT_TRUE(buffered_after_first);  // the burst arrived together: the next frames need no syscall
+}
+
+}  // namespace

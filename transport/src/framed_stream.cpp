@@ -11,8 +11,6 @@ namespace {
 
 // A receive buffer starts at this size (or the largest frame, if smaller) and grows only for a bigger frame.
 constexpr std::size_t kInitialReceiveBuffer = 16 * 1024;
-// Payloads up to this size go out in one send with their header; larger ones in two (header, then payload).
-constexpr std::size_t kSendBuffer = 4096;
 
 std::string node_text(std::uint32_t node) {
   return std::to_string(node);
@@ -26,7 +24,8 @@ FramedStream::FramedStream(StreamSocket stream, EndpointId self, FramedOptions o
       max_payload_(options.max_payload),
       peer_node_(options.peer_node),
       stash_limit_(options.stash_bytes),
-      send_buffer_(new std::byte[kSendBuffer]) {
+      send_buffer_(new std::byte[std::max(options.send_buffer_bytes, kFrameHeaderSize)]),
+      send_capacity_(std::max(options.send_buffer_bytes, kFrameHeaderSize)) {
   grow_to(std::min<std::size_t>(kInitialReceiveBuffer, kFrameHeaderSize + max_payload_));
 }
 
@@ -40,25 +39,62 @@ void FramedStream::grow_to(std::size_t bytes) {
   capacity_ = bytes;
 }
 
-Task<void> FramedStream::send(std::uint16_t type, std::span<const std::byte> payload) {
-  if (payload.size() > max_payload_) {
+void FramedStream::check_size(std::size_t payload) const {
+  if (payload > max_payload_) {
     throw TransportError(TransportErrc::message_too_large,
-                         "FramedStream::send: a payload of " + std::to_string(payload.size()) +
+                         "FramedStream::send: a payload of " + std::to_string(payload) +
                              " bytes is over this stream's maximum of " + std::to_string(max_payload_));
   }
-  std::byte* out = send_buffer_.get();
+}
+
+// Copies the frame behind what is queued; false when it does not fit.
+bool FramedStream::append(std::uint16_t type, std::span<const std::byte> payload) noexcept {
+  if (send_capacity_ - out_used_ < kFrameHeaderSize + payload.size()) return false;
+  std::byte* out = send_buffer_.get() + out_used_;
   write_frame_header(FrameHeader{static_cast<std::uint32_t>(payload.size()), type, self_},
                      std::span<std::byte, kFrameHeaderSize>(out, kFrameHeaderSize));
-  if (payload.size() <= kSendBuffer - kFrameHeaderSize) {
-    // Header and payload in one buffer and one send: two sends would cost two syscalls' worth of kernel work
-    // and, with TCP_NODELAY, possibly two segments.
-    if (!payload.empty()) std::memcpy(out + kFrameHeaderSize, payload.data(), payload.size());
-    co_await stream_.send_all(std::span<const std::byte>(out, kFrameHeaderSize + payload.size()));
-    co_return;
-  }
-  // A large payload is sent from where it is; MSG_MORE keeps the header from leaving in a segment of its own.
-  co_await stream_.send_all(std::span<const std::byte>(out, kFrameHeaderSize), true);
+  if (!payload.empty()) std::memcpy(out + kFrameHeaderSize, payload.data(), payload.size());
+  out_used_ += kFrameHeaderSize + payload.size();
+  return true;
+}
+
+Task<void> FramedStream::flush() {
+  if (out_used_ == 0) co_return;
+  const std::size_t n = out_used_;
+  out_used_ = 0;  // a failed send leaves the stream broken anyway; nothing is sent twice
+  co_await stream_.send_all(std::span<const std::byte>(send_buffer_.get(), n));
+}
+
+Task<void> FramedStream::queue(std::uint16_t type, std::span<const std::byte> payload) {
+  check_size(payload.size());
+  if (append(type, payload)) co_return;
+  co_await flush();
+  if (append(type, payload)) co_return;
+  // Larger than the whole send buffer: the header from the buffer, the payload from where it is; MSG_MORE
+  // keeps the header from leaving in a segment of its own.
+  write_frame_header(FrameHeader{static_cast<std::uint32_t>(payload.size()), type, self_},
+                     std::span<std::byte, kFrameHeaderSize>(send_buffer_.get(), kFrameHeaderSize));
+  co_await stream_.send_all(std::span<const std::byte>(send_buffer_.get(), kFrameHeaderSize), true);
   co_await stream_.send_all(payload);
+}
+
+Task<void> FramedStream::send(std::uint16_t type, std::span<const std::byte> payload) {
+  // Header and payload in one buffer and one send: two sends would cost two syscalls' worth of kernel work
+  // and, with TCP_NODELAY, possibly two segments.
+  co_await queue(type, payload);
+  co_await flush();
+}
+
+Task<void> FramedStream::close() {
+  co_await flush();
+  co_await stream_.close();
+}
+
+bool FramedStream::has_buffered_frame() const noexcept {
+  if (stash_end_ > stash_taken_len_) return true;
+  const std::size_t from = begin_ + consumed_;
+  return parse_frame(std::span<const std::byte>(buffer_.get() + from, end_ - from), max_payload_).status !=
+         ParseStatus::need_more;
 }
 
 void FramedStream::drop_returned() noexcept {

@@ -22,6 +22,7 @@
 
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/sync.hpp"
+#include "moirai/core/timer.hpp"
 #include "moirai/transport/error.hpp"
 #include "moirai/transport/framed_stream.hpp"
 #include "moirai/transport/stream_socket.hpp"
@@ -35,6 +36,8 @@ struct ServerOptions {
   Duration first_frame_timeout = std::chrono::seconds(10);  // a peer that connects and sends nothing
   Duration frame_timeout = Duration::max();  // between later frames (max: a peer may stay quiet)
   bool log_faults = true;                    // one stderr line per fault close (rate-limited)
+  // How long replies queued before a fault may take to go out before the connection closes anyway.
+  Duration final_flush_timeout = std::chrono::seconds(1);
 };
 
 // Why a connection ended.
@@ -68,7 +71,8 @@ class FramedServer {
   FramedServer& operator=(const FramedServer&) = delete;
 
   // Accepts and serves until stop(), then waits for every connection to end. `handler` is called as
-  // co_await handler(FramedStream& connection, const Frame& frame) and may send on the connection.
+  // co_await handler(FramedStream& connection, const Frame& frame) and may send on the connection, or
+  // queue() replies, which the server flushes when no whole request is left in the receive buffer.
   template <class Handler>
   Task<void> serve(Handler handler) {
     while (!stopping_) {
@@ -122,6 +126,8 @@ class FramedServer {
         timeout = options_.frame_timeout;
         ++stats_.frames;
         co_await handler(stream, f);
+        // Replies the handler queued go out once no request is left to answer: a burst, one send.
+        if (stream.queued_bytes() != 0 && !stream.has_buffered_frame()) co_await stream.flush();
       }
     } catch (const TransportError& e) {
       reason = reason_for(e.errc());
@@ -134,6 +140,14 @@ class FramedServer {
     }
     if (stopping_ && (reason == CloseReason::peer_closed || reason == CloseReason::reset))
       reason = CloseReason::server_stopped;
+    // Replies to the frames handled before the fault still go out (the peer may be reading them), within a
+    // bound: a peer that does not read cannot hold the connection open.
+    if (stream.queued_bytes() != 0 && reason != CloseReason::reset) {
+      try {
+        co_await with_timeout(options_.final_flush_timeout, stream.flush());
+      } catch (const std::exception&) {  // TimedOut or the stream's error: the connection ends either way
+      }
+    }
     unlink(&me);
     count_close(reason, me.fd, why);
     holder.release();

@@ -33,6 +33,8 @@ struct FramedOptions {
   std::optional<std::uint32_t> peer_node;
   // Bytes of frames from other senders that recv_from() keeps for later receives (their headers included).
   std::size_t stash_bytes = 64 * 1024;
+  // Bytes of frames queue() can hold before they must be flushed; a frame larger than this goes out alone.
+  std::size_t send_buffer_bytes = 16 * 1024;
 };
 
 class FramedStream {
@@ -42,9 +44,20 @@ class FramedStream {
   FramedStream(StreamSocket stream, EndpointId self, std::uint32_t max_payload)
       : FramedStream(std::move(stream), self, FramedOptions{max_payload, std::nullopt, 64 * 1024}) {}
 
-  // One frame of `type` carrying `payload`. Throws TransportError(message_too_large) for a payload over the
-  // maximum (nothing is sent), or the stream's errors.
+  // One frame of `type` carrying `payload`, sent now (with anything queued before it, in one send). Throws
+  // TransportError(message_too_large) for a payload over the maximum (nothing is sent), or the stream's
+  // errors.
   Task<void> send(std::uint16_t type, std::span<const std::byte> payload);
+  // Pipelining: queue() copies a frame into the send buffer without a syscall (it flushes first only when the
+  // buffer is full), and flush() sends everything queued in as few sends as the kernel takes. A server that
+  // queues its replies and flushes when has_buffered_frame() turns false answers a burst of requests with one
+  // send. Errors as send().
+  Task<void> queue(std::uint16_t type, std::span<const std::byte> payload);
+  Task<void> flush();
+  std::size_t queued_bytes() const noexcept { return out_used_; }
+  // True when a whole frame is already in the receive buffer (or the stash): the next recv() needs no
+  // syscall.
+  bool has_buffered_frame() const noexcept;
   // The next frame (frames kept by recv_from() first, oldest first). Throws TransportError(timeout) when no
   // whole frame arrives within `timeout` (what did arrive stays for the next call), (closed) at a clean end
   // of stream, (connection_reset) when the peer vanished mid-frame, (message_too_large) or (malformed) for
@@ -54,7 +67,8 @@ class FramedStream {
   // need more than `stash_bytes`, throws TransportError(message_too_large) and keeps every frame (the one
   // that did not fit stays unread): receive the others with recv(). Otherwise as recv().
   Task<Frame> recv_from(EndpointId sender, Duration timeout = Duration::max());
-  Task<void> close() { return stream_.close(); }
+  // Flushes what is queued, then closes gracefully (see StreamSocket::close).
+  Task<void> close();
   StreamSocket& stream() noexcept { return stream_; }
   // The node this connection's frames come from, once known.
   std::optional<std::uint32_t> peer_node() const noexcept { return peer_node_; }
@@ -81,7 +95,12 @@ class FramedStream {
   std::size_t stash_end_ = 0;
   std::size_t stash_taken_at_ = 0;  // the stashed frame the last receive returned: where, and how long
   std::size_t stash_taken_len_ = 0;
-  std::unique_ptr<std::byte[]> send_buffer_;  // header + small payloads, sent with one send
+  bool append(std::uint16_t type, std::span<const std::byte> payload) noexcept;
+  void check_size(std::size_t payload) const;
+
+  std::unique_ptr<std::byte[]> send_buffer_;  // queued frames, sent with one send
+  std::size_t send_capacity_;
+  std::size_t out_used_ = 0;
 };
 
 }  // namespace moirai::transport
