@@ -277,6 +277,23 @@ bool Ring::prep_msg_ring(int target_ring_fd, Completion* target) noexcept {
   return true;
 }
 
+int Ring::claim_buffer_group(int wanted) noexcept {
+  if (wanted >= 0) {
+    if (wanted >= static_cast<int>(buffer_groups_.size()) ||
+        buffer_groups_.test(static_cast<std::size_t>(wanted)))
+      return -1;
+    buffer_groups_.set(static_cast<std::size_t>(wanted));
+    return wanted;
+  }
+  for (std::size_t g = 0; g < buffer_groups_.size(); ++g) {
+    if (!buffer_groups_.test(g)) {
+      buffer_groups_.set(g);
+      return static_cast<int>(g);
+    }
+  }
+  return -1;
+}
+
 bool Ring::supports(int opcode) noexcept {
   const Probe& p = probe();
   return p.valid && opcode >= 0 && opcode < 256 && p.ops.test(static_cast<std::size_t>(opcode));

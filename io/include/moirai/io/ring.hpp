@@ -7,6 +7,7 @@
 
 #include <liburing.h>
 
+#include <bitset>
 #include <cstdint>
 #include <string>
 #include <system_error>
@@ -124,6 +125,11 @@ class Ring {
 
   io_uring* native() noexcept { return &ring_; }
 
+  // Buffer-group ids (the namespace of provided-buffer rings, per ring): the lowest free id, or -1 when all
+  // 65536 are taken; `release_buffer_group` frees one. Set-up calls, used by BufferRing.
+  int claim_buffer_group(int wanted = -1) noexcept;
+  void release_buffer_group(std::uint16_t group) noexcept { buffer_groups_.reset(group); }
+
  private:
   io_uring_sqe* get_sqe_slow() noexcept;
   unsigned dispatch() noexcept;
@@ -136,6 +142,7 @@ class Ring {
   unsigned msg_ring_failures_ = 0;
   SetupMode mode_ = SetupMode::kPlain;
   bool ring_fd_registered_ = false;
+  std::bitset<65536> buffer_groups_;  // buffer-group ids in use
 };
 
 }  // namespace moirai::io
