@@ -94,6 +94,14 @@ std::string SocketAddress::to_string() const {
   return "(no address)";
 }
 
+SocketAddress SocketAddress::from_native(const sockaddr* name, socklen_t size) noexcept {
+  SocketAddress a;
+  if (name == nullptr) return a;
+  a.size_ = size < sizeof a.storage_ ? size : static_cast<socklen_t>(sizeof a.storage_);
+  std::memcpy(&a.storage_, name, a.size_);
+  return a;
+}
+
 SocketAddress SocketAddress::of_socket(int fd) {
   return read_name(fd, &getsockname, "getsockname");
 }

@@ -13,26 +13,12 @@
 #include "moirai/core/io.hpp"
 #include "moirai/core/timer.hpp"
 #include "moirai/transport/error.hpp"
+#include "socket_error.hpp"
 
 namespace moirai::transport {
 namespace {
 
-// What a failed socket request means to the caller.
-TransportError error_for(int err, const std::string& what) {
-  const std::string text = what + ": " + std::strerror(err);
-  switch (err) {
-    case ECONNREFUSED:
-      return TransportError(TransportErrc::connection_refused, text + " (nobody listens there)");
-    case ECONNRESET:
-    case EPIPE:
-      return TransportError(TransportErrc::connection_reset, text);
-    case ETIMEDOUT:
-    case ECANCELED:
-      return TransportError(TransportErrc::timeout, text);
-    default:
-      return TransportError(TransportErrc::closed, text);
-  }
-}
+using detail::error_for;
 
 void set_nodelay(int fd) noexcept {
   const int one = 1;

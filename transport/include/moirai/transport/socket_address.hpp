@@ -23,6 +23,9 @@ class SocketAddress {
   unsigned short port() const noexcept;  // 0 for a Unix socket
   std::string to_string() const;
 
+  // A copy of a kernel socket address (`size` bytes at `name`, at most sizeof(sockaddr_storage)).
+  static SocketAddress from_native(const sockaddr* name, socklen_t size) noexcept;
+
   // The address a bound or connected socket has (getsockname).
   static SocketAddress of_socket(int fd);
   // The address of a connected socket's peer (getpeername).

@@ -1,0 +1,25 @@
+// How a socket's receive path gets its buffers: a provided-buffer ring of its own (the default), or one the
+// application shares between sockets of a shard. Read by DatagramSocket and StreamReceiver.
+#pragma once
+
+#include <cstdint>
+
+#include "moirai/io/buffer_ring.hpp"
+
+namespace moirai::transport {
+
+struct ReceiveOptions {
+  // Buffers of the socket's own ring (a power of two) and their size. A datagram longer than buffer_size
+  // minus 72 bytes (the kernel's header, the sender's address and the drop counter share the buffer) arrives
+  // truncated and is flagged so.
+  unsigned buffers = 64;
+  std::uint32_t buffer_size = 2048;
+  // A ring to share instead (it must belong to this shard's ring and outlive the socket). Sockets sharing a
+  // ring share its exhaustion too: one slow reader can starve the others of buffers.
+  io::BufferRing* shared = nullptr;
+  // Use one-shot receives into plain buffers even where the kernel has provided-buffer rings and multishot
+  // receive (tests, or to compare).
+  bool force_fallback = false;
+};
+
+}  // namespace moirai::transport

@@ -1,0 +1,302 @@
+#include "moirai/transport/detail/receive_engine.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "moirai/core/clock.hpp"
+#include "moirai/transport/error.hpp"
+
+namespace moirai::transport::detail {
+namespace {
+
+// Room for the sender's address in each datagram buffer: a sockaddr_in6 (28 bytes) rounded up to 8, so that
+// the control message after it is aligned for its cmsghdr.
+constexpr socklen_t kNameRoom = 32;
+// Room for one control message: SO_RXQ_OVFL's drop counter (a uint32).
+constexpr socklen_t kControlRoom = CMSG_SPACE(sizeof(std::uint32_t));
+
+std::uint32_t pow2_at_least(std::uint32_t n) {
+  std::uint32_t p = 1;
+  while (p < n)
+    p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+ReceiveEngine* ReceiveEngine::create(int fd, ReceiveKind kind, const ReceiveOptions& options) {
+  return new ReceiveEngine(fd, kind, options);
+}
+
+ReceiveEngine::ReceiveEngine(int fd, ReceiveKind kind, const ReceiveOptions& options)
+    : fd_(fd), kind_(kind), shard_(&this_shard()), ring_(&shard_->ring()), options_(options) {
+  on_complete = &ReceiveEngine::on_cqe;
+  if (kind_ == ReceiveKind::datagram) {
+    layout_.msg_namelen = kNameRoom;
+    layout_.msg_controllen = kControlRoom;
+  }
+  const std::uint32_t overhead =
+      kind_ == ReceiveKind::datagram ? sizeof(io_uring_recvmsg_out) + kNameRoom + kControlRoom : 0;
+  if (options.shared != nullptr) {
+    buffers_ = options.shared;
+  } else {
+    io::BufferRingOptions bo;
+    bo.count = options.buffers;
+    bo.buffer_size = options.buffer_size;
+    bo.register_with_kernel = !options.force_fallback;
+    try {
+      owned_ = std::make_unique<io::BufferRing>(*ring_, bo);
+    } catch (const io::RingError& e) {
+      throw TransportError(TransportErrc::not_supported, std::string("receive buffers: ") + e.what());
+    }
+    buffers_ = owned_.get();
+  }
+  if (buffers_->buffer_size() <= overhead) {
+    std::string text = "receive buffers of ";
+    text.append(std::to_string(buffers_->buffer_size()))
+        .append(" bytes leave no room for a datagram after its ")
+        .append(std::to_string(overhead))
+        .append("-byte header; use buffers of at least 128 bytes");
+    throw TransportError(TransportErrc::not_supported, text);
+  }
+  const int op = kind_ == ReceiveKind::datagram ? IORING_OP_RECVMSG : IORING_OP_RECV;
+  multishot_ = buffers_->supported() && !options.force_fallback && io::Ring::supports(op);
+  if (!multishot_ && buffers_->supported()) fall_back();  // a registered ring without the opcode
+  // One entry per buffer, plus room for the error or end that closes a run: the queue cannot overflow.
+  const std::uint32_t capacity = pow2_at_least(buffers_->count() + 2);
+  queue_ = std::make_unique<Received[]>(capacity);
+  mask_ = capacity - 1;
+  arm();
+}
+
+ReceiveEngine::~ReceiveEngine() = default;
+
+void ReceiveEngine::destroy(ReceiveEngine* e) noexcept {
+  if (e == nullptr) return;
+  e->closing_ = true;
+  if (e->waiter_ != nullptr) e->waiter_ = nullptr;  // a waiter's frame is going too
+  if (e->armed_) {
+    e->ring_->cancel(e);
+    // The cancel is usually done at submit and the last CQE follows at once; wait for it in the ring (a
+    // bounded wait, at set-up cost, never on a receive path), so the engine can go now.
+    for (int i = 0; i < 1000 && e->armed_; ++i)
+      e->ring_->wait(1'000'000);
+  }
+  Received r;
+  while (e->pop(r))
+    if (r.bid >= 0) e->buffers_->recycle(static_cast<std::uint16_t>(r.bid));
+  if (e->held_ >= 0) e->buffers_->recycle(static_cast<std::uint16_t>(std::exchange(e->held_, -1)));
+  if (e->armed_) {
+    e->orphaned_ = true;  // freed by its last CQE
+    return;
+  }
+  delete e;
+}
+
+void ReceiveEngine::fall_back() noexcept {
+  multishot_ = false;
+  if (!buffers_->supported()) return;
+  // One-shot receives take buffers from a free list, which a registered ring does not have: use a ring of
+  // our own in fallback mode. Only ever before the first datagram, so no buffer of the old ring is out.
+  io::BufferRingOptions bo;
+  bo.count = buffers_->count();
+  bo.buffer_size = buffers_->buffer_size();
+  bo.register_with_kernel = false;
+  try {
+    auto fresh = std::make_unique<io::BufferRing>(*ring_, bo);
+    owned_ = std::move(fresh);
+    buffers_ = owned_.get();
+  } catch (...) {
+    ended_ = true;  // no memory for buffers: nothing can be received
+    push({-ENOMEM, -1});
+  }
+}
+
+void ReceiveEngine::arm() noexcept {
+  if (armed_ || ended_ || closing_) return;
+  int bid = -1;
+  if (!multishot_) {
+    bid = buffers_->acquire();
+    if (bid < 0) {
+      starved_ = true;  // every buffer is with the application; re-armed when one comes back
+      return;
+    }
+  }
+  io_uring_sqe* sqe = ring_->get_sqe();
+  if (sqe == nullptr) {  // the ring refuses more: try again at the next receive or recycle
+    if (bid >= 0) buffers_->recycle(static_cast<std::uint16_t>(bid));
+    starved_ = true;
+    return;
+  }
+  if (multishot_) {
+    if (kind_ == ReceiveKind::datagram) {
+      io_uring_prep_recvmsg_multishot(sqe, fd_, &layout_, 0);
+    } else {
+      io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+    }
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = buffers_->group();
+  } else {
+    std::byte* buf = buffers_->buffer(static_cast<std::uint16_t>(bid));
+    if (kind_ == ReceiveKind::datagram) {
+      // The layout multishot recvmsg would have made: header, name, control, payload.
+      std::byte* name = buf + sizeof(io_uring_recvmsg_out);
+      msg_ = msghdr{};
+      msg_.msg_name = name;
+      msg_.msg_namelen = layout_.msg_namelen;
+      msg_.msg_control = name + layout_.msg_namelen;
+      msg_.msg_controllen = layout_.msg_controllen;
+      const std::size_t front = sizeof(io_uring_recvmsg_out) + layout_.msg_namelen + layout_.msg_controllen;
+      iov_.iov_base = buf + front;
+      iov_.iov_len = buffers_->buffer_size() - front;
+      msg_.msg_iov = &iov_;
+      msg_.msg_iovlen = 1;
+      io_uring_prep_recvmsg(sqe, fd_, &msg_, 0);
+    } else {
+      io_uring_prep_recv(sqe, fd_, buf, buffers_->buffer_size(), 0);
+    }
+    inflight_bid_ = bid;
+  }
+  io::Ring::set_completion(sqe, this);
+  armed_ = true;
+  starved_ = false;
+}
+
+void ReceiveEngine::on_cqe(io::Completion* c, int res, std::uint32_t flags) noexcept {
+  auto* e = static_cast<ReceiveEngine*>(c);
+  if (!e->multishot_ || (flags & IORING_CQE_F_MORE) == 0) e->armed_ = false;
+  std::int32_t bid = -1;
+  if (flags & IORING_CQE_F_BUFFER) {
+    bid = static_cast<std::int32_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    e->buffers_->note_taken();
+  } else if (!e->multishot_ && e->inflight_bid_ >= 0) {
+    bid = std::exchange(e->inflight_bid_, -1);
+  }
+  if (e->closing_) {
+    if (bid >= 0) e->buffers_->recycle(static_cast<std::uint16_t>(bid));
+    if (e->orphaned_ && !e->armed_) delete e;
+    return;
+  }
+  if (res < 0 || (res == 0 && e->kind_ == ReceiveKind::stream)) {
+    if (bid >= 0) e->buffers_->recycle(static_cast<std::uint16_t>(bid));
+    if (res == -ENOBUFS) {
+      // Every buffer is with the application: the backpressure. Re-armed when one comes back.
+      ++e->enobufs_;
+      e->starved_ = true;
+      if (e->buffers_->held() < e->buffers_->count()) e->arm();  // a shared ring: another socket recycled
+      return;
+    }
+    if (res == -EINVAL && e->multishot_ && !e->got_data_) {
+      // This kernel has buffer rings but not multishot receive (5.19): one-shot receives from now on.
+      e->fall_back();
+      e->arm();
+      e->wake();
+      return;
+    }
+    // A stream's end or error is final. A datagram socket's error (an ICMP port unreachable seen as
+    // ECONNREFUSED, say) goes to the reader, and the request is re-armed at the next receive, not here, so a
+    // persistent error cannot spin the shard.
+    if (e->kind_ == ReceiveKind::stream) e->ended_ = true;
+    e->push({res, -1});
+    e->wake();
+    return;
+  }
+  if (bid < 0) {  // data without a buffer cannot happen; treat as a malformed completion
+    e->push({-EIO, -1});
+    e->wake();
+    return;
+  }
+  e->got_data_ = true;
+  if (e->kind_ == ReceiveKind::datagram && !e->multishot_) {
+    // Complete the header multishot recvmsg would have written.
+    io_uring_recvmsg_out out{};
+    out.namelen = e->msg_.msg_namelen;
+    out.controllen = static_cast<std::uint32_t>(e->msg_.msg_controllen);
+    out.payloadlen = static_cast<std::uint32_t>(res);
+    out.flags = static_cast<std::uint32_t>(e->msg_.msg_flags);
+    std::memcpy(e->buffers_->buffer(static_cast<std::uint16_t>(bid)), &out, sizeof out);
+    res += static_cast<int>(sizeof out + e->layout_.msg_namelen + e->layout_.msg_controllen);
+  }
+  e->push({res, bid});
+  if (!e->armed_) e->arm();  // one-shot: the next receive, into the next free buffer
+  e->wake();
+}
+
+void ReceiveEngine::push(Received r) noexcept {
+  if (tail_ - head_ > mask_) {  // cannot happen (one entry per buffer); never lose a buffer if it does
+    if (r.bid >= 0) buffers_->recycle(static_cast<std::uint16_t>(r.bid));
+    return;
+  }
+  queue_[tail_++ & mask_] = r;
+}
+
+bool ReceiveEngine::pop(Received& r) noexcept {
+  if (head_ == tail_) return false;
+  r = queue_[head_++ & mask_];
+  return true;
+}
+
+void ReceiveEngine::wake() noexcept {
+  Awaiter* w = waiter_;
+  if (w == nullptr || !pop(w->got_)) return;
+  waiter_ = nullptr;
+  if (w->timer_.armed()) w->shard_->timers().cancel(&w->timer_);
+  moirai::detail::disarm_cancel(w->task_, w);
+  w->shard_->schedule(w->h_, w->task_);
+}
+
+void ReceiveEngine::recycle(std::int32_t bid) noexcept {
+  if (bid < 0) return;
+  buffers_->recycle(static_cast<std::uint16_t>(bid));
+  if (starved_ && !armed_) arm();
+}
+
+bool ReceiveEngine::Awaiter::await_ready() {
+  shard_ = &this_shard();
+  task_ = shard_->current_task();
+  moirai::detail::throw_if_cancelled(task_);
+  ReceiveEngine* e = engine_;
+  if (e->held_ >= 0) e->recycle(std::exchange(e->held_, -1));
+  if (e->pop(got_)) return true;
+  if (e->ended_) {
+    got_ = {0, -1};  // a stream that ended stays ended
+    return true;
+  }
+  if (!e->armed_) e->arm();
+  return false;
+}
+
+void ReceiveEngine::Awaiter::await_suspend(std::coroutine_handle<> h) {
+  h_ = h;
+  engine_->waiter_ = this;
+  if (deadline_ != 0) {
+    timer_.owner = this;
+    timer_.deadline = deadline_;
+    timer_.fire = [](moirai::detail::TimerEntry* t) noexcept {
+      Awaiter* a = moirai::detail::OwnedTimer<Awaiter>::of(t);
+      a->engine_->waiter_ = nullptr;
+      a->got_ = {-ETIMEDOUT, -1};
+      moirai::detail::disarm_cancel(a->task_, a);
+      a->shard_->schedule(a->h_, a->task_);
+    };
+    shard_->timers().arm(&timer_);
+  }
+  fn = [](moirai::detail::CancelHook* hook) noexcept {
+    auto* a = static_cast<Awaiter*>(hook);
+    a->engine_->waiter_ = nullptr;
+    a->shard_->timers().cancel(&a->timer_);
+    a->shard_->schedule(a->h_, a->task_);
+  };
+  moirai::detail::arm_cancel(task_, this);
+}
+
+Received ReceiveEngine::Awaiter::await_resume() {
+  moirai::detail::disarm_cancel(task_, this);
+  if (moirai::detail::cancel_requested(task_)) {
+    engine_->recycle(std::exchange(got_.bid, -1));  // a datagram that came with the cancellation: not lost
+    moirai::detail::throw_if_cancelled(task_);
+  }
+  return got_;
+}
+
+}  // namespace moirai::transport::detail
