@@ -136,12 +136,7 @@ DatagramSocket::RecvAwaiter DatagramSocket::recv(Duration timeout) {
 Datagram DatagramSocket::RecvAwaiter::await_resume() {
   const detail::Received r = inner_.await_resume();
   if (r.bid < 0) [[unlikely]] {
-    if (r.res == -ETIMEDOUT) {
-      std::string text = "udp recv: no datagram within ";
-      text.append(std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(timeout_).count()))
-          .append(" us");
-      throw TransportError(TransportErrc::timeout, text);
-    }
+    if (r.res == detail::kTimedOut) throw detail::timeout_error("udp recv", timeout_);
     throw detail::error_for(r.res < 0 ? -r.res : EIO, "udp recv");
   }
   engine_->hold(r.bid);

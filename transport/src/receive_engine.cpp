@@ -275,7 +275,7 @@ void ReceiveEngine::Awaiter::await_suspend(std::coroutine_handle<> h) {
     timer_.fire = [](moirai::detail::TimerEntry* t) noexcept {
       Awaiter* a = moirai::detail::OwnedTimer<Awaiter>::of(t);
       a->engine_->waiter_ = nullptr;
-      a->got_ = {-ETIMEDOUT, -1};
+      a->got_ = {kTimedOut, -1};
       moirai::detail::disarm_cancel(a->task_, a);
       a->shard_->schedule(a->h_, a->task_);
     };

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -25,6 +26,15 @@ inline TransportError error_for(int err, const std::string& what) {
     default:
       return TransportError(TransportErrc::closed, text);
   }
+}
+
+// A receive's own timeout: "`what`: nothing within N us".
+inline TransportError timeout_error(const char* what, std::chrono::nanoseconds timeout) {
+  std::string text = what;
+  text.append(": nothing within ")
+      .append(std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()))
+      .append(" us");
+  return TransportError(TransportErrc::timeout, text);
 }
 
 }  // namespace moirai::transport::detail

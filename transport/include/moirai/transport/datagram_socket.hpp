@@ -134,19 +134,13 @@ class DatagramSocket {
     return detail::SendAwaiter<detail::SendPrep>(detail::SendPrep{fd_, bytes}, "send", nullptr);
   }
 
-  class [[nodiscard]] RecvAwaiter {
+  class [[nodiscard]] RecvAwaiter : public detail::ReceiveAwaiterBase {
    public:
-    bool await_ready() { return inner_.await_ready(); }
-    void await_suspend(std::coroutine_handle<> h) { inner_.await_suspend(h); }
     Datagram await_resume();
 
    private:
     friend class DatagramSocket;
-    RecvAwaiter(detail::ReceiveEngine* e, std::int64_t deadline, Duration timeout) noexcept
-        : inner_(e, deadline), engine_(e), timeout_(timeout) {}
-    detail::ReceiveEngine::Awaiter inner_;
-    detail::ReceiveEngine* engine_;
-    Duration timeout_;
+    using ReceiveAwaiterBase::ReceiveAwaiterBase;
   };
   // The next datagram. The previous one's bytes are given back to the ring here. Throws
   // TransportError(timeout) when none arrives within `timeout`, or the error the kernel reported.

@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <chrono>
+#include <climits>
 #include <coroutine>
 #include <cstdint>
 #include <memory>
@@ -36,8 +38,9 @@ namespace moirai::transport::detail {
 
 enum class ReceiveKind : std::uint8_t { datagram, stream };
 
-// One queue entry: `res` bytes in buffer `bid`, or (bid < 0) an error (-errno), the end of a stream (0), or a
-// timeout (-ETIMEDOUT, made by the waiter).
+// One queue entry: `res` bytes in buffer `bid`, or (bid < 0) an error (-errno), the end of a stream (0), or
+// the waiter's own timeout (kTimedOut, apart from a kernel's -ETIMEDOUT).
+inline constexpr std::int32_t kTimedOut = INT32_MIN;
 struct Received {
   std::int32_t res = 0;
   std::int32_t bid = -1;
@@ -121,6 +124,21 @@ class ReceiveEngine final : io::Completion {
   Awaiter* waiter_ = nullptr;
   std::uint64_t enobufs_ = 0;
   std::uint32_t kernel_drops_ = 0;
+};
+
+// What a socket's recv() returns: the engine's wait, and the timeout for the error message; the socket adds
+// await_resume, which turns an entry into its own result.
+class ReceiveAwaiterBase {
+ public:
+  bool await_ready() { return inner_.await_ready(); }
+  void await_suspend(std::coroutine_handle<> h) { inner_.await_suspend(h); }
+
+ protected:
+  ReceiveAwaiterBase(ReceiveEngine* e, std::int64_t deadline_ns, std::chrono::nanoseconds timeout) noexcept
+      : inner_(e->next(deadline_ns)), engine_(e), timeout_(timeout) {}
+  ReceiveEngine::Awaiter inner_;
+  ReceiveEngine* engine_;
+  std::chrono::nanoseconds timeout_;
 };
 
 }  // namespace moirai::transport::detail
