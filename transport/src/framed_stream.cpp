@@ -23,7 +23,7 @@ FramedStream::FramedStream(StreamSocket stream, EndpointId self, FramedOptions o
       self_(self),
       max_payload_(options.max_payload),
       peer_node_(options.peer_node),
-      stash_limit_(options.stash_bytes),
+      stash_(options.stash_bytes, 0),
       send_buffer_(new std::byte[std::max(options.send_buffer_bytes, kFrameHeaderSize)]),
       send_capacity_(std::max(options.send_buffer_bytes, kFrameHeaderSize)) {
   grow_to(std::min<std::size_t>(kInitialReceiveBuffer, kFrameHeaderSize + max_payload_));
@@ -91,7 +91,7 @@ Task<void> FramedStream::close() {
 }
 
 bool FramedStream::has_buffered_frame() const noexcept {
-  if (stash_end_ > stash_taken_len_) return true;
+  if (stash_.has_waiting()) return true;
   const std::size_t from = begin_ + consumed_;
   return parse_frame(std::span<const std::byte>(buffer_.get() + from, end_ - from), max_payload_).status !=
          ParseStatus::need_more;
@@ -101,29 +101,7 @@ void FramedStream::drop_returned() noexcept {
   begin_ += consumed_;
   consumed_ = 0;
   if (begin_ == end_) begin_ = end_ = 0;
-  if (stash_taken_len_ != 0) {
-    std::byte* s = stash_.get();
-    const std::size_t after = stash_taken_at_ + stash_taken_len_;
-    std::memmove(s + stash_taken_at_, s + after, stash_end_ - after);
-    stash_end_ -= stash_taken_len_;
-    stash_taken_len_ = 0;
-  }
-}
-
-// The oldest stashed frame (from `sender`, when given); it stays in the stash until the next receive.
-bool FramedStream::take_stashed(std::optional<EndpointId> sender, Frame& out) noexcept {
-  for (std::size_t at = 0; at < stash_end_;) {
-    const ParseResult r =
-        parse_frame(std::span<const std::byte>(stash_.get() + at, stash_end_ - at), max_payload_);
-    if (!sender || r.header.sender == *sender) {
-      stash_taken_at_ = at;
-      stash_taken_len_ = r.consumed;
-      out = Frame{r.header, r.payload};
-      return true;
-    }
-    at += r.consumed;
-  }
-  return false;
+  stash_.release_taken();
 }
 
 Task<Frame> FramedStream::recv(Duration timeout) {
@@ -136,8 +114,7 @@ Task<Frame> FramedStream::recv_from(EndpointId sender, Duration timeout) {
 
 Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration timeout) {
   drop_returned();
-  Frame stashed;
-  if (take_stashed(sender, stashed)) co_return stashed;
+  if (detail::FrameStash::Entry e; stash_.take(sender, e)) co_return Frame{e.header, e.payload};
   const std::int64_t deadline = timeout == Duration::max() ? INT64_MAX : deadline_after(timeout);
   for (;;) {
     const ParseResult r =
@@ -161,15 +138,12 @@ Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration tim
         co_return Frame{r.header, r.payload};
       }
       // Another sender's frame: keep it, whole, for a later receive.
-      if (stash_end_ + r.consumed > stash_limit_) {
+      if (!stash_.put({}, std::span<const std::byte>(buffer_.get() + begin_, r.consumed))) {
         throw TransportError(TransportErrc::message_too_large,
                              "FramedStream::recv_from: frames from other senders would need more than " +
-                                 std::to_string(stash_limit_) +
+                                 std::to_string(stash_.limit()) +
                                  " bytes kept aside; receive them with recv() or raise stash_bytes");
       }
-      if (!stash_) stash_.reset(new std::byte[stash_limit_]);
-      std::memcpy(stash_.get() + stash_end_, buffer_.get() + begin_, r.consumed);
-      stash_end_ += r.consumed;
       begin_ += r.consumed;
       continue;
     }

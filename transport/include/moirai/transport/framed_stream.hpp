@@ -15,6 +15,7 @@
 
 #include "moirai/core/clock.hpp"
 #include "moirai/core/task.hpp"
+#include "moirai/transport/detail/frame_stash.hpp"
 #include "moirai/transport/frame.hpp"
 #include "moirai/transport/stream_socket.hpp"
 
@@ -73,11 +74,10 @@ class FramedStream {
   // The node this connection's frames come from, once known.
   std::optional<std::uint32_t> peer_node() const noexcept { return peer_node_; }
   // Bytes of received frames waiting in the stash.
-  std::size_t stashed_bytes() const noexcept { return stash_end_ - stash_taken_len_; }
+  std::size_t stashed_bytes() const noexcept { return stash_.bytes(); }
 
  private:
   Task<Frame> receive(std::optional<EndpointId> sender, Duration timeout);
-  bool take_stashed(std::optional<EndpointId> sender, Frame& out) noexcept;
   void drop_returned() noexcept;
   void grow_to(std::size_t bytes);
 
@@ -85,16 +85,12 @@ class FramedStream {
   EndpointId self_;
   std::uint32_t max_payload_;
   std::optional<std::uint32_t> peer_node_;
-  std::size_t stash_limit_;
   std::unique_ptr<std::byte[]> buffer_;  // received bytes
   std::size_t capacity_ = 0;
   std::size_t begin_ = 0;     // first unread byte
   std::size_t end_ = 0;       // one past the last received byte
   std::size_t consumed_ = 0;  // bytes of the frame the last receive returned from buffer_, dropped next time
-  std::unique_ptr<std::byte[]> stash_;  // whole frames (header and payload) from other senders, in order
-  std::size_t stash_end_ = 0;
-  std::size_t stash_taken_at_ = 0;  // the stashed frame the last receive returned: where, and how long
-  std::size_t stash_taken_len_ = 0;
+  detail::FrameStash stash_;  // whole frames from other senders, in order
   bool append(std::uint16_t type, std::span<const std::byte> payload) noexcept;
   void check_size(std::size_t payload) const;
 
