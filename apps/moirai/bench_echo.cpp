@@ -1,6 +1,7 @@
 // `moirai bench echo`: the round trip of a 64-byte message over loopback between shard 0 and shard 1, through
-// each transport, beside the kernel's own limit measured in the same run: two pinned threads spinning on
-// non-blocking recv over the same kind of socket. Plus a pipelined TCP throughput row.
+// each transport (TCP, UDP, Unix stream sockets), beside the kernel's own limit measured in the same run: two
+// pinned threads spinning on non-blocking recv over the same kind of socket. Plus a pipelined TCP throughput
+// row.
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/submit.hpp"
+#include "moirai/transport/framed_datagram.hpp"
 #include "moirai/transport/framed_stream.hpp"
 #include "moirai/transport/stream_socket.hpp"
 
@@ -88,6 +90,52 @@ void moirai_stream_round_trip(const BenchOptions& o, SocketKind kind, int a, int
   });
 }
 
+// The same over framed UDP: shard 1 sends every frame back to its sender's address.
+void moirai_udp_round_trip(const BenchOptions& o, int a, int b, IdleStrategy idle, const RunBudget& budget,
+                           Hist& hist) {
+  RuntimeOptions ro = bench_runtime(o, {a, b}, idle);
+  ro.stall_budget = std::chrono::nanoseconds(0);
+  Runtime rt(ro);
+  rt.run([&]() -> Task<void> {
+    const SocketAddress any = SocketAddress::parse("127.0.0.1:0");
+    std::unique_ptr<FramedDatagramSocket> server;
+    co_await submit_to(1, [&] {
+      server = std::make_unique<FramedDatagramSocket>(FramedDatagramSocket::bind(any, EndpointId{0, 1, 0}));
+    });
+    const SocketAddress at = server->local_address();
+    auto serving = spawn([&]() -> Task<void> {
+      co_await submit_to(1, [&]() -> Task<void> {
+        // UDP may lose a datagram even on loopback (a full receive buffer): a bench must then fail or end,
+        // not hang, so both sides wait with a timeout.
+        for (;;) {
+          DatagramFrame f = co_await server->recv(std::chrono::seconds(5));
+          if (f.header.type == 0) break;  // the client's last word
+          const SocketAddress from = f.sender_address();
+          co_await server->send_to(from, f.header.type, f.payload);
+        }
+      });
+    });
+    FramedDatagramSocket c = FramedDatagramSocket::bind(any, EndpointId{0, 0, 0});
+    c.connect(at);
+    std::byte payload[kPayload]{};
+    for (int i = 0; i < kWarmup; ++i) {
+      co_await c.send(1, payload);
+      (void)co_await c.recv(std::chrono::seconds(1));
+    }
+    const std::int64_t start = monotonic_ns();
+    for (std::uint64_t i = 0;; ++i) {
+      const std::int64_t t0 = monotonic_ns();
+      if (budget.done(i, std::chrono::nanoseconds(t0 - start))) break;
+      co_await c.send(1, payload);
+      (void)co_await c.recv(std::chrono::seconds(1));
+      hist.record(static_cast<std::uint64_t>(monotonic_ns() - t0));
+    }
+    co_await c.send(0, {});
+    co_await serving.join();
+    co_await submit_to(1, [&] { server.reset(); });
+  });
+}
+
 // kWindow messages out, then their kWindow echoes back; records ns per message of each window.
 double moirai_stream_throughput(const BenchOptions& o, int a, int b, IdleStrategy idle,
                                 const RunBudget& budget, Hist& hist) {
@@ -127,13 +175,18 @@ BenchReport bench_echo(const BenchOptions& o) {
   };
   std::vector<Pair> pairs;
   pairs.push_back({"baseline.tcp_syscall_spin", "moirai.tcp", SocketKind::tcp});
+  pairs.push_back({"baseline.udp_syscall_spin", "moirai.udp", SocketKind::udp});
   pairs.push_back({"baseline.unix_syscall_spin", "moirai.unix", SocketKind::unix_stream});
   for (unsigned round = 0; round < kRounds; ++round) {
     for (Pair& p : pairs) {
       progress(o, (std::string("echo: ") + p.baseline).c_str());
       socket_syscall_spin(p.kind, a, b, kWireBytes, share(budget, kRounds), *p.base);
       progress(o, (std::string("echo: ") + p.mine).c_str());
-      moirai_stream_round_trip(o, p.kind, a, b, idle, share(budget, kRounds), *p.hist);
+      if (p.kind == SocketKind::udp) {
+        moirai_udp_round_trip(o, a, b, idle, share(budget, kRounds), *p.hist);
+      } else {
+        moirai_stream_round_trip(o, p.kind, a, b, idle, share(budget, kRounds), *p.hist);
+      }
     }
   }
   progress(o, "echo: moirai.tcp.throughput");

@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
   CLI::Option* connect_opt = echo->add_option("--connect", connect_to,
                                               "Send messages to HOST:PORT and print round-trip percentiles");
   listen_opt->excludes(connect_opt);
-  echo->add_option("--transport", eo.transport, "tcp or unix")->check(CLI::IsMember({"tcp", "unix"}));
+  echo->add_option("--transport", eo.transport, "tcp, udp or unix")
+      ->check(CLI::IsMember({"tcp", "udp", "unix"}));
   echo->add_option("--count", eo.count, "Client: messages to send")->check(CLI::PositiveNumber);
   echo->add_option("--size", eo.size, "Client: bytes per message, 16-byte frame header included");
   echo->add_option("--timeout", eo.timeout_s, "Client: seconds to wait for each reply")
