@@ -690,6 +690,55 @@ void Shard::wake_from_outside() noexcept {
   [[maybe_unused]] ssize_t rc = ::write(eventfd_, &one, sizeof(one));
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Pollers. The list is walked with the next pointer saved first, since a poller may remove itself when it
+// resumes its waiter.
+
+void Shard::add_poller(Poller* p) noexcept {
+  if (p->registered_) return;
+  p->registered_ = true;
+  p->prev_ = nullptr;
+  p->next_ = pollers_;
+  if (pollers_ != nullptr) pollers_->prev_ = p;
+  pollers_ = p;
+}
+
+void Shard::remove_poller(Poller* p) noexcept {
+  if (!p->registered_) return;
+  p->registered_ = false;
+  if (p->prev_ != nullptr) p->prev_->next_ = p->next_;
+  if (p->next_ != nullptr) p->next_->prev_ = p->prev_;
+  if (pollers_ == p) pollers_ = p->next_;
+  p->prev_ = p->next_ = nullptr;
+}
+
+bool Shard::run_pollers() noexcept {
+  bool busy = false;
+  for (Poller* p = pollers_; p != nullptr;) {
+    Poller* next = p->next_;
+    busy |= p->poll();
+    p = next;
+  }
+  return busy;
+}
+
+// Each poller publishes its own "sleeping" word and looks again after the shard's own `sleeping_` fence, the
+// same Dekker protocol: its producer publishes, fences, then reads that word.
+bool Shard::prepare_pollers_for_sleep(long long& timeout_ns) noexcept {
+  for (Poller* p = pollers_; p != nullptr; p = p->next_) {
+    if (p->prepare_sleep(timeout_ns)) return true;
+  }
+  return false;
+}
+
+void Shard::end_pollers_sleep() noexcept {
+  for (Poller* p = pollers_; p != nullptr;) {
+    Poller* next = p->next_;
+    p->end_sleep();
+    p = next;
+  }
+}
+
 bool Shard::has_work_for_sleep_check() const noexcept {
   if (!runq_.empty()) return true;
   for (const auto& ring : incoming_) {
@@ -716,10 +765,16 @@ void Shard::sleep_in_ring() {
   if (!timers_.empty()) cap(std::max<long long>(0, timers_.next_deadline() - monotonic_ns()));
   if (!dirty_.empty()) cap(kBackpressureRecheckNs);
   if (stop_seen_ && !quiesced_) cap(kStoppingRecheckNs);
+  if (pollers_ != nullptr && prepare_pollers_for_sleep(timeout)) {
+    end_pollers_sleep();
+    sleeping_.store(false, std::memory_order_relaxed);
+    return;
+  }
   bump(stats_.sleeps);
   const unsigned n = ring_->wait(timeout);
   if (n != 0) bump(stats_.completions, n);
   sleeping_.store(false, std::memory_order_relaxed);
+  if (pollers_ != nullptr) end_pollers_sleep();
 }
 
 void Shard::idle() {
@@ -800,6 +855,8 @@ void Shard::run_loop() {
     // for an io poll and a timer check in between. Replies made while draining go out before the tasks run.
     bool busy = drain_incoming();
     busy |= drain_external();
+    // Before the tasks, so that a waiter a poller resumes runs in this lap. One branch when none is there.
+    if (pollers_ != nullptr) busy |= run_pollers();
     flush_outgoing();
     busy |= run_tasks();
     busy |= flush_outgoing();

@@ -6,6 +6,13 @@
 // The loop (run_loop): run ready tasks up to a quota; publish outgoing messages (waking a peer only if it
 // said it sleeps); consume incoming messages in batches; submit and reap io; fire expired timers; then, if
 // nothing happened, follow the idle strategy.
+//
+// Pollers: a transport whose peer cannot post a completion into the ring (a shared-memory ring written by
+// another process) registers a Poller while a task waits on it. Each lap calls every registered poller once,
+// before the tasks run, so a message found resumes its task in the same lap; with none registered the lap
+// costs one predictable branch. Before the shard sleeps, each poller is asked to arm its wake-up and look
+// again (the same Dekker protocol the shard follows with `sleeping_`, see shard.cpp), and after the sleep it
+// is told the sleep ended.
 #pragma once
 
 #include <atomic>
@@ -49,6 +56,32 @@ struct ExternalWork {
   virtual ~ExternalWork() = default;
 };
 }  // namespace detail
+
+// Something the shard looks at once per loop lap, registered with Shard::add_poller while it has a waiter.
+// Every call comes on the shard's own thread. A poller must stay registered no longer than it lives.
+class Poller {
+ public:
+  // One lap: look for work and act on it (resume a waiting task with Shard::schedule). Returns true when it
+  // did something, which keeps the shard from idling in this lap. May remove this poller, and only this one.
+  virtual bool poll() noexcept = 0;
+  // The shard is about to sleep in its ring for at most `timeout_ns` (negative: no limit). Arm whatever will
+  // wake the ring when work comes (an io_uring request), then look again: return true when work is already
+  // there, and the shard does not sleep. A poller that cannot arm a wake-up lowers `timeout_ns` instead, so
+  // the sleep is bounded by how often it must look.
+  virtual bool prepare_sleep(long long& timeout_ns) noexcept = 0;
+  // The sleep ended (or was abandoned): undo what prepare_sleep published, so a producer stops waking us.
+  // Called on every registered poller, prepared or not.
+  virtual void end_sleep() noexcept {}
+
+ protected:
+  virtual ~Poller() = default;
+
+ private:
+  friend class Shard;
+  Poller* prev_ = nullptr;
+  Poller* next_ = nullptr;
+  bool registered_ = false;
+};
 
 // Per-shard counters. Written by the shard only (relaxed load+store, no read-modify-write), read by anyone.
 struct ShardStats {
@@ -136,6 +169,11 @@ class Shard {
   detail::Message* try_claim(unsigned dest) noexcept;
   void commit(unsigned dest) noexcept;
 
+  // Registers `p` to be polled once per lap (and asked before each sleep) until remove_poller. O(1), no
+  // allocation; registering twice, or removing one not registered, does nothing. On this shard's thread.
+  void add_poller(Poller* p) noexcept;
+  void remove_poller(Poller* p) noexcept;
+
   // From any thread: hands work to this shard and wakes it if it sleeps.
   void push_external(detail::ExternalWork* w) noexcept;
 
@@ -161,6 +199,9 @@ class Shard {
   bool drain_incoming() noexcept;
   bool drain_external(bool refuse = false) noexcept;
   bool fire_timers() noexcept;
+  bool run_pollers() noexcept;
+  bool prepare_pollers_for_sleep(long long& timeout_ns) noexcept;
+  void end_pollers_sleep() noexcept;
   void idle();
   void sleep_in_ring();
   bool has_work_for_sleep_check() const noexcept;
@@ -213,6 +254,7 @@ class Shard {
   std::vector<PendingList> pending_;
   std::vector<unsigned> dirty_;  // destinations with unpublished or pending messages
   std::vector<std::uint8_t> is_dirty_;
+  Poller* pollers_ = nullptr;  // registered pollers, an intrusive list (see Poller)
 
   // The real-time tasks admitted on this shard (with a WCET, under rate-monotonic or deadline-driven
   // constraints): what admission control tests a new one against. `admitted_` and `admitted_tasks_` are

@@ -1,0 +1,406 @@
+// Shared-memory IPC: two processes (a forked child running its own one-shard runtime) or both ends in one
+// process; order, senders, recv_from and its bounded stash, timeouts, header validation, too-large
+// messages, a peer killed mid-stream, a clean close, and a sleeping reader woken by the writer.
+#include "moirai/transport/ipc.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "moirai/core/runtime.hpp"
+#include "moirai/core/spawn.hpp"
+#include "moirai/core/timer.hpp"
+
+namespace {
+
+using moirai::Task;
+using moirai::transport::EndpointId;
+using moirai::transport::IpcChannel;
+using moirai::transport::IpcMessage;
+using moirai::transport::IpcOptions;
+using moirai::transport::TransportErrc;
+using moirai::transport::TransportError;
+using namespace std::chrono_literals;
+
+std::string unique_name(const char* what) {
+  static int n = 0;
+  return "moirai-ipc-test-" + std::to_string(::getpid()) + "-" + what + "-" + std::to_string(n++);
+}
+
+std::span<const std::byte> bytes_of(const std::uint32_t& v) {
+  return std::as_bytes(std::span<const std::uint32_t, 1>(&v, 1));
+}
+std::uint32_t value_of(const IpcMessage& m) {
+  std::uint32_t v = 0;
+  if (m.payload.size() == sizeof(v)) std::memcpy(&v, m.payload.data(), sizeof(v));
+  return v;
+}
+
+moirai::RuntimeOptions one_shard(int cpu, moirai::IdleStrategy idle = moirai::IdleStrategy::spin_then_sleep) {
+  moirai::RuntimeOptions o;
+  o.cpus = {cpu};
+  o.idle = idle;
+  return o;
+}
+
+// Forks a child that runs `body` (a Task<int> factory) on its own one-shard runtime and exits with its
+// result. Called before the parent makes any thread, so the child may do anything.
+template <class Body>
+pid_t fork_child(Body body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int rc = 100;
+    try {
+      moirai::Runtime rt(one_shard(1));
+      rc = rt.run(std::move(body));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: %s\n", e.what());
+      rc = 101;
+    }
+    ::_exit(rc);
+  }
+  return pid;
+}
+
+int wait_child(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 1000 + WTERMSIG(status);
+  return -1;
+}
+
+TransportErrc errc_of(auto&& fn) {
+  try {
+    fn();
+  } catch (const TransportError& e) {
+    return e.errc();
+  }
+  return TransportErrc{};
+}
+
+TEST(Ipc, MessagesArriveInOrderWithTheirSenderThenTheCleanCloseIsSeen) {
+  const std::string name = unique_name("order");
+  IpcChannel ch = IpcChannel::create(name);
+  constexpr std::uint32_t kCount = 5000;  // more than the ring holds: the writer waits for room too
+  const pid_t child = fork_child([&]() -> Task<int> {
+    IpcChannel peer = IpcChannel::open(name, EndpointId{7, 0, 3});
+    for (std::uint32_t i = 0; i < kCount; ++i)
+      co_await peer.send(bytes_of(i));
+    peer.close();
+    co_return 0;
+  });
+  std::vector<std::uint32_t> got;
+  bool senders_ok = true;
+  TransportErrc end{};
+  moirai::Runtime rt(one_shard(0));
+  rt.run([&]() -> Task<void> {
+    try {
+      for (;;) {
+        IpcMessage m = co_await ch.recv();
+        senders_ok = senders_ok && m.sender == EndpointId{7, 0, 3};
+        got.push_back(value_of(m));
+      }
+    } catch (const TransportError& e) {
+      end = e.errc();
+    }
+  });
+  EXPECT_EQ(wait_child(child), 0);
+  ASSERT_EQ(got.size(), kCount);
+  for (std::uint32_t i = 0; i < kCount; ++i)
+    ASSERT_EQ(got[i], i);
+  EXPECT_TRUE(senders_ok);
+  EXPECT_EQ(end, TransportErrc::closed);
+}
+
+TEST(Ipc, EchoBetweenTwoProcesses) {
+  const std::string name = unique_name("echo");
+  IpcChannel ch = IpcChannel::create(name, IpcOptions{.sender = EndpointId{1, 0, 0}});
+  const pid_t child = fork_child([&]() -> Task<int> {
+    IpcChannel peer = IpcChannel::open(name, EndpointId{2, 0, 0});
+    try {
+      for (;;) {
+        IpcMessage m = co_await peer.recv();
+        if (!(m.sender == EndpointId{1, 0, 0})) co_return 3;
+        while (!peer.try_send(m.payload))
+          co_await moirai::yield();
+      }
+    } catch (const TransportError& e) {
+      co_return e.errc() == TransportErrc::closed ? 0 : 4;
+    }
+  });
+  std::vector<std::uint32_t> got;
+  moirai::Runtime rt(one_shard(0));
+  rt.run([&]() -> Task<void> {
+    for (std::uint32_t i = 0; i < 300; ++i) {
+      co_await ch.send(bytes_of(i));
+      IpcMessage m = co_await ch.recv();
+      got.push_back(value_of(m) == i && m.sender == EndpointId{2, 0, 0} ? 1u : 0u);
+    }
+    ch.close();
+  });
+  EXPECT_EQ(wait_child(child), 0);
+  EXPECT_EQ(got, std::vector<std::uint32_t>(300, 1u));
+}
+
+TEST(Ipc, RecvFromTakesOneSenderAndKeepsTheOthersInOrder) {
+  const std::string name = unique_name("from");
+  IpcChannel a = IpcChannel::create(name);
+  IpcChannel b = IpcChannel::open(name, EndpointId{});
+  const EndpointId x{1, 0, 1}, y{1, 0, 2};
+  for (std::uint32_t i = 0; i < 4; ++i) {  // x0 y0 x1 y1 x2 y2 x3 y3
+    ASSERT_TRUE(a.try_send(bytes_of(i), x));
+    ASSERT_TRUE(a.try_send(bytes_of(100 + i), y));
+  }
+  std::vector<std::uint32_t> got;
+  moirai::Runtime rt(one_shard(0));
+  rt.run([&]() -> Task<void> {
+    for (int i = 0; i < 3; ++i)
+      got.push_back(value_of(co_await b.recv_from(y)));
+    for (int i = 0; i < 3; ++i)
+      got.push_back(value_of(co_await b.recv()));      // x0 x1 x2 from the stash
+    got.push_back(value_of(co_await b.recv_from(y)));  // y3, past x3
+    got.push_back(value_of(co_await b.recv()));        // x3
+  });
+  EXPECT_EQ(got, (std::vector<std::uint32_t>{100, 101, 102, 0, 1, 2, 103, 3}));
+}
+
+TEST(Ipc, AFullStashRefusesAndLosesNothing) {
+  const std::string name = unique_name("stash");
+  IpcChannel a = IpcChannel::create(name);
+  IpcOptions small;
+  small.stash_capacity = 2;
+  IpcChannel b = IpcChannel::open(name, EndpointId{}, small);
+  const EndpointId x{1, 0, 1}, y{1, 0, 2};
+  for (std::uint32_t i = 0; i < 3; ++i)
+    ASSERT_TRUE(a.try_send(bytes_of(i), x));
+  ASSERT_TRUE(a.try_send(bytes_of(9), y));
+  std::vector<std::uint32_t> got;
+  TransportErrc refused{};
+  moirai::Runtime rt(one_shard(0));
+  rt.run([&]() -> Task<void> {
+    try {
+      (void)co_await b.recv_from(y);
+    } catch (const TransportError& e) {
+      refused = e.errc();
+    }
+    for (int i = 0; i < 3; ++i)
+      got.push_back(value_of(co_await b.recv()));
+    got.push_back(value_of(co_await b.recv_from(y)));
+  });
+  EXPECT_EQ(refused, TransportErrc::not_supported);
+  EXPECT_EQ(got, (std::vector<std::uint32_t>{0, 1, 2, 9}));
+}
+
+TEST(Ipc, ReceivesTimeOut) {
+  const std::string name = unique_name("timeout");
+  IpcChannel a = IpcChannel::create(name);
+  TransportErrc plain{}, filtered{}, waiting{};
+  moirai::Runtime rt(one_shard(0));
+  rt.run([&]() -> Task<void> {
+    try {
+      (void)co_await a.recv(0ns);
+    } catch (const TransportError& e) {
+      plain = e.errc();
+    }
+    try {
+      (void)co_await a.recv_from(EndpointId{1, 2, 3}, 5ms);
+    } catch (const TransportError& e) {
+      filtered = e.errc();
+    }
+    IpcChannel b = IpcChannel::open(name, EndpointId{4, 0, 0});
+    std::uint32_t v = 1;
+    b.try_send(bytes_of(v));  // from another sender than the one awaited: set aside, not returned
+    try {
+      (void)co_await a.recv_from(EndpointId{1, 2, 3}, 5ms);
+    } catch (const TransportError& e) {
+      waiting = e.errc();
+    }
+    EXPECT_EQ(value_of(co_await a.recv()), 1u);
+  });
+  EXPECT_EQ(plain, TransportErrc::timeout);
+  EXPECT_EQ(filtered, TransportErrc::timeout);
+  EXPECT_EQ(waiting, TransportErrc::timeout);
+}
+
+TEST(Ipc, MessagesOverTheSlotAreRefusedWholeAndNothingIsWritten) {
+  const std::string name = unique_name("large");
+  IpcChannel a = IpcChannel::create(name, IpcOptions{.slot_size = 64});
+  IpcChannel b = IpcChannel::open(name, EndpointId{});
+  ASSERT_EQ(a.max_payload(), 48u);
+  std::vector<std::byte> big(49), fits(48, std::byte{5});
+  EXPECT_EQ(errc_of([&] { a.try_send(big); }), TransportErrc::message_too_large);
+  EXPECT_TRUE(a.try_send(fits));
+  std::size_t size = 0;
+  moirai::Runtime rt(one_shard(0));
+  rt.run([&]() -> Task<void> { size = (co_await b.recv()).payload.size(); });
+  EXPECT_EQ(size, 48u);
+}
+
+TEST(Ipc, OpenNamesWhatIsWrongWithTheRegion) {
+  const std::string missing = unique_name("missing");
+  EXPECT_EQ(errc_of([&] { IpcChannel::open(missing, EndpointId{}); }), TransportErrc::connection_refused);
+
+  const std::string junk = unique_name("junk");
+  const int fd = ::shm_open(("/" + junk).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 8192), 0);
+  ASSERT_EQ(::pwrite(fd, "not a ring", 10, 0), 10);
+  ::close(fd);
+  try {
+    IpcChannel::open(junk, EndpointId{});
+    ADD_FAILURE() << "opened a file that is not a region";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.errc(), TransportErrc::malformed);
+    EXPECT_NE(std::string(e.what()).find("magic"), std::string::npos) << e.what();
+  }
+  ::shm_unlink(("/" + junk).c_str());
+
+  const std::string old = unique_name("version");
+  IpcChannel a = IpcChannel::create(old);
+  {
+    const int f = ::shm_open(("/" + old).c_str(), O_RDWR, 0);
+    ASSERT_GE(f, 0);
+    const std::uint32_t other_version = 99;
+    ASSERT_EQ(::pwrite(f, &other_version, 4, 8), 4);  // the version follows the 8-byte magic
+    ::close(f);
+  }
+  try {
+    IpcChannel::open(old, EndpointId{});
+    ADD_FAILURE() << "opened a region of another version";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.errc(), TransportErrc::malformed);
+    EXPECT_NE(std::string(e.what()).find("version 99"), std::string::npos) << e.what();
+  }
+
+  const std::string cut = unique_name("cut");
+  IpcChannel c = IpcChannel::create(cut);
+  ASSERT_EQ(::truncate(("/dev/shm/" + cut).c_str(), 8192), 0);
+  try {
+    IpcChannel::open(cut, EndpointId{});
+    ADD_FAILURE() << "opened a truncated region";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.errc(), TransportErrc::malformed);
+    EXPECT_NE(std::string(e.what()).find("do not add up"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Ipc, ASecondOpenerIsRefusedAndBadOptionsAreNamed) {
+  const std::string name = unique_name("twice");
+  IpcChannel a = IpcChannel::create(name);
+  IpcChannel b = IpcChannel::open(name, EndpointId{});
+  EXPECT_EQ(errc_of([&] { IpcChannel::open(name, EndpointId{}); }), TransportErrc::not_supported);
+  EXPECT_EQ(errc_of([&] { IpcChannel::create(unique_name("odd"), IpcOptions{.slot_size = 100}); }),
+            TransportErrc::not_supported);
+  EXPECT_EQ(errc_of([&] { IpcChannel::create("no/slash"); }), TransportErrc::not_supported);
+}
+
+TEST(Ipc, APeerKilledMidStreamIsReportedAfterItsMessagesAndTheShardGoesOn) {
+  const std::string name = unique_name("killed");
+  IpcChannel ch = IpcChannel::create(name);
+  constexpr std::uint32_t kSent = 200;
+  const pid_t child = fork_child([&]() -> Task<int> {
+    IpcChannel peer = IpcChannel::open(name, EndpointId{9, 0, 0});
+    for (std::uint32_t i = 0; i < kSent; ++i)
+      co_await peer.send(bytes_of(i));
+    ::kill(::getpid(), SIGKILL);  // mid-stream: no close, the ring's flags still say open
+    co_return 0;
+  });
+  std::uint32_t received = 0;
+  bool in_order = true;
+  std::string why;
+  bool went_on = false;
+  moirai::Runtime rt(one_shard(0));
+  rt.run([&]() -> Task<void> {
+    try {
+      for (;;) {
+        in_order = in_order && value_of(co_await ch.recv()) == received;
+        ++received;
+      }
+    } catch (const TransportError& e) {
+      if (e.errc() == TransportErrc::closed) why = e.what();
+    }
+    std::uint32_t v = 1;
+    try {
+      ch.try_send(bytes_of(v));
+    } catch (const TransportError& e) {
+      if (e.errc() != TransportErrc::closed) why += " (send did not say closed)";
+    }
+    co_await moirai::sleep_for(1ms);
+    went_on = true;
+  });
+  EXPECT_EQ(wait_child(child), 1000 + SIGKILL);
+  EXPECT_EQ(received, kSent);
+  EXPECT_TRUE(in_order);
+  EXPECT_NE(why.find("pid " + std::to_string(child) + ") died"), std::string::npos) << why;
+  EXPECT_TRUE(went_on);
+}
+
+// The reader's shard sleeps (idle = sleep) before the writer even opens; the opener's arrival and then its
+// message must wake it, through the futex wait in the ring or through the bounded recheck.
+void sleeping_reader_is_woken(bool use_futex) {
+  const std::string name = unique_name(use_futex ? "sleep-futex" : "sleep-recheck");
+  IpcOptions o;
+  o.use_futex_wait = use_futex;
+  IpcChannel ch = IpcChannel::create(name, o);
+  const pid_t child = fork_child([&]() -> Task<int> {
+    co_await moirai::sleep_for(20ms);  // long enough for the reader to fall asleep; not asserted on
+    IpcChannel peer = IpcChannel::open(name, EndpointId{3, 0, 0}, o);
+    co_await moirai::sleep_for(20ms);
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      co_await peer.send(bytes_of(i));
+      co_await moirai::sleep_for(5ms);
+    }
+    co_return 0;
+  });
+  std::vector<std::uint32_t> got;
+  moirai::Runtime rt(one_shard(0, moirai::IdleStrategy::sleep));
+  rt.run([&]() -> Task<void> {
+    for (int i = 0; i < 3; ++i)
+      got.push_back(value_of(co_await ch.recv()));
+  });
+  EXPECT_GT(rt.stats(0).sleeps, 0u);
+  EXPECT_EQ(wait_child(child), 0);
+  EXPECT_EQ(got, (std::vector<std::uint32_t>{0, 1, 2}));
+}
+
+TEST(Ipc, ASleepingReaderIsWokenThroughTheFutex) {
+  sleeping_reader_is_woken(true);
+}
+
+TEST(Ipc, ASleepingReaderIsWokenByTheBoundedRecheck) {
+  sleeping_reader_is_woken(false);
+}
+
+TEST(Ipc, ACancelledReceiveEndsAndTheChannelStaysUsable) {
+  const std::string name = unique_name("cancel");
+  IpcChannel a = IpcChannel::create(name);
+  IpcChannel b = IpcChannel::open(name, EndpointId{});
+  bool cancelled = false;
+  std::uint32_t after = 0;
+  moirai::Runtime rt(one_shard(0));
+  rt.run([&]() -> Task<void> {
+    auto waiting = moirai::spawn([&]() -> Task<void> { (void)co_await b.recv(); });
+    co_await moirai::sleep_for(1ms);
+    waiting.cancel();
+    try {
+      co_await waiting.join();
+    } catch (const moirai::TaskCancelled&) {
+      cancelled = true;
+    }
+    std::uint32_t v = 42;
+    a.try_send(bytes_of(v));
+    after = value_of(co_await b.recv());
+  });
+  EXPECT_TRUE(cancelled);
+  EXPECT_EQ(after, 42u);
+}
+
+}  // namespace

@@ -1,0 +1,153 @@
+// Shared-memory IPC between processes on one host: a bidirectional channel made of two single-writer rings in
+// one file under /dev/shm, mapped by both processes. Market data moves between co-located processes this way.
+//
+// A message is one fixed-size slot (header + payload) written in place and published by a per-slot sequence
+// number, so in steady state a message costs the transfer of its slot's cache lines and nothing else: no
+// syscall, no lock, no allocation. A 48-byte message fits one 64-byte line with its 16-byte header; 64 bytes
+// take two.
+//
+// Receiving: `co_await ch.recv()` resumes on the shard that receives. While a receiver waits, the channel is
+// a Poller of its shard (see core/shard.hpp): a spinning shard finds the message in its next lap without a
+// syscall. A shard about to sleep raises the ring's "sleeping" word, looks again, and arms a futex wait
+// through its io_uring (IORING_OP_FUTEX_WAIT, Linux 6.7+); the writer calls futex_wake only when it sees that
+// word raised, so a spinning reader costs the writer no syscall. Where the kernel lacks the opcode, a
+// sleeping reader wakes every kFallbackRecheck to look (latency up to that, and that many wake-ups while
+// idle).
+//
+// A crashed peer: each side records its pid in the file; the receiving shard watches the peer with a pidfd
+// polled through its ring (readable when the process exits). Messages the peer published before it died are
+// still delivered; after them recv throws TransportError(closed) naming the pid, and so does send. A peer
+// that closes cleanly sets its closed flag with the same effect. The surviving shard goes on.
+//
+// One writer per ring: each process sends from one shard at a time (the ring's producer indices live in this
+// object, not in shared memory); each process receives on one shard.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "moirai/core/clock.hpp"
+#include "moirai/core/shard.hpp"
+#include "moirai/core/task.hpp"
+#include "moirai/core/timer_queue.hpp"
+#include "moirai/transport/endpoint.hpp"
+#include "moirai/transport/error.hpp"
+
+namespace moirai::transport {
+
+// The layout version in every region's header; a peer built with another one is refused at open().
+inline constexpr std::uint32_t kIpcVersion = 1;
+// How often a sleeping reader looks at its ring where the kernel cannot wait on a futex through io_uring.
+inline constexpr Duration kIpcFallbackRecheck = std::chrono::microseconds(100);
+
+struct IpcOptions {
+  // Bytes per slot, header included: a multiple of 64 (a cache line), 64 to 65536. The payload limit is
+  // slot_size - 16.
+  std::uint32_t slot_size = 128;
+  // Slots per ring (one ring each way), rounded up to a power of two, at least 2.
+  std::uint32_t capacity = 1024;
+  // The sender id stamped on messages sent without one.
+  EndpointId sender{};
+  // Messages of other senders that recv_from may set aside while it looks for one sender's; fixed at
+  // creation (no allocation later). A full stash makes recv_from throw instead of growing.
+  std::uint32_t stash_capacity = 64;
+  // create(): a region of the same name left by a process that is gone is replaced; one whose creator still
+  // lives is refused.
+  bool replace_stale = true;
+  // Wait for the ring through io_uring's futex wait where the kernel has it; false forces the bounded
+  // recheck a sleeping reader falls back to elsewhere (tests, or to compare).
+  bool use_futex_wait = true;
+};
+
+// A received message: who sent it and its bytes. The bytes stay valid until the next recv or recv_from on
+// the same channel (they are read in place from the shared ring, or from the stash).
+struct IpcMessage {
+  EndpointId sender;
+  std::span<const std::byte> payload;
+};
+
+class IpcChannel {
+  struct Impl;
+
+ public:
+  // Creates the region /dev/shm/<name> (name: letters, digits, '-', '_', '.', at most 200 characters) with
+  // both rings, to be opened by one other process. Throws TransportError naming the cause and the fix: the
+  // name is in use by a live process, /dev/shm is missing or full, or the options are invalid.
+  static IpcChannel create(std::string_view name, const IpcOptions& options = {});
+  // Opens the region another process created, as its one peer. The ring sizes come from the region;
+  // `options` gives the sender id and the stash size. Throws TransportError: connection_refused when nobody
+  // created it (yet), malformed when the header is not a Moirai IPC region or has another version or sizes
+  // that do not add up, closed when its creator is gone, not_supported when another process has it open.
+  static IpcChannel open(std::string_view name, EndpointId sender, const IpcOptions& options = {});
+
+  IpcChannel(IpcChannel&&) noexcept;
+  IpcChannel& operator=(IpcChannel&&) noexcept;
+  // Closes (see close()).
+  ~IpcChannel();
+
+  // The most payload bytes one message may carry.
+  std::size_t max_payload() const noexcept;
+  // The peer process, once known (0 until the peer opened the region).
+  int peer_pid() const noexcept;
+  const std::string& name() const noexcept;
+
+  // Writes one message into the outgoing ring. Returns false, writing nothing, when the ring is full.
+  // Throws TransportError(message_too_large) for a payload over max_payload() (nothing written) and
+  // TransportError(closed) once the peer closed or died. No syscall unless the reader sleeps.
+  bool try_send(std::span<const std::byte> payload);
+  bool try_send(std::span<const std::byte> payload, EndpointId sender);
+  // The same, waiting (on the calling shard: yielding, then sleeping briefly) while the ring is full. Throws
+  // TransportError(timeout) when there is still no room after `timeout`.
+  Task<void> send(std::span<const std::byte> payload, Duration timeout = Duration::max());
+  Task<void> send(std::span<const std::byte> payload, EndpointId sender, Duration timeout = Duration::max());
+
+  class RecvAwaiter;
+  // The oldest message, on the calling shard (every receive of one channel on the same shard, one at a
+  // time). Throws TransportError(timeout) when none comes within `timeout`, TransportError(closed) once the
+  // peer closed or died and every message it sent has been received; TaskCancelled when the task is
+  // cancelled.
+  RecvAwaiter recv(Duration timeout = Duration::max());
+  // The oldest message from `sender`. Messages of other senders met on the way are set aside, in order, in
+  // the stash, where later receives find them first. Throws TransportError(not_supported) when the stash is
+  // full (the message that would not fit stays in the ring: receive the others with recv() first).
+  RecvAwaiter recv_from(EndpointId sender, Duration timeout = Duration::max());
+
+  // Tells the peer that nothing more will come (its receives end with closed after the last message) and
+  // releases the region; the creator removes the name. Call it on the shard that received (it cancels the
+  // requests armed in that shard's ring), or after the runtime ended.
+  void close() noexcept;
+
+ private:
+  explicit IpcChannel(Impl* impl) noexcept : impl_(impl) {}
+  Impl* impl_ = nullptr;
+};
+
+class [[nodiscard]] IpcChannel::RecvAwaiter : detail::CancelHook {
+ public:
+  RecvAwaiter(Impl* impl, std::optional<EndpointId> from, Duration timeout) noexcept;
+  bool await_ready();
+  void await_suspend(std::coroutine_handle<> h) noexcept;
+  IpcMessage await_resume();
+
+ private:
+  friend struct IpcChannel::Impl;
+  enum class Outcome : std::uint8_t { none, message, closed, stash_full, malformed, timeout, busy };
+  void finish(Outcome o) noexcept;  // on the shard: stop waiting and resume the task with `o`
+
+  Impl* impl_;
+  std::optional<EndpointId> from_;
+  std::int64_t deadline_;
+  Outcome outcome_ = Outcome::none;
+  IpcMessage message_{};
+  Shard* shard_ = nullptr;
+  detail::TaskControl* task_ = nullptr;
+  std::coroutine_handle<> h_{};
+  detail::OwnedTimer<RecvAwaiter> timer_{};
+};
+
+}  // namespace moirai::transport
