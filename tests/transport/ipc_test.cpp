@@ -344,16 +344,21 @@ TEST(Ipc, APeerKilledMidStreamIsReportedAfterItsMessagesAndTheShardGoesOn) {
 }
 
 // The reader's shard sleeps (idle = sleep) before the writer even opens; the opener's arrival and then its
-// message must wake it, through the futex wait in the ring or through the bounded recheck.
+// messages must wake it, through the futex wait in the ring or through the bounded recheck. The child waits
+// for the reader's "go" before it pauses, so the reader has nothing to do and sleeps however slowly either
+// runtime started (sanitizers).
 void sleeping_reader_is_woken(bool use_futex) {
   const std::string name = unique_name(use_futex ? "sleep-futex" : "sleep-recheck");
   IpcOptions o;
   o.use_futex_wait = use_futex;
   IpcChannel ch = IpcChannel::create(name, o);
   const pid_t child = fork_child([&]() -> Task<int> {
-    co_await moirai::sleep_for(20ms);  // long enough for the reader to fall asleep; not asserted on
+    co_await moirai::sleep_for(20ms);  // the reader may fall asleep before anyone opened
     IpcChannel peer = IpcChannel::open(name, EndpointId{3, 0, 0}, o);
-    co_await moirai::sleep_for(20ms);
+    std::uint32_t hello = 100;
+    co_await peer.send(bytes_of(hello));
+    if (value_of(co_await peer.recv()) != 200) co_return 5;
+    co_await moirai::sleep_for(20ms);  // the reader waits with nothing else to do: it sleeps
     for (std::uint32_t i = 0; i < 3; ++i) {
       co_await peer.send(bytes_of(i));
       co_await moirai::sleep_for(5ms);
@@ -363,12 +368,15 @@ void sleeping_reader_is_woken(bool use_futex) {
   std::vector<std::uint32_t> got;
   moirai::Runtime rt(one_shard(0, moirai::IdleStrategy::sleep));
   rt.run([&]() -> Task<void> {
+    got.push_back(value_of(co_await ch.recv()));
+    std::uint32_t go = 200;
+    co_await ch.send(bytes_of(go));
     for (int i = 0; i < 3; ++i)
       got.push_back(value_of(co_await ch.recv()));
   });
   EXPECT_GT(rt.stats(0).sleeps, 0u);
   EXPECT_EQ(wait_child(child), 0);
-  EXPECT_EQ(got, (std::vector<std::uint32_t>{0, 1, 2}));
+  EXPECT_EQ(got, (std::vector<std::uint32_t>{100, 0, 1, 2}));
 }
 
 TEST(Ipc, ASleepingReaderIsWokenThroughTheFutex) {
