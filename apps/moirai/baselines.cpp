@@ -1,6 +1,7 @@
 #include "baselines.hpp"
 
 #include <fcntl.h>
+#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -243,6 +244,76 @@ void send_whole(int fd, const std::byte* buf, std::size_t n) {
   }
 }
 
+// The socket baselines' two ways of doing io: plain non-blocking syscalls spinning on recv, or a raw
+// io_uring of the thread's own, set up as Moirai's shards set theirs up (SINGLE_ISSUER | DEFER_TASKRUN |
+// TASKRUN_FLAG where the kernel takes them), a one-shot recv or send per request, spinning on the CQ and
+// entering the kernel only when it flags deferred work. The second is what any io_uring program pays on this
+// host before a line of framework runs: the floor for Moirai's own rows.
+struct SyscallIo {
+  bool recv(int fd, std::byte* buf, std::size_t n, bool datagram) {
+    return recv_spinning(fd, buf, n, datagram);
+  }
+  void send(int fd, const std::byte* buf, std::size_t n) { send_whole(fd, buf, n); }
+};
+
+class RawRingIo {
+ public:
+  RawRingIo() {
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    if (io_uring_queue_init_params(64, &ring_, &p) < 0) {
+      io_uring_params plain{};
+      const int rc = io_uring_queue_init_params(64, &ring_, &plain);
+      if (rc < 0) throw std::runtime_error(std::string("raw io_uring baseline: ") + std::strerror(-rc));
+    }
+  }
+  ~RawRingIo() { io_uring_queue_exit(&ring_); }
+  RawRingIo(const RawRingIo&) = delete;
+  RawRingIo& operator=(const RawRingIo&) = delete;
+
+  bool recv(int fd, std::byte* buf, std::size_t n, bool datagram) {
+    std::size_t got = 0;
+    while (got < n) {
+      io_uring_prep_recv(sqe(), fd, buf + got, n - got, 0);
+      const int r = complete();
+      if (r <= 0) return false;
+      if (datagram) return static_cast<std::size_t>(r) == n;
+      got += static_cast<std::size_t>(r);
+    }
+    return true;
+  }
+  void send(int fd, const std::byte* buf, std::size_t n) {
+    std::size_t sent = 0;
+    while (sent < n) {
+      io_uring_prep_send(sqe(), fd, buf + sent, n - sent, MSG_NOSIGNAL);
+      const int r = complete();
+      if (r <= 0) return;
+      sent += static_cast<std::size_t>(r);
+    }
+  }
+
+ private:
+  io_uring_sqe* sqe() { return io_uring_get_sqe(&ring_); }  // one request at a time: never null
+  // Submits the one request and spins until its CQE.
+  int complete() {
+    io_uring_submit(&ring_);
+    for (;;) {
+      io_uring_cqe* cqe = nullptr;
+      if (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+        const int res = cqe->res;
+        io_uring_cqe_seen(&ring_, cqe);
+        return res;
+      }
+      if ((IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0) {
+        io_uring_get_events(&ring_);
+      } else {
+        cpu_relax();
+      }
+    }
+  }
+  io_uring ring_{};
+};
+
 }  // namespace
 
 void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist) {
@@ -307,8 +378,11 @@ void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHi
   responder.join();
 }
 
-void socket_syscall_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t bytes, const RunBudget& budget,
-                         LatencyHistogram& hist) {
+namespace {
+
+template <class Io>
+void socket_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t bytes, const RunBudget& budget,
+                 LatencyHistogram& hist) {
   if (cpu_a == cpu_b) {
     throw std::invalid_argument("the socket baseline needs two different CPUs, got CPU " +
                                 std::to_string(cpu_a) + " twice");
@@ -319,17 +393,19 @@ void socket_syscall_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t byte
   const bool datagram = kind == SocketKind::udp;
 
   PinnedThread responder(cpu_b, Policy::time_shared, [&b, bytes, datagram] {
+    Io io;
     std::vector<std::byte> buf(bytes);
-    while (recv_spinning(b.fd, buf.data(), bytes, datagram))
-      send_whole(b.fd, buf.data(), bytes);
+    while (io.recv(b.fd, buf.data(), bytes, datagram))
+      io.send(b.fd, buf.data(), bytes);
   });
 
   PinnedThread initiator(cpu_a, Policy::time_shared, [&a, bytes, datagram, &budget, &hist] {
+    Io io;
     std::vector<std::byte> out(bytes, std::byte{0x5a});
     std::vector<std::byte> in(bytes);
     auto round_trip = [&] {
-      send_whole(a.fd, out.data(), bytes);
-      return recv_spinning(a.fd, in.data(), bytes, datagram);
+      io.send(a.fd, out.data(), bytes);
+      return io.recv(a.fd, in.data(), bytes, datagram);
     };
     for (int i = 0; i < kPingPongWarmup; ++i)
       if (!round_trip()) return;
@@ -358,6 +434,18 @@ void socket_syscall_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t byte
   initiator.start();
   initiator.join();
   responder.join();
+}
+
+}  // namespace
+
+void socket_syscall_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t bytes, const RunBudget& budget,
+                         LatencyHistogram& hist) {
+  socket_spin<SyscallIo>(kind, cpu_a, cpu_b, bytes, budget, hist);
+}
+
+void socket_raw_ring_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t bytes, const RunBudget& budget,
+                          LatencyHistogram& hist) {
+  socket_spin<RawRingIo>(kind, cpu_a, cpu_b, bytes, budget, hist);
 }
 
 void clock_nanosleep_lateness(int cpu, std::chrono::nanoseconds interval, const RunBudget& budget,

@@ -42,5 +42,10 @@ void clock_nanosleep_lateness(int cpu, std::chrono::nanoseconds interval, const 
 enum class SocketKind { tcp, udp, unix_stream };
 void socket_syscall_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t bytes, const RunBudget& budget,
                          LatencyHistogram& hist);
+// The same round trip with each thread doing its io through a raw io_uring of its own (set up with Moirai's
+// flags, one request at a time, spinning on the completion queue): what io_uring itself costs on this host
+// over the syscalls, before any framework. Moirai's socket rows cannot beat it by much, only match it.
+void socket_raw_ring_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t bytes, const RunBudget& budget,
+                          LatencyHistogram& hist);
 
 }  // namespace moirai::cli

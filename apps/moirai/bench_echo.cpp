@@ -168,19 +168,24 @@ BenchReport bench_echo(const BenchOptions& o) {
   const IdleStrategy idle = idle_or(o, IdleStrategy::spin);
   struct Pair {
     const char* baseline;
+    const char* raw_ring;
     const char* mine;
     SocketKind kind;
     std::unique_ptr<Hist> base = std::make_unique<Hist>();
+    std::unique_ptr<Hist> ring = std::make_unique<Hist>();
     std::unique_ptr<Hist> hist = std::make_unique<Hist>();
   };
   std::vector<Pair> pairs;
-  pairs.push_back({"baseline.tcp_syscall_spin", "moirai.tcp", SocketKind::tcp});
-  pairs.push_back({"baseline.udp_syscall_spin", "moirai.udp", SocketKind::udp});
-  pairs.push_back({"baseline.unix_syscall_spin", "moirai.unix", SocketKind::unix_stream});
+  pairs.push_back({"baseline.tcp_syscall_spin", "baseline.tcp_raw_ring", "moirai.tcp", SocketKind::tcp});
+  pairs.push_back({"baseline.udp_syscall_spin", "baseline.udp_raw_ring", "moirai.udp", SocketKind::udp});
+  pairs.push_back(
+      {"baseline.unix_syscall_spin", "baseline.unix_raw_ring", "moirai.unix", SocketKind::unix_stream});
   for (unsigned round = 0; round < kRounds; ++round) {
     for (Pair& p : pairs) {
       progress(o, (std::string("echo: ") + p.baseline).c_str());
       socket_syscall_spin(p.kind, a, b, kWireBytes, share(budget, kRounds), *p.base);
+      progress(o, (std::string("echo: ") + p.raw_ring).c_str());
+      socket_raw_ring_spin(p.kind, a, b, kWireBytes, share(budget, kRounds), *p.ring);
       progress(o, (std::string("echo: ") + p.mine).c_str());
       if (p.kind == SocketKind::udp) {
         moirai_udp_round_trip(o, a, b, idle, share(budget, kRounds), *p.hist);
@@ -195,21 +200,32 @@ BenchReport bench_echo(const BenchOptions& o) {
 
   BenchReport r;
   r.bench = "echo";
+  std::string floors;
   for (Pair& p : pairs) {
     r.rows.push_back(summarize(p.baseline, *p.base));
+    BenchRow ring = summarize(p.raw_ring, *p.ring);
+    ring.compare_with = p.baseline;
+    r.rows.push_back(ring);
     BenchRow row = summarize(p.mine, *p.hist);
     row.compare_with = p.baseline;
     r.rows.push_back(row);
+    if (ring.p50 != 0) {
+      char text[96];
+      std::snprintf(text, sizeof text, "%s%s p50 = %.2fx %s", floors.empty() ? "" : ", ", p.mine,
+                    static_cast<double>(row.p50) / static_cast<double>(ring.p50), p.raw_ring);
+      floors += text;
+    }
   }
   BenchRow t = summarize("moirai.tcp.throughput", *tput);
   t.per_sec = per_sec;
   r.rows.push_back(t);
-  r.note = "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
-           std::to_string(a) + " to shard on CPU " + std::to_string(b) + " and back; idle " +
-           to_string(idle) +
-           "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket. "
-           "throughput: " +
-           std::to_string(kWindow) + " frames in flight, ns per message";
+  r.note =
+      "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
+      std::to_string(a) + " to shard on CPU " + std::to_string(b) + " and back; idle " + to_string(idle) +
+      "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket "
+      "(syscall_spin), or each through a raw io_uring with Moirai's ring flags, one request at a time, "
+      "spinning on its completion queue (raw_ring: io_uring's own cost here, the floor for Moirai's rows; " +
+      floors + "). throughput: " + std::to_string(kWindow) + " frames in flight, ns per message";
   return r;
 }
 

@@ -55,7 +55,10 @@ const BenchRow* baseline_for(const BenchReport& r, const BenchRow& row) noexcept
 }
 
 std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const BenchRow* baseline) noexcept {
-  if (baseline == nullptr || row.per_sec || !starts_with(row.name, kMoiraiPrefix)) return std::nullopt;
+  // A Moirai row is compared with its baseline; any other row only when it names one (a second baseline
+  // measured against the first, as the raw io_uring floor against plain syscalls).
+  if (baseline == nullptr || row.per_sec) return std::nullopt;
+  if (!starts_with(row.name, kMoiraiPrefix) && row.compare_with.empty()) return std::nullopt;
   if (baseline->p50 == 0 || baseline->p99 == 0) return std::nullopt;
   return BaselineRatios{static_cast<double>(row.p50) / static_cast<double>(baseline->p50),
                         static_cast<double>(row.p99) / static_cast<double>(baseline->p99)};

@@ -47,8 +47,8 @@ struct BenchReport {
 BenchRow summarize(std::string name, const LatencyHistogram& h);
 
 // Ratios of a Moirai row to its bench's baseline. The baseline is the first row whose name starts with
-// "baseline."; only rows starting with "moirai." that are not throughput rows get ratios, and only when the
-// baseline's figure is non-zero (a ratio to 0 means nothing).
+// "baseline."; rows starting with "moirai." and rows that name a compare_with get ratios, unless they are
+// throughput rows, and only when the baseline's figure is non-zero (a ratio to 0 means nothing).
 struct BaselineRatios {
   double p50 = 0;
   double p99 = 0;
