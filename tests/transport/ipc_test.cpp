@@ -230,6 +230,31 @@ TEST(Ipc, ReceivesTimeOut) {
   EXPECT_EQ(waiting, TransportErrc::timeout);
 }
 
+TEST(Ipc, ASendToAFullRingWaitsForRoomOrTimesOut) {
+  const std::string name = unique_name("full");
+  IpcChannel a = IpcChannel::create(name, IpcOptions{.capacity = 2});
+  IpcChannel b = IpcChannel::open(name, EndpointId{});
+  TransportErrc full{};
+  std::vector<std::uint32_t> got;
+  moirai::Runtime rt(one_shard(0));
+  rt.run([&]() -> Task<void> {
+    for (std::uint32_t i = 0; i < 2; ++i)
+      co_await a.send(bytes_of(i));
+    std::uint32_t more = 2;
+    try {
+      co_await a.send(bytes_of(more), 2ms);
+    } catch (const TransportError& e) {
+      full = e.errc();
+    }
+    auto late = moirai::spawn([&]() -> Task<void> { co_await a.send(bytes_of(more)); });  // waits for room
+    for (int i = 0; i < 3; ++i)
+      got.push_back(value_of(co_await b.recv()));
+    co_await late.join();
+  });
+  EXPECT_EQ(full, TransportErrc::timeout);
+  EXPECT_EQ(got, (std::vector<std::uint32_t>{0, 1, 2}));
+}
+
 TEST(Ipc, MessagesOverTheSlotAreRefusedWholeAndNothingIsWritten) {
   const std::string name = unique_name("large");
   IpcChannel a = IpcChannel::create(name, IpcOptions{.slot_size = 64});

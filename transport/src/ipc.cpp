@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -18,7 +19,6 @@
 #include <utility>
 
 #include "moirai/core/error.hpp"
-#include "moirai/core/timer.hpp"
 #include "moirai/io/ring.hpp"
 
 namespace moirai::transport {
@@ -765,27 +765,77 @@ bool IpcChannel::try_send(std::span<const std::byte> payload, EndpointId sender)
   return impl_->try_send(payload, sender);
 }
 
-Task<void> IpcChannel::send(std::span<const std::byte> payload, Duration timeout) {
-  return send(payload, impl_->sender, timeout);
+IpcChannel::SendAwaiter IpcChannel::send(std::span<const std::byte> payload, Duration timeout) {
+  return SendAwaiter(impl_, payload, impl_->sender, timeout);
+}
+IpcChannel::SendAwaiter IpcChannel::send(std::span<const std::byte> payload, EndpointId sender,
+                                         Duration timeout) {
+  return SendAwaiter(impl_, payload, sender, timeout);
 }
 
-Task<void> IpcChannel::send(std::span<const std::byte> payload, EndpointId sender, Duration timeout) {
-  if (impl_->try_send(payload, sender)) co_return;
-  const std::int64_t deadline = timeout == Duration::max() ? INT64_MAX : deadline_after(timeout);
-  // A full ring: the reader is behind. Yield for a while (a reader on another CPU frees slots within
-  // microseconds), then poll at a gentle rate; the reader does not wake writers.
-  for (unsigned round = 0;; ++round) {
-    if (round < 64) {
-      co_await yield();
-    } else {
-      co_await sleep_for(std::chrono::microseconds(20));
-    }
-    if (impl_->try_send(payload, sender)) co_return;
-    if (deadline != INT64_MAX && monotonic_ns() >= deadline) {
-      throw TransportError(TransportErrc::timeout,
-                           where(impl_->name) + ": the ring stayed full for the whole send timeout");
-    }
+IpcChannel::SendAwaiter::SendAwaiter(Impl* impl, std::span<const std::byte> payload, EndpointId sender,
+                                     Duration timeout) noexcept
+    : impl_(impl),
+      payload_(payload),
+      sender_(sender),
+      deadline_(timeout == Duration::max() ? INT64_MAX : deadline_after(timeout)) {}
+
+bool IpcChannel::SendAwaiter::await_ready() {
+  shard_ = &this_shard();
+  task_ = shard_->current_task();
+  detail::throw_if_cancelled(task_);
+  sent_ = impl_->try_send(payload_, sender_);
+  if (!sent_ && deadline_ != INT64_MAX && monotonic_ns() >= deadline_) timed_out_ = true;
+  return sent_ || timed_out_;
+}
+
+// A full ring: the reader is behind. Look again from the shard's timers, at once for the first 64 laps (a
+// reader on another CPU frees slots within microseconds), then every 20 us.
+void IpcChannel::SendAwaiter::arm_retry() noexcept {
+  const std::int64_t now = monotonic_ns();
+  timer_.owner = this;
+  timer_.fire = &SendAwaiter::retry;
+  timer_.deadline = now + (retries_++ < 64 ? 1 : 20'000);
+  if (deadline_ != INT64_MAX) timer_.deadline = std::min(timer_.deadline, std::max(deadline_, now + 1));
+  shard_->timers().arm(&timer_);
+}
+
+void IpcChannel::SendAwaiter::retry(detail::TimerEntry* e) noexcept {
+  SendAwaiter* a = detail::OwnedTimer<SendAwaiter>::of(e);
+  try {
+    a->sent_ = a->impl_->try_send(a->payload_, a->sender_);
+  } catch (...) {
+    a->error_ = std::current_exception();  // closed meanwhile: rethrown in await_resume
   }
+  if (!a->sent_ && !a->error_) {
+    if (a->deadline_ == INT64_MAX || monotonic_ns() < a->deadline_) {
+      a->arm_retry();
+      return;
+    }
+    a->timed_out_ = true;
+  }
+  detail::disarm_cancel(a->task_, a);
+  a->shard_->schedule(a->h_, a->task_);
+}
+
+void IpcChannel::SendAwaiter::await_suspend(std::coroutine_handle<> h) noexcept {
+  h_ = h;
+  arm_retry();
+  fn = [](detail::CancelHook* hook) noexcept {
+    auto* a = static_cast<SendAwaiter*>(hook);
+    a->shard_->timers().cancel(&a->timer_);
+    a->shard_->schedule(a->h_, a->task_);
+  };
+  detail::arm_cancel(task_, this);
+}
+
+void IpcChannel::SendAwaiter::await_resume() {
+  detail::disarm_cancel(task_, this);
+  if (error_) std::rethrow_exception(error_);
+  if (sent_) return;
+  detail::throw_if_cancelled(task_);
+  throw TransportError(TransportErrc::timeout,
+                       where(impl_->name) + ": the ring stayed full for the whole send timeout");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

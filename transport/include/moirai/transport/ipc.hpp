@@ -26,6 +26,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <span>
 #include <string>
@@ -101,10 +102,13 @@ class IpcChannel {
   // TransportError(closed) once the peer closed or died. No syscall unless the reader sleeps.
   bool try_send(std::span<const std::byte> payload);
   bool try_send(std::span<const std::byte> payload, EndpointId sender);
-  // The same, waiting (on the calling shard: yielding, then sleeping briefly) while the ring is full. Throws
-  // TransportError(timeout) when there is still no room after `timeout`.
-  Task<void> send(std::span<const std::byte> payload, Duration timeout = Duration::max());
-  Task<void> send(std::span<const std::byte> payload, EndpointId sender, Duration timeout = Duration::max());
+  // The same, waiting on the calling shard while the ring is full (looking again at each lap for a while,
+  // then every 20 us: the reader does not wake writers). Throws TransportError(timeout) when there is still
+  // no room after `timeout`. An awaiter, not a coroutine: a send that finds room completes without suspending
+  // and without a frame. `payload` must stay valid until the co_await returns.
+  class SendAwaiter;
+  SendAwaiter send(std::span<const std::byte> payload, Duration timeout = Duration::max());
+  SendAwaiter send(std::span<const std::byte> payload, EndpointId sender, Duration timeout = Duration::max());
 
   class RecvAwaiter;
   // The oldest message, on the calling shard (every receive of one channel on the same shard, one at a
@@ -125,6 +129,31 @@ class IpcChannel {
  private:
   explicit IpcChannel(Impl* impl) noexcept : impl_(impl) {}
   Impl* impl_ = nullptr;
+};
+
+class [[nodiscard]] IpcChannel::SendAwaiter : detail::CancelHook {
+ public:
+  SendAwaiter(Impl* impl, std::span<const std::byte> payload, EndpointId sender, Duration timeout) noexcept;
+  bool await_ready();
+  void await_suspend(std::coroutine_handle<> h) noexcept;
+  void await_resume();
+
+ private:
+  static void retry(detail::TimerEntry* e) noexcept;
+  void arm_retry() noexcept;
+
+  Impl* impl_;
+  std::span<const std::byte> payload_;
+  EndpointId sender_;
+  std::int64_t deadline_;
+  unsigned retries_ = 0;
+  bool sent_ = false;
+  bool timed_out_ = false;
+  std::exception_ptr error_;
+  Shard* shard_ = nullptr;
+  detail::TaskControl* task_ = nullptr;
+  std::coroutine_handle<> h_{};
+  detail::OwnedTimer<SendAwaiter> timer_{};
 };
 
 class [[nodiscard]] IpcChannel::RecvAwaiter : detail::CancelHook {
