@@ -469,6 +469,162 @@ TEST(RunQueue, MatchesAReferenceModelWithAdvancingDeadlines) {
   }
 }
 
+// Deadline patterns a calendar could get wrong or slow: all equal, ever earlier, spread over the whole range,
+// crowded into one bucket after the buckets were made wide, at the very top of the range (where a window
+// of buckets wraps around 2^64), and a scale that changes between phases. Each is served mixed with the
+// other classes.
+TEST(RunQueue, MatchesAReferenceModelWithAdversarialDeadlines) {
+  using Limits = std::numeric_limits<std::int64_t>;
+  run_against_model(12, [](std::mt19937_64&, std::size_t) { return std::int64_t{7}; });
+  run_against_model(13,
+                    [](std::mt19937_64&, std::size_t op) { return -static_cast<std::int64_t>(op) * 1000; });
+  run_against_model(14, [](std::mt19937_64& rng, std::size_t) { return static_cast<std::int64_t>(rng()); });
+  run_against_model(15, [](std::mt19937_64& rng, std::size_t) {
+    return Limits::max() - static_cast<std::int64_t>(rng() % 5000);
+  });
+  run_against_model(16, [](std::mt19937_64& rng, std::size_t op) {
+    return op < 3000 ? static_cast<std::int64_t>(rng()) : static_cast<std::int64_t>(rng() % 500);
+  });
+  run_against_model(17, [](std::mt19937_64& rng, std::size_t op) {
+    const unsigned scale = static_cast<unsigned>(op / 7000) * 7;           // 2^0 .. 2^56
+    return static_cast<std::int64_t>(op * 100 + (rng() % 1000 << scale));  // wraps on purpose: anywhere
+  });
+}
+
+// The deadline class alone against a map over (deadline, arrival), which is exactly EDF with FIFO ties,
+// through growth far past every initial size, and drained to empty and refilled between phases.
+template <typename DrawKey>
+void run_deadlines_against_map(std::uint64_t seed, DrawKey draw_key) {
+  std::mt19937_64 rng(seed);
+  constexpr std::size_t kOps = 40'000;
+  Fixture f(kOps);
+  RunQueue q(16);
+  std::map<std::pair<std::int64_t, std::size_t>, std::size_t> m;  // (key, arrival) -> id
+  std::size_t pushed = 0;
+  for (std::size_t op = 0; op < kOps; ++op) {
+    // Phases: fill to ~10,000, churn, drain to empty, churn small.
+    const unsigned push_pct = op < 12'000 ? 90 : op < 24'000 ? 50 : op < 32'000 ? 10 : 50;
+    if (m.empty() || rng() % 100 < push_pct) {
+      const std::size_t id = pushed++;
+      const std::int64_t key = draw_key(rng, op);
+      f.set(id, SchedClass::deadline, key);
+      if (rng() % 4 == 0) {
+        q.push_front(f.runnable(id));  // documented to behave as push for this class
+      } else {
+        q.push(f.runnable(id));
+      }
+      m.emplace(std::pair{key, id}, id);
+    } else {
+      const Runnable r = q.pop();
+      const auto it = m.begin();
+      ASSERT_EQ(id_of(r), it->second) << "at op " << op << ", want key " << it->first.first << ", got key "
+                                      << f.tasks[id_of(r)].sched.key;
+      ASSERT_EQ(r.task, &f.tasks[it->second]);
+      m.erase(it);
+    }
+    ASSERT_EQ(q.size(), m.size());
+    ASSERT_EQ(q.size(SchedClass::deadline), m.size());
+  }
+  while (!m.empty()) {
+    ASSERT_EQ(id_of(q.pop()), m.begin()->second);
+    m.erase(m.begin());
+  }
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(RunQueue, DeadlinesMatchAMapUnderEveryKeyPattern) {
+  using Limits = std::numeric_limits<std::int64_t>;
+  struct Pattern {
+    const char* name;
+    std::int64_t (*draw)(std::mt19937_64&, std::size_t);
+  };
+  const Pattern patterns[] = {
+      {"live",
+       [](std::mt19937_64& rng, std::size_t op) {
+         return static_cast<std::int64_t>(op) * 100 + static_cast<std::int64_t>(rng() % 100'000);
+       }},
+      {"live with overdue and far jobs",
+       [](std::mt19937_64& rng, std::size_t op) {
+         const auto now = static_cast<std::int64_t>(op) * 100;
+         switch (rng() % 32) {
+           case 0:
+             return now - 10'000'000;
+           case 1:
+             return now + 1'000'000'000'000;
+           default:
+             return now + static_cast<std::int64_t>(rng() % 100'000);
+         }
+       }},
+      {"negative",
+       [](std::mt19937_64& rng, std::size_t op) {
+         return Limits::min() / 2 + static_cast<std::int64_t>(op) * 100 +
+                static_cast<std::int64_t>(rng() % 100'000);
+       }},
+      {"full range", [](std::mt19937_64& rng, std::size_t) { return static_cast<std::int64_t>(rng()); }},
+      {"extremes",
+       [](std::mt19937_64& rng, std::size_t) {
+         const std::int64_t v[] = {Limits::min(),     Limits::min() + 1, -1, 0, 1,
+                                   Limits::max() - 1, Limits::max()};
+         return v[rng() % 7];
+       }},
+      {"all equal", [](std::mt19937_64&, std::size_t) { return std::int64_t{-3}; }},
+      {"few values",
+       [](std::mt19937_64& rng, std::size_t) { return static_cast<std::int64_t>(rng() % 4) * 1000; }},
+      {"decreasing", [](std::mt19937_64&, std::size_t op) { return -static_cast<std::int64_t>(op) * 37; }},
+      {"increasing", [](std::mt19937_64&, std::size_t op) { return static_cast<std::int64_t>(op) * 37; }},
+      {"top of the range",
+       [](std::mt19937_64& rng, std::size_t) {
+         return Limits::max() - static_cast<std::int64_t>(rng() % 3000);
+       }},
+      {"bottom of the range",
+       [](std::mt19937_64& rng, std::size_t) {
+         return Limits::min() + static_cast<std::int64_t>(rng() % 3000);
+       }},
+      // Wide buckets from a spread-out start, then thousands of distinct and repeated keys in one of them:
+      // long walks in a bucket, runnables sent to the overflow heap, ties split between the two.
+      {"crowded after wide",
+       [](std::mt19937_64& rng, std::size_t op) {
+         return op < 2000 ? static_cast<std::int64_t>(rng()) : static_cast<std::int64_t>(rng() % 700);
+       }},
+      {"changing scale",
+       [](std::mt19937_64& rng, std::size_t op) {
+         const unsigned scale = static_cast<unsigned>(op / 5000) * 8;     // 2^0 .. 2^56
+         return static_cast<std::int64_t>((rng() % 1000 << scale) - op);  // wraps on purpose: anywhere
+       }},
+      {"two clusters far apart",
+       [](std::mt19937_64& rng, std::size_t op) {
+         const auto near = static_cast<std::int64_t>(op) * 10 + static_cast<std::int64_t>(rng() % 10'000);
+         return rng() % 2 == 0 ? near : near + (std::int64_t{1} << 50);
+       }},
+  };
+  std::uint64_t seed = 100;
+  for (const Pattern& p : patterns) {
+    SCOPED_TRACE(p.name);
+    run_deadlines_against_map(seed++, p.draw);
+  }
+}
+
+// Equal deadlines leave in arrival order however many share one and wherever they are kept: a run of ties
+// long enough to grow every structure, mixed with earlier and later deadlines pushed in between.
+TEST(RunQueue, ManyEqualDeadlinesStayFifo) {
+  constexpr std::size_t kN = 20'000;
+  Fixture f(kN);
+  RunQueue q(16);
+  std::vector<std::tuple<std::int64_t, std::size_t>> want;
+  std::mt19937_64 rng(99);
+  for (std::size_t i = 0; i < kN; ++i) {
+    const std::int64_t key = i % 3 == 0 ? 1'000 : static_cast<std::int64_t>(rng() % 2001);
+    f.set(i, SchedClass::deadline, key);
+    q.push(f.runnable(i));
+    want.emplace_back(key, i);
+  }
+  std::sort(want.begin(), want.end());
+  std::vector<std::size_t> want_ids;
+  for (const auto& w : want)
+    want_ids.push_back(std::get<1>(w));
+  EXPECT_EQ(f.drain(q), want_ids);
+}
+
 // Exactly the table's worth of distinct periods, then one more shorter than all (to the heap), then the
 // periods in the table again: the heap's runnable leaves first, each period in arrival order.
 TEST(RunQueue, RateMonotonicBeyondItsPeriodTable) {
