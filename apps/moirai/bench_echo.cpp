@@ -11,6 +11,7 @@
 
 #include "baselines.hpp"
 #include "bench.hpp"
+#include "bench_ipc.hpp"
 #include "bench_support.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
@@ -194,6 +195,17 @@ BenchReport bench_echo(const BenchOptions& o) {
       }
     }
   }
+  // Two processes over shared memory, beside the cache line two threads bounce: what no transport between
+  // CPUs can beat.
+  auto cacheline = std::make_unique<Hist>();
+  auto ipc = std::make_unique<Hist>();
+  for (unsigned round = 0; round < kRounds; ++round) {
+    progress(o, "echo: baseline.cacheline");
+    cacheline_pingpong(a, b, share(budget, kRounds), *cacheline);
+    progress(o, "echo: moirai.ipc");
+    // 64 bytes on the ring as on the sockets: the slot's 16-byte header (length, sender) and 48 of payload.
+    moirai_ipc_round_trip(o, a, b, idle, share(budget, kRounds), *ipc, kPayload);
+  }
   progress(o, "echo: moirai.tcp.throughput");
   auto tput = std::make_unique<Hist>();
   const double per_sec = moirai_stream_throughput(o, a, b, idle, or_default(o.budget, 1'000'000), *tput);
@@ -216,6 +228,10 @@ BenchReport bench_echo(const BenchOptions& o) {
       floors += text;
     }
   }
+  r.rows.push_back(summarize("baseline.cacheline", *cacheline));
+  BenchRow ipc_row = summarize("moirai.ipc", *ipc);
+  ipc_row.compare_with = "baseline.cacheline";
+  r.rows.push_back(ipc_row);
   BenchRow t = summarize("moirai.tcp.throughput", *tput);
   t.per_sec = per_sec;
   r.rows.push_back(t);
@@ -225,7 +241,14 @@ BenchReport bench_echo(const BenchOptions& o) {
       "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket "
       "(syscall_spin), or each through a raw io_uring with Moirai's ring flags, one request at a time, "
       "spinning on its completion queue (raw_ring: io_uring's own cost here, the floor for Moirai's rows; " +
-      floors + "). throughput: " + std::to_string(kWindow) + " frames in flight, ns per message";
+      floors +
+      "). ipc: two processes, a 64-byte message (a 16-byte slot header + 48 bytes) each way through an "
+      "IpcChannel in /dev/shm" +
+      (idle == IdleStrategy::spin
+           ? ", receives busy-poll " + std::to_string(kIpcBenchBusyPoll.count()) + " us"
+           : std::string()) +
+      ", against two threads bouncing a cache line (baseline.cacheline). throughput: " +
+      std::to_string(kWindow) + " frames in flight, ns per message";
   return r;
 }
 

@@ -30,6 +30,8 @@ void moirai_ipc_round_trip(const BenchOptions& o, int cpu_a, int cpu_b, IdleStra
   IpcOptions io;
   io.slot_size = static_cast<std::uint32_t>((payload_bytes + 16 + 63) / 64 * 64);
   io.sender = EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0};
+  // Spinning shards that serve nothing but this channel: each receive watches the ring before it suspends.
+  if (idle == IdleStrategy::spin) io.busy_poll = kIpcBenchBusyPoll;
   IpcChannel ch = IpcChannel::create(name, io);
   std::fflush(nullptr);  // nothing buffered may be written twice, by both processes
   const pid_t child = ::fork();
@@ -42,7 +44,8 @@ void moirai_ipc_round_trip(const BenchOptions& o, int cpu_a, int cpu_b, IdleStra
       ro.stall_budget = std::chrono::nanoseconds(0);
       Runtime rt(ro);
       rc = rt.run([&]() -> Task<int> {
-        IpcChannel peer = IpcChannel::open(name, EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0});
+        IpcChannel peer =
+            IpcChannel::open(name, EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0}, io);
         try {
           for (;;) {
             IpcMessage m = co_await peer.recv();

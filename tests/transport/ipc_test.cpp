@@ -230,6 +230,39 @@ TEST(Ipc, ReceivesTimeOut) {
   EXPECT_EQ(waiting, TransportErrc::timeout);
 }
 
+// A busy-polling receive takes a message without suspending, and gives way as soon as anything else on its
+// shard is ready: with a budget of an hour, the sender task below runs only because the spin stops when its
+// timer is due (and again when a ready task is queued), so the test ends at all.
+TEST(Ipc, ABusyPollingReceiveGivesWayToTheShardsOtherWork) {
+  const std::string name = unique_name("busy");
+  IpcOptions spin;
+  spin.busy_poll = std::chrono::hours(1);
+  IpcChannel a = IpcChannel::create(name, spin);
+  IpcChannel b = IpcChannel::open(name, EndpointId{5, 0, 0});
+  std::vector<std::uint32_t> got;
+  bool sender_ran_first = false;
+  moirai::Runtime rt(one_shard(0, moirai::IdleStrategy::spin));
+  rt.run([&]() -> Task<void> {
+    auto timed = moirai::spawn([&]() -> Task<void> {
+      co_await moirai::sleep_for(2ms);  // a due timer ends the spin
+      std::uint32_t v = 1;
+      b.try_send(bytes_of(v));
+    });
+    got.push_back(value_of(co_await a.recv()));
+    auto ready = moirai::spawn([&]() -> Task<void> {  // a ready task ends the spin
+      sender_ran_first = got.size() == 1;
+      std::uint32_t v = 2;
+      b.try_send(bytes_of(v));
+      co_return;
+    });
+    got.push_back(value_of(co_await a.recv()));
+    co_await timed.join();
+    co_await ready.join();
+  });
+  EXPECT_EQ(got, (std::vector<std::uint32_t>{1, 2}));
+  EXPECT_TRUE(sender_ran_first);
+}
+
 TEST(Ipc, ASendToAFullRingWaitsForRoomOrTimesOut) {
   const std::string name = unique_name("full");
   IpcChannel a = IpcChannel::create(name, IpcOptions{.capacity = 2});

@@ -169,6 +169,15 @@ class Shard {
   detail::Message* try_claim(unsigned dest) noexcept;
   void commit(unsigned dest) noexcept;
 
+  // True when anything besides the running task wants this shard: a ready task, a message from another
+  // shard, external work, a completion or deferred io, SQEs or messages not yet handed over, a stop, or a
+  // timer due at `now_ns`. A waiter that spins briefly before it suspends (IpcOptions::busy_poll) stops as
+  // soon as this turns true. On this shard's thread.
+  bool others_waiting(std::int64_t now_ns) const noexcept {
+    return has_work_for_sleep_check() || !dirty_.empty() || ring_->has_unsubmitted() ||
+           (!timers_.empty() && timers_.next_deadline() <= now_ns);
+  }
+
   // Registers `p` to be polled once per lap (and asked before each sleep) until remove_poller. O(1), no
   // allocation; registering twice, or removing one not registered, does nothing. On this shard's thread.
   void add_poller(Poller* p) noexcept;
