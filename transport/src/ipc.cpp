@@ -938,7 +938,7 @@ IpcMessage IpcChannel::RecvAwaiter::await_resume() {
     case Outcome::closed:
       throw TransportError(TransportErrc::closed, impl_->closed_text());
     case Outcome::stash_full:
-      throw TransportError(TransportErrc::not_supported,
+      throw TransportError(TransportErrc::message_too_large,
                            where(impl_->name) + ": recv_from found the stash full (" +
                                std::to_string(impl_->stash_capacity) +
                                " messages of other senders set aside); the next one stays in the ring. "

@@ -123,8 +123,8 @@ class IpcChannel {
   // cancelled.
   RecvAwaiter recv(Duration timeout = Duration::max());
   // The oldest message from `sender`. Messages of other senders met on the way are set aside, in order, in
-  // the stash, where later receives find them first. Throws TransportError(not_supported) when the stash is
-  // full (the message that would not fit stays in the ring: receive the others with recv() first).
+  // the stash, where later receives find them first. Throws TransportError(message_too_large) when the stash
+  // is full (the message that would not fit stays in the ring: receive the others with recv() first).
   RecvAwaiter recv_from(EndpointId sender, Duration timeout = Duration::max());
 
   // Tells the peer that nothing more will come (its receives end with closed after the last message) and
