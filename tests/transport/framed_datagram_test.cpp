@@ -94,6 +94,34 @@ TEST(FramedDatagram, EmptyPayloadAndConnectedSend) {
   EXPECT_TRUE(ok);
 }
 
+// Frames of every size up to the receive buffer, to an address and to the connected peer, arrive whole.
+TEST(FramedDatagram, LargeAndSmallFramesArriveWholeBothWays) {
+  moirai::Runtime rt(one_shard());
+  std::vector<std::size_t> sizes;
+  bool intact = true;
+  rt.run([&]() -> Task<void> {
+    FramedDatagramSocket a = FramedDatagramSocket::bind(kAny, EndpointId{1, 0, 0});
+    FramedDatagramSocket b = FramedDatagramSocket::bind(kAny, EndpointId{2, 0, 0});
+    const SocketAddress to_b = b.local_address();
+    for (std::size_t n : {std::size_t{1}, std::size_t{240}, std::size_t{241}, std::size_t{1900}}) {
+      std::string text(n, 'x');
+      for (std::size_t i = 0; i < n; ++i)
+        text[i] = static_cast<char>('a' + i % 26);
+      co_await a.send_to(to_b, 3, bytes_of(text));
+      DatagramFrame f = co_await b.recv(5s);
+      sizes.push_back(f.payload.size());
+      if (text_of(f.payload) != text || f.header.type != 3) intact = false;
+      const SocketAddress back = f.sender_address();
+      b.connect(back);
+      co_await b.send(4, bytes_of(text));
+      DatagramFrame g = co_await a.recv(5s);
+      if (text_of(g.payload) != text || g.header.type != 4) intact = false;
+    }
+  });
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{1, 240, 241, 1900}));
+  EXPECT_TRUE(intact);
+}
+
 // Three senders interleave; recv_from takes one sender's frames in order and keeps the others, which then
 // come out in their own order.
 TEST(FramedDatagram, RecvFromKeepsOtherSendersInOrder) {
