@@ -82,6 +82,14 @@ Shard::Shard(detail::RuntimeState& rt, unsigned id, int cpu)
     }));
     memory_.message_bytes += incoming_.back()->memory().size();
   }
+  if (rt.options.metrics) {
+    constexpr std::size_t bytes = sizeof(SharedHistogram) * kShardHistogramCount;
+    numa::AllocationOptions histogram_options = memory_options_;
+    histogram_options.huge_pages = numa::HugePages::off;
+    histogram_memory_ = detail::map_shard_memory(node_, bytes, histogram_options, lock_refused);
+    histograms_ = new (histogram_memory_.data()) SharedHistogram[kShardHistogramCount];
+    ns_per_tick_q32_ = static_cast<std::uint64_t>(1000.0 / ticks_per_us() * 4294967296.0);
+  }
   if (!lock_refused.empty()) {
     memory_options_.lock = false;
     memory_.warning = "memory not locked: " + lock_refused;
@@ -114,6 +122,19 @@ ShardStats Shard::stats() const noexcept {
   s.deadline_misses = r(stats_.deadline_misses);
   s.wcet_overruns = r(stats_.wcet_overruns);
   return s;
+}
+
+void Shard::metrics_into(ShardMetrics& out) const noexcept {
+  out.shard = id_;
+  out.cpu = cpu_;
+  out.counters = stats();
+  for (std::size_t i = 0; i < kShardHistogramCount; ++i) {
+    if (histograms_ != nullptr) {
+      histograms_[i].snapshot_into(out.histograms[i]);
+    } else {
+      out.histograms[i].reset();
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -332,7 +353,10 @@ bool Shard::run_tasks() {
   if (runq_.empty()) return false;
   const unsigned quota = rt_.options.task_quota;
   const bool check_stalls = stall_ticks_ != 0;
-  std::uint64_t t0 = check_stalls ? ticks() : 0;
+  const bool measured = histograms_ != nullptr;
+  // One clock read per resumption serves the stall check, the histograms and real-time accounting.
+  const bool clocked = check_stalls || measured;
+  std::uint64_t t0 = clocked ? ticks() : 0;
   unsigned n = 0;
   while (n < quota && !runq_.empty()) {
     detail::Runnable r = runq_.pop();
@@ -350,12 +374,15 @@ bool Shard::run_tasks() {
     // Real-time tasks have their execution time accounted (WCET checks, round-robin slices); the others pay
     // for the clock only when the stall check is on.
     const bool timed = t != nullptr && t->sched.cls != detail::SchedClass::best_effort;
-    if (timed && !check_stalls) t0 = ticks();
+    if (timed && !clocked) t0 = ticks();
     resume_start_ = t0;
+    if (measured && t != nullptr)
+      record(ShardHistogram::scheduling_delay, t0 > t->ready_ticks ? t0 - t->ready_ticks : 0);
     r.handle.resume();
     ++n;
-    if (check_stalls || timed) {
+    if (clocked || timed) {
       const std::uint64_t t1 = ticks();
+      if (measured) record(ShardHistogram::task_run_time, t1 - t0);
       if (check_stalls && t1 - t0 > stall_ticks_ && t != nullptr && !t->stall_reported)
         report_stall(t, t1 - t0);
       if (timed) {
@@ -804,7 +831,10 @@ void Shard::idle() {
 
 bool Shard::fire_timers() noexcept {
   if (timers_.empty()) return false;
-  const unsigned n = timers_.fire_expired(monotonic_ns());
+  SharedHistogram* lateness = histograms_ != nullptr
+                                  ? &histograms_[static_cast<std::size_t>(ShardHistogram::timer_lateness)]
+                                  : nullptr;
+  const unsigned n = timers_.fire_expired(monotonic_ns(), lateness);
   if (n == 0) return false;
   bump(stats_.timers_fired, n);
   return true;

@@ -107,19 +107,7 @@ class LatencyHistogram {
     }
   }
 
-  // The range of values that share v's bucket, i.e. that this histogram cannot tell apart from v.
-  static constexpr std::uint64_t lowest_equivalent(std::uint64_t v) noexcept {
-    return lowest_in_bucket(bucket_index(v));
-  }
-  static constexpr std::uint64_t highest_equivalent(std::uint64_t v) noexcept {
-    return highest_in_bucket(bucket_index(v));
-  }
-
- private:
-  // The exact sum of all recorded values: 2^64 ns is only 584 years, a sum of many large values can pass it.
-  // A 128-bit add is add + adc, where a double would cost g++ a branch in the uint64 -> double conversion.
-  __extension__ using Sum = unsigned __int128;  // __extension__: a GNU type, which -Wpedantic would flag
-
+  // The index of v's bucket in [0, kBucketCount) (what SharedHistogram counts in).
   // shift = how many low bits the bucket ignores: 0 below 2 * kSubBucketCount, then one more per power of
   // two. OR-ing in kSubBucketCount makes the magnitude at least kSubBucketBits, so small values fall out with
   // shift 0 and bucket index v without a branch (and countl_zero never sees 0). Bucket index = shift *
@@ -131,6 +119,21 @@ class LatencyHistogram {
     const unsigned shift = magnitude - kSubBucketBits;
     return static_cast<std::size_t>(shift * kSubBucketCount + (v >> shift));
   }
+
+  // The range of values that share v's bucket, i.e. that this histogram cannot tell apart from v.
+  static constexpr std::uint64_t lowest_equivalent(std::uint64_t v) noexcept {
+    return lowest_in_bucket(bucket_index(v));
+  }
+  static constexpr std::uint64_t highest_equivalent(std::uint64_t v) noexcept {
+    return highest_in_bucket(bucket_index(v));
+  }
+
+ private:
+  friend class SharedHistogram;  // fills a snapshot's counts directly
+
+  // The exact sum of all recorded values: 2^64 ns is only 584 years, a sum of many large values can pass it.
+  // A 128-bit add is add + adc, where a double would cost g++ a branch in the uint64 -> double conversion.
+  __extension__ using Sum = unsigned __int128;  // __extension__: a GNU type, which -Wpedantic would flag
 
   static constexpr unsigned bucket_shift(std::size_t i) noexcept {
     // Buckets [0, 2 * kSubBucketCount) have shift 0; each later group of kSubBucketCount one more.

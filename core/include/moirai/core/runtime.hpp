@@ -55,6 +55,8 @@ class Runtime {
   auto submit(unsigned shard, F fn);
 
   ShardStats stats(unsigned shard) const;
+  // Every shard's counters and latency histograms (metrics.hpp), read without stopping them. From any thread.
+  RuntimeMetrics metrics() const;
   // What shard `shard`'s memory obtained: node, sizes, page kind, lock, placement, and any warning. Complete
   // once the runtime has started.
   ShardMemory memory(unsigned shard) const;
@@ -175,7 +177,7 @@ auto Runtime::run(Main&& main) {
 
   detail::MainSlot<T> slot;
   struct Start {
-    Main* main;
+    std::remove_reference_t<Main>* main;  // a function passed by name stays a function pointer
     detail::MainSlot<T>* slot;
   } start{&main, &slot};
   run_here(

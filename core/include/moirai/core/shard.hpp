@@ -25,6 +25,7 @@
 #include "moirai/core/clock.hpp"
 #include "moirai/core/error.hpp"
 #include "moirai/core/frame_allocator.hpp"
+#include "moirai/core/metrics.hpp"
 #include "moirai/core/run_queue.hpp"
 #include "moirai/core/runtime_options.hpp"
 #include "moirai/core/shard_memory.hpp"
@@ -83,24 +84,6 @@ class Poller {
   bool registered_ = false;
 };
 
-// Per-shard counters. Written by the shard only (relaxed load+store, no read-modify-write), read by anyone.
-struct ShardStats {
-  std::uint64_t tasks_spawned = 0;
-  std::uint64_t tasks_run = 0;  // resumptions
-  std::uint64_t tasks_completed = 0;
-  std::uint64_t tasks_failed = 0;
-  std::uint64_t tasks_cancelled = 0;
-  std::uint64_t messages_in = 0;
-  std::uint64_t messages_out = 0;
-  std::uint64_t completions = 0;  // CQEs reaped
-  std::uint64_t timers_fired = 0;
-  std::uint64_t wakeups_sent = 0;     // peers this shard had to wake
-  std::uint64_t sleeps = 0;           // times this shard slept in the ring
-  std::uint64_t stalls = 0;           // tasks that overran the stall budget
-  std::uint64_t deadline_misses = 0;  // real-time jobs that ended past their deadline
-  std::uint64_t wcet_overruns = 0;    // real-time jobs that ran longer than their WCET
-};
-
 class Shard {
  public:
   Shard(detail::RuntimeState& rt, unsigned id, int cpu);
@@ -119,6 +102,8 @@ class Shard {
   numa::NodePool* io_buffers() noexcept { return io_buffers_ ? &*io_buffers_ : nullptr; }
   unsigned shard_count() const noexcept { return shard_count_; }
   ShardStats stats() const noexcept;
+  // A snapshot of this shard's counters and histograms, from any thread (metrics.hpp).
+  void metrics_into(ShardMetrics& out) const noexcept;
   io::Ring& ring() noexcept { return *ring_; }
   // The task whose code is running now (null inside a plain message handler).
   detail::TaskControl* current_task() const noexcept { return current_task_; }
@@ -128,6 +113,7 @@ class Shard {
   // ---- internal: used by Moirai's awaitables; stable for them, not meant for applications ----
 
   void schedule(std::coroutine_handle<> h, detail::TaskControl* t) {
+    if (t != nullptr && histograms_ != nullptr) t->ready_ticks = ticks();  // for the scheduling delay
     // A round-robin task that suspends and is at once ready again (a yield) keeps its turn while its slice
     // lasts.
     if (t != nullptr && t->sched.round_robin && t == current_task_) [[unlikely]] {
@@ -276,6 +262,16 @@ class Shard {
   std::uint64_t idle_since_ = 0;
   std::uint64_t spin_ticks_ = 0;
   std::uint64_t stall_ticks_ = 0;
+  // Latency histograms (RuntimeOptions::metrics; null when off), indexed by ShardHistogram, in memory mapped
+  // on the shard's node; and the ticks() -> ns factor, in 32.32 fixed point.
+  numa::NodeMemory histogram_memory_;
+  SharedHistogram* histograms_ = nullptr;
+  std::uint64_t ns_per_tick_q32_ = 0;
+  void record(ShardHistogram h, std::uint64_t ticks_elapsed) noexcept {
+    __extension__ using U128 = unsigned __int128;
+    histograms_[static_cast<std::size_t>(h)].record(
+        static_cast<std::uint64_t>((static_cast<U128>(ticks_elapsed) * ns_per_tick_q32_) >> 32));
+  }
   int eventfd_ = -1;
   std::uint64_t eventfd_value_ = 0;
   WakeCompletion msg_ring_wake_{};  // target of peers' MSG_RING

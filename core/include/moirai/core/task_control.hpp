@@ -48,10 +48,11 @@ struct TaskControl {
   // Real time, for tasks with constraints only: the current job's release, its relative deadline and WCET,
   // the execution time accounted to it, and what went wrong so far.
   std::int64_t release_ns = 0;
-  std::int64_t deadline_ns = 0;  // relative; 0: none
-  std::int64_t wcet_ns = 0;      // 0: none
-  std::uint64_t wcet_ticks = 0;  // the same in ticks(), what execution is compared with
-  std::uint64_t exec_ticks = 0;  // time spent running, summed over its resumptions
+  std::int64_t deadline_ns = 0;   // relative; 0: none
+  std::int64_t wcet_ns = 0;       // 0: none
+  std::uint64_t wcet_ticks = 0;   // the same in ticks(), what execution is compared with
+  std::uint64_t exec_ticks = 0;   // time spent running, summed over its resumptions
+  std::uint64_t ready_ticks = 0;  // ticks() when last made ready (RuntimeOptions::metrics)
   std::uint32_t deadline_misses = 0;
   std::uint32_t wcet_overruns = 0;
   bool admitted = false;  // counted in its shard's admitted task set until it ends

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "moirai/core/metrics.hpp"
+
 namespace moirai::detail {
 
 struct TimerEntry {
@@ -57,10 +59,12 @@ class TimerQueue {
   }
 
   // Fires every entry whose deadline is at or before `now`, earliest first. Returns how many fired.
-  unsigned fire_expired(std::int64_t now) noexcept {
+  // Fires every timer due at `now`, recording how late each was (now - deadline, ns) in `lateness` if given.
+  unsigned fire_expired(std::int64_t now, SharedHistogram* lateness = nullptr) noexcept {
     unsigned n = 0;
     while (!heap_.empty() && heap_.front()->deadline <= now) {
       TimerEntry* e = heap_.front();
+      if (lateness != nullptr) lateness->record(static_cast<std::uint64_t>(now - e->deadline));
       cancel(e);
       e->fire(e);
       ++n;
