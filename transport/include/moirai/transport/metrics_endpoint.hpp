@@ -1,0 +1,69 @@
+// The runtime's metrics over HTTP, on the framework's own TCP transport: `GET /metrics` answers the
+// Prometheus text exposition format, `GET /metrics.json` the JSON form (core/metrics.hpp). It runs as tasks
+// on the shard that serves it, so a scrape costs that shard the formatting and nothing else.
+//
+// One request per connection (the answer says `Connection: close`). Bad input is bounded: a request larger
+// than `max_request_bytes` gets 431, a request that does not arrive whole within `request_timeout` (a peer
+// that connects and sends nothing, or trickles) is closed, another method gets 405, another path 404, and
+// beyond `max_connections` a new connection is closed at once. Each is counted (MetricsEndpointStats).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "moirai/core/sync.hpp"
+#include "moirai/core/task.hpp"
+#include "moirai/transport/stream_socket.hpp"
+
+namespace moirai::transport {
+
+struct MetricsEndpointOptions {
+  std::size_t max_connections = 64;
+  std::size_t max_request_bytes = 8192;
+  Duration request_timeout = std::chrono::seconds(5);
+};
+
+struct MetricsEndpointStats {
+  std::uint64_t served = 0;      // 200 answers
+  std::uint64_t rejected = 0;    // 4xx answers
+  std::uint64_t timed_out = 0;   // closed without a whole request in time
+  std::uint64_t over_limit = 0;  // closed at once: max_connections were open
+  std::uint64_t failed = 0;      // the peer reset or vanished
+};
+
+// What the endpoint answers a request (the bytes before the blank line): status, content type and body.
+struct HttpAnswer {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+HttpAnswer answer_metrics_request(std::string_view request_head);
+
+class MetricsEndpoint {
+ public:
+  explicit MetricsEndpoint(StreamListener listener, MetricsEndpointOptions options = {})
+      : listener_(std::move(listener)), options_(options) {}
+  MetricsEndpoint(const MetricsEndpoint&) = delete;
+  MetricsEndpoint& operator=(const MetricsEndpoint&) = delete;
+
+  // Accepts and answers until the task is cancelled (as every task is when its runtime stops), then waits
+  // for the connections in progress to end. On a shard of the runtime whose metrics it serves.
+  Task<void> serve();
+
+  const MetricsEndpointStats& stats() const noexcept { return stats_; }
+  SocketAddress local_address() const { return listener_.local_address(); }
+
+ private:
+  Task<void> connection(StreamSocket s, Gate::Holder holder);
+
+  StreamListener listener_;
+  MetricsEndpointOptions options_;
+  MetricsEndpointStats stats_;
+  Gate gate_;
+  std::size_t active_ = 0;
+};
+
+}  // namespace moirai::transport
