@@ -20,6 +20,7 @@ struct EchoOptions {
   std::vector<int> cpus;          // the shard's CPU; empty: the first allowed
   std::string idle;               // idle strategy of the shard; empty: spin-then-sleep
   bool json = false;              // client: print JSON instead of a table
+  std::string metrics;  // HOST:PORT to serve GET /metrics (Prometheus) and /metrics.json at; empty: off
 };
 
 // Serves until SIGINT or SIGTERM; returns the exit code (0 after a clean stop).

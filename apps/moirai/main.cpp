@@ -78,6 +78,9 @@ int main(int argc, char** argv) {
   echo->add_option("--idle", eo.idle, "Idle strategy of the shard")
       ->check(CLI::IsMember({"spin", "sleep", "spin-then-sleep"}));
   echo->add_flag("--json", eo.json, "Client: print JSON instead of a table");
+  echo->add_option("--metrics", eo.metrics,
+                   "Serve the runtime's metrics over HTTP at HOST:PORT (GET /metrics: Prometheus text; "
+                   "/metrics.json: JSON)");
 
   CLI11_PARSE(app, argc, argv);
 
