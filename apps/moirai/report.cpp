@@ -26,7 +26,12 @@ BenchRow summarize(std::string name, const LatencyHistogram& h) {
   row.p999 = h.percentile(99.9);
   row.p9999 = h.percentile(99.99);
   row.max = h.max();
+  row.distribution = LatencyDistribution(h);
   return row;
+}
+
+bool has_latency_distribution(const BenchRow& row) noexcept {
+  return !row.per_sec && !row.distribution.empty();
 }
 
 namespace {

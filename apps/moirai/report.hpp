@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "distribution.hpp"
 #include "moirai/core/histogram.hpp"
 
 namespace moirai::cli {
@@ -32,7 +33,14 @@ struct BenchRow {
   // alloc bench compares pools with malloc and current_numa_node() with sched_getcpu()). Empty: the report's
   // first baseline.
   std::string compare_with;
+  // The whole distribution the percentiles came from, for HdrHistogram files and plots; empty on rows built
+  // from figures alone.
+  LatencyDistribution distribution;
 };
+
+// A latency row whose whole distribution is known: what `--hgrm` writes and `--plot` draws. Throughput rows
+// are not (their histogram is time per message within a burst, not a latency).
+bool has_latency_distribution(const BenchRow& row) noexcept;
 
 struct BenchReport {
   std::string bench;
@@ -43,7 +51,8 @@ struct BenchReport {
   std::string unit = "ns";
 };
 
-// The row's percentiles as LatencyHistogram::percentile gives them (bucket's highest equivalent value).
+// The row's percentiles as LatencyHistogram::percentile gives them (bucket's highest equivalent value), and
+// its distribution.
 BenchRow summarize(std::string name, const LatencyHistogram& h);
 
 // Ratios of a Moirai row to its bench's baseline. The baseline is the first row whose name starts with

@@ -24,7 +24,7 @@ using moirai::cli::BenchReport;
 using moirai::cli::BenchRow;
 using moirai::cli::RunBudget;
 using namespace std::chrono_literals;
-using namespace moirai::cli::testing;
+using namespace moirai::cli::json;
 
 TEST(ReportJsonParser, RejectsInvalidDocuments) {
   // The parser is the test's oracle, so check that it does refuse what it should.
