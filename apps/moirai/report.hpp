@@ -67,6 +67,12 @@ const BenchRow* find_baseline(const BenchReport& r) noexcept;
 const BenchRow* baseline_for(const BenchReport& r, const BenchRow& row) noexcept;
 std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const BenchRow* baseline) noexcept;
 
+// Lines of cells in aligned columns, two spaces apart: the first column left-aligned (names), the others
+// right-aligned (numbers), trailing blanks trimmed.
+void print_columns(std::ostream& out, const std::vector<std::vector<std::string>>& lines);
+// "1.23x"
+std::string format_ratio(double r);
+
 // A table for a person: a title line, aligned columns (name, count, p50, p90, p99, p99.9, p99.99, max in ns),
 // then "p50/base" and "p99/base" (e.g. "1.23x") for Moirai rows, a "per sec" column when any row has a rate,
 // and the note.
