@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "distribution.hpp"
+#include "text_lines.hpp"
 
 namespace {
 
 using moirai::LatencyHistogram;
 using moirai::cli::hgrm_text;
 using moirai::cli::LatencyDistribution;
+using moirai::cli::testing::lines_of;
 
 // 10007 recordings (a prime count, so that no percentile tick lands exactly on a rank boundary): a body
 // around 1-3 us and a tail up to a few ms, from a fixed pseudo-random sequence.
@@ -28,14 +30,6 @@ std::unique_ptr<LatencyHistogram> sample_histogram() {
     h->record(i % 1000 == 0 ? 100'000 + r % 5'000'000 : 1000 + r % 2000);
   }
   return h;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  return lines;
 }
 
 struct DataLine {
