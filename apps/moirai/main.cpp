@@ -8,8 +8,10 @@
 
 #include "bench.hpp"
 #include "echo.hpp"
+#include "gate.hpp"
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/error.hpp"
+#include "report_files.hpp"
 #include "topo.hpp"
 
 int main(int argc, char** argv) {
@@ -40,6 +42,28 @@ int main(int argc, char** argv) {
       "--policy", policy,
       "Kernel policy of the shards: other[:NICE], fifo:PRIO, rr:PRIO or deadline:RUNTIME/DEADLINE/PERIOD "
       "(microseconds, or with a unit: 200us)");
+  ReportOutputs outputs;
+  bench->add_option(
+      "--hgrm", outputs.hgrm,
+      "Write each row's distribution in HdrHistogram's percentile format, to FILE's stem + .ROW.hgrm");
+  bench->add_option("--plot", outputs.plot, "Write an SVG of latency by percentile, 50% to 99.999%");
+  bench->add_option("--report", outputs.report_dir,
+                    "Write JSON, SVG plots, hgrm files and summary.md into DIR");
+  std::string baseline;
+  GateOptions gate_options;
+  CLI::Option* baseline_opt = bench->add_option("--baseline", baseline,
+                                                "Compare each row's ratio to its in-run baseline with a "
+                                                "saved `moirai bench --json`; exit 3 on a regression");
+  bench
+      ->add_option("--tolerance", gate_options.tolerance_pct,
+                   "Percent a ratio may grow before it is a regression")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str()
+      ->needs(baseline_opt);
+  bench->add_option("--gate", gate_options.figures, "Ratios the gate compares: p50, p99 or p50,p99")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->needs(baseline_opt);
   for (const std::string& name : bench_names()) {
     const char* what =
         name == "pingpong" ? "Cross-core submit_to round trip vs. a bounced cache line"
@@ -113,6 +137,14 @@ int main(int argc, char** argv) {
     o.policy = policy;
     o.progress = isatty(STDERR_FILENO) != 0;
 
+    // Everything that can be refused is refused before minutes of benches.
+    prepare_outputs(outputs);
+    std::vector<SavedRatios> saved;
+    if (!baseline.empty()) {
+      check_gate_options(gate_options);
+      saved = load_saved_run(baseline);
+    }
+
     std::vector<std::string> names;
     for (CLI::App* sub : bench->get_subcommands())
       names.push_back(sub->get_name());
@@ -128,7 +160,12 @@ int main(int argc, char** argv) {
       }
     }
     if (json) std::cout << (all ? to_json(reports) : to_json(reports.front())) << '\n';
-    return 0;
+    write_outputs(outputs, reports, std::cerr);
+    if (baseline.empty()) return 0;
+    const GateResult g = gate(reports, saved, gate_options);
+    print_gate(json ? std::cerr : std::cout, g, gate_options, baseline);
+    print_regressions(std::cerr, g, gate_options);
+    return g.regressions() == 0 ? 0 : kRegressionExitCode;
   } catch (const moirai::Error& e) {
     std::fprintf(stderr, "moirai: error: %s\n", e.what());
     return 2;

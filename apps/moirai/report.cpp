@@ -26,7 +26,12 @@ BenchRow summarize(std::string name, const LatencyHistogram& h) {
   row.p999 = h.percentile(99.9);
   row.p9999 = h.percentile(99.99);
   row.max = h.max();
+  row.distribution = LatencyDistribution(h);
   return row;
+}
+
+bool has_latency_distribution(const BenchRow& row) noexcept {
+  return !row.per_sec && !row.distribution.empty();
 }
 
 namespace {
@@ -67,13 +72,13 @@ std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const Benc
 // ---- table
 // -----------------------------------------------------------------------------------------------------
 
-namespace {
-
 std::string format_ratio(double r) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2fx", r);
   return buf;
 }
+
+namespace {
 
 // Three significant figures with an SI suffix: "950", "12.3k", "1.25M". A rate is read at a glance, not
 // copied.
@@ -92,6 +97,32 @@ std::string format_rate(double v) {
 }
 
 }  // namespace
+
+void print_columns(std::ostream& out, const std::vector<std::vector<std::string>>& lines) {
+  std::vector<std::size_t> widths;
+  for (const auto& cells : lines) {
+    widths.resize(std::max(widths.size(), cells.size()), 0);
+    for (std::size_t c = 0; c < cells.size(); ++c)
+      widths[c] = std::max(widths[c], cells[c].size());
+  }
+  for (const auto& cells : lines) {
+    std::string line;
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const std::size_t pad = widths[c] - cells[c].size();
+      if (c == 0) {
+        line += cells[c];  // names left-aligned, numbers right-aligned so that digits line up
+        line.append(pad, ' ');
+      } else {
+        line += "  ";
+        line.append(pad, ' ');
+        line += cells[c];
+      }
+    }
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    out << line << '\n';
+  }
+}
 
 void print_table(std::ostream& out, const BenchReport& r) {
   bool any_ratio = false;
@@ -141,29 +172,8 @@ void print_table(std::ostream& out, const BenchReport& r) {
     lines.push_back(std::move(cells));
   }
 
-  std::vector<std::size_t> widths(header.size(), 0);
-  for (const auto& cells : lines)
-    for (std::size_t c = 0; c < cells.size(); ++c)
-      widths[c] = std::max(widths[c], cells[c].size());
-
   out << r.bench << " (latency in " << r.unit << ")\n";
-  for (const auto& cells : lines) {
-    std::string line;
-    for (std::size_t c = 0; c < cells.size(); ++c) {
-      const std::size_t pad = widths[c] - cells[c].size();
-      if (c == 0) {
-        line += cells[c];  // names left-aligned, numbers right-aligned so that digits line up
-        line.append(pad, ' ');
-      } else {
-        line += "  ";
-        line.append(pad, ' ');
-        line += cells[c];
-      }
-    }
-    while (!line.empty() && line.back() == ' ')
-      line.pop_back();
-    out << line << '\n';
-  }
+  print_columns(out, lines);
   if (!r.note.empty()) {
     out << r.note;
     if (r.note.back() != '\n') out << '\n';

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "distribution.hpp"
 #include "moirai/core/histogram.hpp"
 
 namespace moirai::cli {
@@ -32,7 +33,14 @@ struct BenchRow {
   // alloc bench compares pools with malloc and current_numa_node() with sched_getcpu()). Empty: the report's
   // first baseline.
   std::string compare_with;
+  // The whole distribution the percentiles came from, for HdrHistogram files and plots; empty on rows built
+  // from figures alone.
+  LatencyDistribution distribution;
 };
+
+// A latency row whose whole distribution is known: what `--hgrm` writes and `--plot` draws. Throughput rows
+// are not (their histogram is time per message within a burst, not a latency).
+bool has_latency_distribution(const BenchRow& row) noexcept;
 
 struct BenchReport {
   std::string bench;
@@ -43,7 +51,8 @@ struct BenchReport {
   std::string unit = "ns";
 };
 
-// The row's percentiles as LatencyHistogram::percentile gives them (bucket's highest equivalent value).
+// The row's percentiles as LatencyHistogram::percentile gives them (bucket's highest equivalent value), and
+// its distribution.
 BenchRow summarize(std::string name, const LatencyHistogram& h);
 
 // Ratios of a Moirai row to its bench's baseline. The baseline is the first row whose name starts with
@@ -57,6 +66,12 @@ const BenchRow* find_baseline(const BenchReport& r) noexcept;
 // The baseline `row` is compared with: the row named by its compare_with, else find_baseline(r).
 const BenchRow* baseline_for(const BenchReport& r, const BenchRow& row) noexcept;
 std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const BenchRow* baseline) noexcept;
+
+// Lines of cells in aligned columns, two spaces apart: the first column left-aligned (names), the others
+// right-aligned (numbers), trailing blanks trimmed.
+void print_columns(std::ostream& out, const std::vector<std::vector<std::string>>& lines);
+// "1.23x"
+std::string format_ratio(double r);
 
 // A table for a person: a title line, aligned columns (name, count, p50, p90, p99, p99.9, p99.99, max in ns),
 // then "p50/base" and "p99/base" (e.g. "1.23x") for Moirai rows, a "per sec" column when any row has a rate,

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "text_lines.hpp"
+
 #include <cctype>
 #include <chrono>
 #include <cstdint>
@@ -24,7 +26,8 @@ using moirai::cli::BenchReport;
 using moirai::cli::BenchRow;
 using moirai::cli::RunBudget;
 using namespace std::chrono_literals;
-using namespace moirai::cli::testing;
+using namespace moirai::cli::json;
+using moirai::cli::testing::lines_of;
 
 TEST(ReportJsonParser, RejectsInvalidDocuments) {
   // The parser is the test's oracle, so check that it does refuse what it should.
@@ -205,14 +208,6 @@ TEST(Report, JsonArrayOfReports) {
 
 // ---- table
 // -------------------------------------------------------------------------------------------------------
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  return lines;
-}
 
 TEST(Report, TableShowsEveryRowTheRatiosAndTheNote) {
   const BenchReport r = pingpong_report();

@@ -12,7 +12,7 @@
 
 namespace {
 
-using namespace moirai::cli::testing;
+using namespace moirai::cli::json;
 using moirai::numa::testing::FakeSysfs;
 
 // Four nodes in a square (see FakeSysfs::four_nodes): 1 GiB each, CPUs 6-7 isolated, 7 nohz_full.

@@ -65,7 +65,7 @@ class LatencyHistogram {
   // percentile(100) is max(); 0 when empty. Walks the buckets: O(kBucketCount), not for the hot path.
   std::uint64_t percentile(double p) const noexcept {
     if (total_ == 0) return 0;
-    const std::uint64_t rank = rank_at(p);
+    const std::uint64_t rank = rank_at_percentile(p, total_);
     // The last recording is the maximum, which the top bucket cannot represent once values were clamped.
     if (rank >= total_) return max_;
     std::uint64_t seen = 0;
@@ -74,6 +74,19 @@ class LatencyHistogram {
       if (seen >= rank) return std::clamp(highest_in_bucket(i), min_, max_);
     }
     return max_;  // unreachable: the buckets sum to total_
+  }
+
+  // The rank percentile(p) looks for among `total` recordings: ceil(p% of total), in [1, total]; 0 for none.
+  // Public so that a copy of the buckets (a report's distribution) reads percentiles exactly as this does.
+  // The product is computed in double, which may land a few ulps above an integer it should equal (99.9% of
+  // 1000 is 999.0000000000001): step back by that rounding error before ceil.
+  static std::uint64_t rank_at_percentile(double p, std::uint64_t total) noexcept {
+    if (total == 0) return 0;
+    if (!(p > 0.0)) return 1;  // also catches NaN
+    if (p >= 100.0) return total;
+    const double exact = p / 100.0 * static_cast<double>(total);
+    const double rank = std::ceil(exact - exact * 4 * DBL_EPSILON);
+    return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rank), 1, total);
   }
 
   void merge(const LatencyHistogram& other) noexcept {
@@ -148,17 +161,6 @@ class LatencyHistogram {
 
   static constexpr std::uint64_t highest_in_bucket(std::size_t i) noexcept {
     return lowest_in_bucket(i) + ((std::uint64_t{1} << bucket_shift(i)) - 1);
-  }
-
-  // ceil(p% of the count), at least 1. The product is computed in double, which may land a few ulps above an
-  // integer it should equal (99.9% of 1000 is 999.0000000000001): step back by that rounding error before
-  // ceil.
-  std::uint64_t rank_at(double p) const noexcept {
-    if (!(p > 0.0)) return 1;  // also catches NaN
-    if (p >= 100.0) return total_;
-    const double exact = p / 100.0 * static_cast<double>(total_);
-    const double rank = std::ceil(exact - exact * 4 * DBL_EPSILON);
-    return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rank), 1, total_);
   }
 
   std::array<std::uint64_t, kBucketCount> counts_{};

@@ -1,5 +1,6 @@
-// A small validating JSON parser (RFC 8259) for the CLI's tests: enough to read back what the CLI writes and
-// to reject what it must never write.
+// A small validating JSON parser (RFC 8259): enough to read back what the CLI writes (a saved bench run for
+// `moirai bench --baseline`, and the tests' checks of every JSON output) and to reject what it must never
+// write.
 #pragma once
 
 #include <cctype>
@@ -13,7 +14,7 @@
 #include <variant>
 #include <vector>
 
-namespace moirai::cli::testing {
+namespace moirai::cli::json {
 
 struct Json;
 using JsonObject = std::map<std::string, Json>;
@@ -192,7 +193,7 @@ class JsonParser {
                                              ? h - '0'
                                              : std::tolower(static_cast<unsigned char>(h)) - 'a' + 10);
           }
-          if (code >= 0x80) fail("test parser only decodes ASCII escapes");
+          if (code >= 0x80) fail("only ASCII \\u escapes are decoded");
           out += static_cast<char>(code);
           break;
         }
@@ -238,4 +239,4 @@ inline Json parse_json(const std::string& text) {
   return JsonParser(text).parse_document();
 }
 
-}  // namespace moirai::cli::testing
+}  // namespace moirai::cli::json
