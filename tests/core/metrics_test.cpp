@@ -9,7 +9,7 @@
 #include <memory>
 #include <thread>
 
-#include "../apps/json_reader.hpp"
+#include "../../apps/moirai/json_reader.hpp"  // header-only JSON reader (test use only here)
 #include "../support/prometheus_reader.hpp"
 #include "core_test_support.hpp"
 #include "moirai/core/runtime.hpp"
@@ -192,7 +192,7 @@ TEST(Metrics, JsonParsesBackWithPercentiles) {
   Runtime rt(two_shards());
   rt.run(workload);
   const RuntimeMetrics m = rt.metrics();
-  using moirai::cli::testing::parse_json;
+  using moirai::cli::json::parse_json;
   const auto j = parse_json(moirai::to_json(m));
   const auto& shards = j.object().at("shards").array();
   ASSERT_EQ(shards.size(), 2u);

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <string>
 
-#include "../apps/json_reader.hpp"
+#include "../../apps/moirai/json_reader.hpp"  // header-only JSON reader (test use only here)
 #include "../support/prometheus_reader.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
@@ -101,7 +101,7 @@ TEST(MetricsEndpoint, ServesJsonAndIgnoresQueryParameters) {
   with_endpoint({}, [&](SocketAddress at, MetricsEndpoint&) -> Task<void> {
     body = parse_response(co_await exchange(at, "GET /metrics.json?x=1 HTTP/1.0\r\n\r\n")).body;
   });
-  const auto j = moirai::cli::testing::parse_json(body);
+  const auto j = moirai::cli::json::parse_json(body);
   EXPECT_EQ(j.object().at("shards").array().size(), 2u);
   EXPECT_TRUE(j.object().at("all").object().at("histograms").object().at("scheduling_delay").is_object());
 }
