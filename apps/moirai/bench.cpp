@@ -1,4 +1,5 @@
 #include "bench.hpp"
+#include "metrics_option.hpp"
 
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ void moirai_pingpong(const BenchOptions& o, int a, int b, IdleStrategy idle, con
   RuntimeOptions ro = bench_runtime(o, {a, b}, idle);
   Runtime rt(ro);
   rt.run([&]() -> Task<void> {
+    serve_metrics_if_asked(o.metrics);
     for (int i = 0; i < 1000; ++i)
       co_await submit_to(1, [] { return 0; });
     const std::int64_t start = now_ns();
@@ -54,6 +56,7 @@ void moirai_sleep(const BenchOptions& o, int cpu, IdleStrategy idle, std::chrono
   RuntimeOptions ro = bench_runtime(o, {cpu}, idle);
   Runtime rt(ro);
   rt.run([&]() -> Task<void> {
+    serve_metrics_if_asked(o.metrics);
     const std::int64_t start = now_ns();
     std::int64_t target = start;
     for (std::uint64_t i = 0;; ++i) {
@@ -104,6 +107,7 @@ void moirai_spawn(const BenchOptions& o, int cpu, IdleStrategy idle, const RunBu
   RuntimeOptions ro = bench_runtime(o, {cpu}, idle);
   Runtime rt(ro);
   rt.run([&]() -> Task<void> {
+    serve_metrics_if_asked(o.metrics);
     for (int i = 0; i < 1000; ++i)
       co_await spawn(empty_task()).join();  // warm the frame pool
     const std::int64_t start = now_ns();
@@ -129,6 +133,7 @@ double moirai_throughput(const BenchOptions& o, int a, int b, IdleStrategy idle,
   Runtime rt(ro);
   double per_sec = 0;
   rt.run([&]() -> Task<void> {
+    serve_metrics_if_asked(o.metrics);
     static std::uint64_t received;  // touched on shard 1 only
     constexpr std::uint64_t kSample = 1024;
     const std::int64_t start = now_ns();

@@ -17,7 +17,8 @@ struct BenchOptions {
   std::string idle;       // empty: each bench's own default (spin, or sleep and spin for the timer)
   std::chrono::microseconds interval{100};  // timer bench: sleep interval
   bool progress = false;                    // progress lines on stderr
-  std::string policy;  // kernel policy of the shards (and the timer baseline): "fifo:80" etc.; empty: other
+  std::string policy;   // kernel policy of the shards (and the timer baseline): "fifo:80" etc.; empty: other
+  std::string metrics;  // HOST:PORT to serve each bench runtime's metrics at while it runs; empty: off
 };
 
 BenchReport bench_pingpong(const BenchOptions& o);

@@ -9,6 +9,7 @@
 
 #include "bench.hpp"
 #include "bench_support.hpp"
+#include "metrics_option.hpp"
 #include "moirai/core/frame_allocator.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/numa/current_node.hpp"
@@ -61,6 +62,7 @@ BenchReport bench_alloc(const BenchOptions& o) {
   ro.stall_budget = std::chrono::nanoseconds(0);  // the whole bench is one task that never suspends
   Runtime rt(ro);
   rt.run([&]() -> Task<void> {
+    serve_metrics_if_asked(o.metrics);
     // Built on the shard: a NodePool's owner is the thread that made it. On the heap, not in the coroutine
     // frame: the pools are cache-line aligned, and a coroutine frame is only 16-byte aligned.
     node = numa::current_numa_node();

@@ -13,6 +13,7 @@
 #include "bench.hpp"
 #include "bench_ipc.hpp"
 #include "bench_support.hpp"
+#include "metrics_option.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/submit.hpp"
@@ -64,6 +65,7 @@ void with_stream_echo(const BenchOptions& o, SocketKind kind, int a, int b, Idle
   StreamListener listener = StreamListener::bind(listen_address(kind));
   const SocketAddress at = listener.local_address();
   rt.run([&]() -> Task<void> {
+    serve_metrics_if_asked(o.metrics);
     auto server = spawn([&]() -> Task<void> { co_await submit_to(1, [&] { return echo_one(listener); }); });
     FramedStream c(co_await StreamSocket::connect(at), EndpointId{0, 0, 0}, 4096);
     co_await client(c);
@@ -98,6 +100,7 @@ void moirai_udp_round_trip(const BenchOptions& o, int a, int b, IdleStrategy idl
   ro.stall_budget = std::chrono::nanoseconds(0);
   Runtime rt(ro);
   rt.run([&]() -> Task<void> {
+    serve_metrics_if_asked(o.metrics);
     const SocketAddress any = SocketAddress::parse("127.0.0.1:0");
     std::unique_ptr<FramedDatagramSocket> server;
     co_await submit_to(1, [&] {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
+#include "metrics_option.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/timer.hpp"
 #include "moirai/transport/ipc.hpp"
@@ -68,6 +69,7 @@ void moirai_ipc_round_trip(const BenchOptions& o, int cpu_a, int cpu_b, IdleStra
     ro.stall_budget = std::chrono::nanoseconds(0);  // the client spins between suspensions by design
     Runtime rt(ro);
     rt.run([&]() -> Task<void> {
+      serve_metrics_if_asked(o.metrics);
       std::vector<std::byte> payload(payload_bytes);
       auto round_trip = [&]() -> Task<void> {
         while (!ch.try_send(payload)) {

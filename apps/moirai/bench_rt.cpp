@@ -9,6 +9,7 @@
 
 #include "bench.hpp"
 #include "bench_support.hpp"
+#include "metrics_option.hpp"
 #include "moirai/core/periodic.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/timer.hpp"
@@ -93,6 +94,7 @@ void run_set(const BenchOptions& o, int cpu, const std::vector<std::size_t>& tas
     }
   };
   rt.run([&]() -> Task<void> {
+    serve_metrics_if_asked(o.metrics);
     co_await spawn(control, TaskContext{}.with_name("control").with_deadline(Duration(1))).join();
   });
 }

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "json_writer.hpp"
+#include "metrics_option.hpp"
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/error.hpp"
 #include "moirai/core/histogram.hpp"
@@ -19,7 +20,6 @@
 #include "moirai/transport/error.hpp"
 #include "moirai/transport/framed_datagram.hpp"
 #include "moirai/transport/framed_server.hpp"
-#include "moirai/transport/metrics_endpoint.hpp"
 #include "report.hpp"
 
 namespace moirai::cli {
@@ -102,21 +102,6 @@ std::string echo_address(const EchoOptions& o) {
 
 namespace {
 
-// The endpoint lives in this task's frame, which the runtime cancels (and so closes) when it stops.
-Task<void> run_metrics_endpoint(StreamListener listener) {
-  MetricsEndpoint endpoint(std::move(listener));
-  co_await endpoint.serve();
-}
-
-// --metrics HOST:PORT: from the running shard, serves its runtime's metrics until the runtime stops.
-void serve_metrics_if_asked(const EchoOptions& o) {
-  if (o.metrics.empty()) return;
-  StreamListener l = StreamListener::bind(SocketAddress::parse(o.metrics));
-  // On stderr, so that the client's --json output on stdout stays one JSON document.
-  std::cerr << "moirai echo: metrics at http://" << l.local_address().to_string() << "/metrics" << std::endl;
-  spawn_detached(run_metrics_endpoint(std::move(l)));
-}
-
 // UDP: every datagram that is one acceptable frame goes back to its sender; the rest are dropped and counted.
 int udp_echo_server(const SocketAddress& at, const EchoOptions& o, std::ostream& out) {
   StopSignals signals;
@@ -124,7 +109,7 @@ int udp_echo_server(const SocketAddress& at, const EchoOptions& o, std::ostream&
   int signal = 0;
   DatagramStats stats;
   rt.run([&]() -> Task<void> {
-    serve_metrics_if_asked(o);
+    serve_metrics_if_asked(o.metrics);
     FramedDatagramSocket s =
         FramedDatagramSocket::bind(at, EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0});
     out << "moirai echo: listening on " << s.local_address().to_string() << " (udp); SIGINT or SIGTERM stops"
@@ -172,7 +157,7 @@ int echo_server(const EchoOptions& o, std::ostream& out) {
       << "); SIGINT or SIGTERM stops" << std::endl;
   int signal = 0;
   rt.run([&]() -> Task<void> {
-    serve_metrics_if_asked(o);
+    serve_metrics_if_asked(o.metrics);
     auto watcher = spawn([&]() -> Task<void> {
       signal = co_await signals.next();
       server.stop();
@@ -249,7 +234,7 @@ int echo_client(const EchoOptions& o, std::ostream& out) {
   const Duration timeout = std::chrono::nanoseconds(static_cast<long long>(o.timeout_s * 1e9));
   const EndpointId self{static_cast<std::uint32_t>(::getpid()), 0, 0};
   rt.run([&]() -> Task<void> {
-    serve_metrics_if_asked(o);
+    serve_metrics_if_asked(o.metrics);
     if (o.transport == "udp") {
       FramedDatagramSocket c = FramedDatagramSocket::bind(
           SocketAddress::parse(at.family() == AF_INET6 ? "[::]:0" : "0.0.0.0:0"), self);

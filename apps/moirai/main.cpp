@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->capture_default_str()
       ->needs(baseline_opt);
+  std::string bench_metrics;
+  bench->add_option("--metrics", bench_metrics,
+                    "Serve each bench runtime's metrics over HTTP at HOST:PORT while it runs (GET /metrics)");
   for (const std::string& name : bench_names()) {
     const char* what =
         name == "pingpong" ? "Cross-core submit_to round trip vs. a bounced cache line"
@@ -135,6 +138,7 @@ int main(int argc, char** argv) {
     o.idle = idle;
     o.interval = std::chrono::microseconds(interval_us);
     o.policy = policy;
+    o.metrics = bench_metrics;
     o.progress = isatty(STDERR_FILENO) != 0;
 
     // Everything that can be refused is refused before minutes of benches.

@@ -15,7 +15,7 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 address="$(sed -n 's/^moirai echo: listening on \([^ ]*\) .*/\1/p' "$dir/server.out")"
-metrics="$(sed -n 's|^moirai echo: metrics at http://\([^/]*\)/metrics$|\1|p' "$dir/server.out")"
+metrics="$(sed -n 's|^moirai: metrics at http://\([^/]*\)/metrics$|\1|p' "$dir/server.out")"
 [ -n "$address" ] && [ -n "$metrics" ] || fail "the server did not say where it listens and serves metrics"
 "$moirai" echo --connect "$address" --count 500 --cpus 0 --idle sleep >"$dir/client.out" 2>&1 ||
   fail "client: $(cat "$dir/client.out")"
