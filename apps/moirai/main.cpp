@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "bench.hpp"
+#include "doctor.hpp"
 #include "echo.hpp"
 #include "gate.hpp"
 #include "moirai/core/cpu_set.hpp"
@@ -109,9 +110,29 @@ int main(int argc, char** argv) {
                    "Serve the runtime's metrics over HTTP at HOST:PORT (GET /metrics: Prometheus text; "
                    "/metrics.json: JSON)");
 
+  CLI::App* doctor =
+      app.add_subcommand("doctor", "Check this host for low-latency readiness; changes nothing");
+  DoctorOptions doctor_options;
+  bool doctor_json_out = false;
+  std::string doctor_cpus;
+  doctor->add_flag("--json", doctor_json_out, "Print JSON instead of text");
+  doctor->add_option("--cpus", doctor_cpus, "The CPUs the service will run on (default: this process's)");
+  doctor->add_option("--root", doctor_options.root,
+                     "Read proc/ and sys/ under DIR instead of / (fixture trees)");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (doctor->parsed()) {
+      if (!doctor_cpus.empty()) doctor_options.cpus = moirai::parse_cpu_list(doctor_cpus);
+      const std::vector<DoctorCheck> checks = run_doctor(doctor_options);
+      if (doctor_json_out) {
+        std::cout << doctor_json(checks) << '\n';
+      } else {
+        print_doctor(std::cout, checks);
+      }
+      return doctor_exit_code(checks);
+    }
     if (echo->parsed()) {
       if (!echo_cpus.empty()) eo.cpus = moirai::parse_cpu_list(echo_cpus);
       if (listen_at.empty() == connect_to.empty()) {

@@ -294,6 +294,10 @@ int Ring::claim_buffer_group(int wanted) noexcept {
   return -1;
 }
 
+bool Ring::probe_available() noexcept {
+  return probe().valid;
+}
+
 bool Ring::supports(int opcode) noexcept {
   const Probe& p = probe();
   return p.valid && opcode >= 0 && opcode < 256 && p.ops.test(static_cast<std::size_t>(opcode));

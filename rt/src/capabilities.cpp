@@ -30,6 +30,7 @@ Capabilities Capabilities::current() {
   if (cap_t caps = cap_get_proc(); caps != nullptr) {
     c.sys_nice = has_effective(caps, CAP_SYS_NICE);
     c.ipc_lock = has_effective(caps, CAP_IPC_LOCK);
+    c.net_admin = has_effective(caps, CAP_NET_ADMIN);
     cap_free(caps);
   }
   c.rtprio_limit = soft_limit(RLIMIT_RTPRIO);

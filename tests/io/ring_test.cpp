@@ -113,6 +113,7 @@ TEST(Ring, NopCompletesIntoItsWaiter) {
 }
 
 TEST(Ring, SupportsNop) {
+  EXPECT_TRUE(Ring::probe_available());
   EXPECT_TRUE(Ring::supports(IORING_OP_NOP));
   EXPECT_FALSE(Ring::supports(-1));
   EXPECT_FALSE(Ring::supports(256));

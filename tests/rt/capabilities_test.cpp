@@ -29,9 +29,10 @@ TEST(Capabilities, CurrentMatchesGetrlimit) {
   ASSERT_EQ(getrlimit(RLIMIT_MEMLOCK, &lim), 0);
   EXPECT_EQ(c.memlock_limit, lim.rlim_cur == RLIM_INFINITY ? Capabilities::kUnlimited : lim.rlim_cur);
   if (geteuid() == 0) {
-    // Root in the initial namespace carries both (CI runs these tests as root).
+    // Root in the initial namespace carries all three (CI runs these tests as root).
     EXPECT_TRUE(c.sys_nice);
     EXPECT_TRUE(c.ipc_lock);
+    EXPECT_TRUE(c.net_admin);
   }
 }
 

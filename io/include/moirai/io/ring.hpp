@@ -122,6 +122,9 @@ class Ring {
   bool ring_fd_registered() const noexcept { return ring_fd_registered_; }
   // Whether the kernel supports an opcode (IORING_OP_*), from the probe made once per process.
   static bool supports(int opcode) noexcept;
+  // Whether that probe succeeded. False when io_uring cannot be used here at all (no kernel support, disabled
+  // by kernel.io_uring_disabled, refused by a seccomp filter): then supports() is false for every opcode.
+  static bool probe_available() noexcept;
 
   io_uring* native() noexcept { return &ring_; }
 

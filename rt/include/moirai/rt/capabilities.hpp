@@ -14,6 +14,7 @@ struct Capabilities {
 
   bool sys_nice = false;            // CAP_SYS_NICE in the effective set
   bool ipc_lock = false;            // CAP_IPC_LOCK in the effective set
+  bool net_admin = false;           // CAP_NET_ADMIN in the effective set (socket priorities, busy polling)
   std::uint64_t rtprio_limit = 0;   // RLIMIT_RTPRIO (soft)
   std::uint64_t memlock_limit = 0;  // RLIMIT_MEMLOCK (soft), bytes
   std::uint64_t nice_limit = 0;     // RLIMIT_NICE (soft): the lowest nice allowed is 20 - nice_limit
