@@ -74,7 +74,8 @@ std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const Benc
 
 std::string format_ratio(double r) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2fx", r);
+  // Two significant figures below 0.1, where two decimals would print a 0.0012 ratio as 0.00x.
+  std::snprintf(buf, sizeof buf, r != 0 && std::fabs(r) < 0.1 ? "%.2gx" : "%.2fx", r);
   return buf;
 }
 

@@ -70,7 +70,7 @@ std::optional<BaselineRatios> ratios_to_baseline(const BenchRow& row, const Benc
 // Lines of cells in aligned columns, two spaces apart: the first column left-aligned (names), the others
 // right-aligned (numbers), trailing blanks trimmed.
 void print_columns(std::ostream& out, const std::vector<std::vector<std::string>>& lines);
-// "1.23x"
+// "1.23x"; two significant figures below 0.1 ("0.0012x").
 std::string format_ratio(double r);
 
 // A table for a person: a title line, aligned columns (name, count, p50, p90, p99, p99.9, p99.99, max in ns),

@@ -115,6 +115,12 @@ TEST(Gate, ToleranceIsTheBoundary) {
   EXPECT_EQ(gate({pingpong(301)}, before, {0, {"p50"}}).regressions(), 1u);
 }
 
+TEST(Gate, SmallRatiosKeepTwoSignificantFigures) {
+  EXPECT_EQ(moirai::cli::format_ratio(0.0012345), "0.0012x");
+  EXPECT_EQ(moirai::cli::format_ratio(0.25), "0.25x");
+  EXPECT_EQ(moirai::cli::format_ratio(0), "0.00x");
+}
+
 TEST(Gate, AnImprovementBeyondToleranceIsNotAFailure) {
   const GateResult g = gate({pingpong(200)}, saved({pingpong(300)}), {25, {"p50"}});
   EXPECT_EQ(g.regressions(), 0u);

@@ -45,7 +45,7 @@ gate)
   bench --baseline "$dir/doctored.json" --tolerance 25 >"$dir/out" 2>"$dir/err"
   rc=$?
   [ "$rc" -eq 3 ] || fail "exit $rc, not 3: $(cat "$dir/out" "$dir/err")"
-  grep -q '^moirai: regression: pingpong/moirai.submit_to p50 ratio 0.00x -> [0-9.]*x (+[0-9]*%, tolerance 25%)$' \
+  grep -q '^moirai: regression: pingpong/moirai.submit_to p50 ratio 0.001x -> [0-9.]*x (+[0-9]*%, tolerance 25%)$' \
     "$dir/err" || fail "stderr: $(cat "$dir/err")"
   grep -q 'pingpong/moirai.submit_to p50 .*REGRESSION' "$dir/out" || fail "table: $(cat "$dir/out")"
   ;;
