@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -950,7 +951,8 @@ DoctorHost DoctorHost::fixture(const std::string& root) {
     std::istringstream lines(*status);
     for (std::string line; std::getline(lines, line);) {
       if (line.rfind("CapEff:", 0) != 0) continue;
-      const std::uint64_t eff = std::stoull(Tree::trim(line.substr(7)), nullptr, 16);
+      // Hex, as the kernel writes it; a line that is not (a hand-made fixture) reads as no capability.
+      const std::uint64_t eff = std::strtoull(Tree::trim(line.substr(7)).c_str(), nullptr, 16);
       caps.sys_nice = (eff >> kCapSysNice & 1) != 0;
       caps.ipc_lock = (eff >> kCapIpcLock & 1) != 0;
       caps.net_admin = (eff >> kCapNetAdmin & 1) != 0;
@@ -1028,21 +1030,17 @@ std::string doctor_json(const std::vector<DoctorCheck>& checks) {
   std::string out = "{";
   append_key(out, "checks");
   out += '[';
+  const auto field = [&out](const char* key, std::string_view value, char after) {
+    append_key(out, key);
+    append_string(out, value);
+    out += after;
+  };
   for (std::size_t i = 0; i < checks.size(); ++i) {
-    if (i != 0) out += ',';
-    out += '{';
-    append_key(out, "id");
-    append_string(out, checks[i].id);
-    out += ',';
-    append_key(out, "status");
-    append_string(out, to_string(checks[i].status));
-    out += ',';
-    append_key(out, "found");
-    append_string(out, checks[i].found);
-    out += ',';
-    append_key(out, "fix");
-    append_string(out, checks[i].fix);
-    out += '}';
+    out += i == 0 ? "{" : ",{";
+    field("id", checks[i].id, ',');
+    field("status", to_string(checks[i].status), ',');
+    field("found", checks[i].found, ',');
+    field("fix", checks[i].fix, '}');
   }
   out += "]}";
   return out;
