@@ -414,8 +414,8 @@ TEST_F(Doctor, BadRootsAndCpusAreErrorsNamingThem) {
 TEST_F(Doctor, JsonHasTheDocumentedShape) {
   write("proc/sys/kernel/numa_balancing", "1\n");
   const std::vector<DoctorCheck> checks = run();
-  const moirai::cli::testing::Json j = moirai::cli::testing::parse_json(moirai::cli::doctor_json(checks));
-  const moirai::cli::testing::JsonArray& arr = j.at("checks").array();
+  const moirai::cli::json::Json j = moirai::cli::json::parse_json(moirai::cli::doctor_json(checks));
+  const moirai::cli::json::JsonArray& arr = j.at("checks").array();
   ASSERT_EQ(arr.size(), checks.size());
   for (std::size_t i = 0; i < arr.size(); ++i) {
     EXPECT_EQ(arr[i].at("id").string(), checks[i].id);
