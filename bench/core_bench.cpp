@@ -54,8 +54,8 @@ moirai::Task<void> empty() {
 }
 
 // stall_check 1: the stall check on (the default), which reads the cycle counter after every resumption;
-// 0: off. metrics 1: the latency histograms on (the default), which read it again as each task becomes ready;
-// 0: off.
+// 0: off. metrics 1: the latency histograms on (off is the default), which read it again as each task becomes
+// ready; 0: off.
 void BM_SpawnJoinOnAShard(benchmark::State& state) {
   moirai::RuntimeOptions o;
   o.cpus = {0};

@@ -33,6 +33,7 @@ RuntimeOptions one_shard(const EchoOptions& o) {
   RuntimeOptions ro;
   ro.cpus = {resolve_shard_cpus(o.cpus, CpuFacts::current()).front()};
   ro.idle = o.idle.empty() ? IdleStrategy::spin_then_sleep : parse_idle_strategy(o.idle);
+  ro.metrics = !o.metrics.empty();  // the histograms cost a clock read per wake-up: only when served
   return ro;
 }
 

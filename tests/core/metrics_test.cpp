@@ -30,6 +30,7 @@ using moirai::Task;
 moirai::RuntimeOptions two_shards() {
   moirai::RuntimeOptions o = moirai_test::two_shards();
   o.stall_budget = std::chrono::seconds(1);
+  o.metrics = true;
   return o;
 }
 

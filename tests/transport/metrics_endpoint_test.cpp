@@ -30,6 +30,7 @@ moirai::RuntimeOptions two_shards() {
   moirai::RuntimeOptions o;
   o.cpus = {0, 1};
   o.idle = moirai::IdleStrategy::sleep;
+  o.metrics = true;
   return o;
 }
 

@@ -2,14 +2,14 @@
 // histograms recorded by the shard alone, without locks or allocation, and read from any thread, merged on
 // read.
 //
-// Histograms per shard (RuntimeOptions::metrics, on by default; off saves the cycle-counter read that
+// Histograms per shard (RuntimeOptions::metrics, off by default, since on it costs a cycle-counter read that
 // timestamps each task as it becomes ready):
 //   - scheduling delay: from a task becoming ready (spawned, woken by a completion, a message or a timer) to
 //     its resumption; how long the run queue and the loop kept it waiting;
 //   - task run time: the length of each resumption, from resume to the next suspension;
 //   - timer lateness: from a timer's deadline to the loop firing it.
 //
-// Runtime::metrics() and Shard::metrics() take a snapshot; to_prometheus() and to_json() format one.
+// Runtime::metrics() and Shard::metrics_into() take a snapshot; to_prometheus() and to_json() format one.
 #pragma once
 
 #include <array>
