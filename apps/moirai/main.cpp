@@ -158,7 +158,6 @@ int main(int argc, char** argv) {
       if (!soak_cpus.empty()) soak_options.cpus = moirai::parse_cpu_list(soak_cpus);
       if (soak_transport != "all") soak_options.transports = {soak_transport};
       soak_options.progress = isatty(STDERR_FILENO) != 0;
-      check_soak_options(soak_options);
       return soak_main(soak_options, std::cout, std::cerr, soak_json_out);
     }
     if (echo->parsed()) {
