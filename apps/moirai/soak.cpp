@@ -169,12 +169,8 @@ SoakRow channel_soak(const std::string& name, const SoakOptions& o, std::uint32_
           co_await submit_to(shard, [&, k] { return channel_sender(ch, k, per[k], o.payload); });
         }));
       }
-      try {
-        for (auto& h : each)
-          co_await h.join();
-      } catch (const std::exception& e) {
-        row.failure = std::string("a sender failed: ") + e.what();
-      }
+      for (auto& h : each)
+        co_await join_sender(h, row);
       ch.close();
     });
     std::uint64_t n = 0;
