@@ -129,16 +129,22 @@ int main(int argc, char** argv) {
   std::string soak_transport = "all";
   std::string soak_cpus;
   bool soak_json_out = false;
+  // The last of a repeated option counts: scripts/soak passes its own --messages before the caller's.
   soak->add_option("--transport", soak_transport, "channel, mpsc, tcp, udp, unix, ipc or all")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   soak->add_option("--messages", soak_options.messages, "Messages through each transport")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   soak->add_option("--senders", soak_options.senders, "Sender tasks of the mpsc channel")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   soak->add_option("--payload", soak_options.payload, "Bytes per message (at least 24)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   soak->add_option("--cpus", soak_cpus,
-                   "CPUs: the receiver on the first, senders on the others (default: all allowed)");
+                   "CPUs: the receiver on the first, senders on the others (default: all allowed)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   soak->add_flag("--json", soak_json_out, "Print JSON instead of a table");
 
   CLI11_PARSE(app, argc, argv);
