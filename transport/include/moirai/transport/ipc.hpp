@@ -137,7 +137,7 @@ class IpcChannel {
   Impl* impl_ = nullptr;
 };
 
-class [[nodiscard]] IpcChannel::SendAwaiter : detail::CancelHook {
+class [[nodiscard]] IpcChannel::SendAwaiter : moirai::detail::CancelHook {
  public:
   SendAwaiter(Impl* impl, std::span<const std::byte> payload, EndpointId sender, Duration timeout) noexcept;
   bool await_ready();
@@ -145,7 +145,7 @@ class [[nodiscard]] IpcChannel::SendAwaiter : detail::CancelHook {
   void await_resume();
 
  private:
-  static void retry(detail::TimerEntry* e) noexcept;
+  static void retry(moirai::detail::TimerEntry* e) noexcept;
   void arm_retry() noexcept;
 
   Impl* impl_;
@@ -157,12 +157,12 @@ class [[nodiscard]] IpcChannel::SendAwaiter : detail::CancelHook {
   bool timed_out_ = false;
   std::exception_ptr error_;
   Shard* shard_ = nullptr;
-  detail::TaskControl* task_ = nullptr;
+  moirai::detail::TaskControl* task_ = nullptr;
   std::coroutine_handle<> h_{};
-  detail::OwnedTimer<SendAwaiter> timer_{};
+  moirai::detail::OwnedTimer<SendAwaiter> timer_{};
 };
 
-class [[nodiscard]] IpcChannel::RecvAwaiter : detail::CancelHook {
+class [[nodiscard]] IpcChannel::RecvAwaiter : moirai::detail::CancelHook {
  public:
   RecvAwaiter(Impl* impl, std::optional<EndpointId> from, Duration timeout) noexcept;
   bool await_ready();
@@ -181,9 +181,9 @@ class [[nodiscard]] IpcChannel::RecvAwaiter : detail::CancelHook {
   Outcome outcome_ = Outcome::none;
   IpcMessage message_{};
   Shard* shard_ = nullptr;
-  detail::TaskControl* task_ = nullptr;
+  moirai::detail::TaskControl* task_ = nullptr;
   std::coroutine_handle<> h_{};
-  detail::OwnedTimer<RecvAwaiter> timer_{};
+  moirai::detail::OwnedTimer<RecvAwaiter> timer_{};
 };
 
 }  // namespace moirai::transport
