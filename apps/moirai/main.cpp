@@ -14,6 +14,7 @@
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/error.hpp"
 #include "report_files.hpp"
+#include "soak.hpp"
 #include "topo.hpp"
 
 int main(int argc, char** argv) {
@@ -139,6 +140,32 @@ int main(int argc, char** argv) {
   demo_feed_cmd->add_option("--cpus", demo_cpus, "Two CPUs, A,B: the handler on A, the load on B");
   demo_feed_cmd->add_flag("--json", demo_json, "Print JSON instead of a table");
 
+  CLI::App* soak = app.add_subcommand(
+      "soak",
+      "Sequence-numbered, checksummed messages through each transport: none lost, none duplicated, "
+      "order kept, memory flat");
+  SoakOptions soak_options;
+  std::string soak_transport = "all";
+  std::string soak_cpus;
+  bool soak_json_out = false;
+  // The last of a repeated option counts: scripts/soak passes its own --messages before the caller's.
+  soak->add_option("--transport", soak_transport, "channel, mpsc, tcp, udp, unix, ipc or all")
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  soak->add_option("--messages", soak_options.messages, "Messages through each transport")
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  soak->add_option("--senders", soak_options.senders, "Sender tasks of the mpsc channel")
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  soak->add_option("--payload", soak_options.payload, "Bytes per message (at least 24)")
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  soak->add_option("--cpus", soak_cpus,
+                   "CPUs: the receiver on the first, senders on the others (default: all allowed)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  soak->add_flag("--json", soak_json_out, "Print JSON instead of a table");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -155,6 +182,12 @@ int main(int argc, char** argv) {
         print_doctor(std::cout, checks);
       }
       return doctor_exit_code(checks);
+    }
+    if (soak->parsed()) {
+      if (!soak_cpus.empty()) soak_options.cpus = moirai::parse_cpu_list(soak_cpus);
+      if (soak_transport != "all") soak_options.transports = {soak_transport};
+      soak_options.progress = isatty(STDERR_FILENO) != 0;
+      return soak_main(soak_options, std::cout, std::cerr, soak_json_out);
     }
     if (echo->parsed()) {
       if (!echo_cpus.empty()) eo.cpus = moirai::parse_cpu_list(echo_cpus);
