@@ -56,12 +56,12 @@ int demo_feed(const examples::feed::DemoOptions& o, bool json, std::ostream& out
     print_table(out, rep);
   }
   const std::uint64_t received = r.feed.quotes + r.feed.unknown_symbol;
-  const bool complete = received == r.generator.quotes && r.feed.malformed == 0 &&
-                        r.feed.sequence.missing <= r.generator.skipped_quotes &&
-                        r.subscriber.updates == r.feed.published_tcp && r.subscriber.out_of_order == 0 &&
-                        r.subscriber.malformed == 0 &&
-                        (!r.strategy_ran || (r.strategy.updates == r.feed.published_ipc &&
-                                             r.strategy.out_of_order == 0 && r.strategy.malformed == 0));
+  const bool complete =
+      received == r.generator.quotes && r.feed.malformed == 0 &&
+      r.feed.sequence.missing <= r.generator.skipped_quotes && r.subscriber.updates == r.feed.published_tcp &&
+      r.subscriber.out_of_order == 0 && r.subscriber.malformed == 0 &&
+      (!r.strategy_ran || (r.strategy.updates == r.feed.published_ipc && r.feed.ipc_dropped == 0 &&
+                           r.strategy.out_of_order == 0 && r.strategy.malformed == 0));
   return complete ? 0 : 1;
 }
 
