@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fcntl.h>
@@ -16,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/child_process.hpp"
 #include "../support/seccomp_refusal.hpp"
 #include "core_test_support.hpp"
 #include "moirai/core/cpu_set.hpp"
@@ -613,14 +613,10 @@ int start_with_io_uring_refused(int err, const char* cause) {
 void expect_start_refused_and_explained(int err, const char* cause) {
   if (!moirai_test::kCanRefuseIoUring)
     GTEST_SKIP() << "the seccomp filter here is written for x86_64 and aarch64";
-  std::fflush(nullptr);  // nothing buffered may be written twice, by parent and child
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0) << std::strerror(errno);
-  if (pid == 0) _exit(start_with_io_uring_refused(err, cause));
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "child died abnormally (a crash instead of an error), status " << status;
-  EXPECT_EQ(WEXITSTATUS(status), kSeccompOk) << "see SeccompChild; the child printed the message above";
+  const moirai_test::ChildOutcome child =
+      moirai_test::run_in_child([&] { return start_with_io_uring_refused(err, cause); });
+  ASSERT_TRUE(child.exited) << "a crash instead of an error: " << child.describe();
+  EXPECT_EQ(child.status, kSeccompOk) << "see SeccompChild; the child printed the message above";
 }
 
 TEST(RuntimeSetup, IoUringRefusedWithEpermIsAnErrorAtStartNamingSeccompAndTheFix) {

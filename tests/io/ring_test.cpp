@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "../support/child_process.hpp"
 #include "../support/seccomp_refusal.hpp"
 
 namespace moirai::io {
@@ -372,16 +373,10 @@ ChildResult construct_ring_under_seccomp(int err, const char* expected_text) {
 void expect_refusal_explained(int err, const char* expected_text) {
   if (!moirai_test::kCanRefuseIoUring)
     GTEST_SKIP() << "the seccomp filter here is written for x86_64 and aarch64";
-  std::fflush(nullptr);  // nothing buffered may be written twice, by parent and child
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0) << std::strerror(errno);
-  if (pid == 0) {
-    _exit(construct_ring_under_seccomp(err, expected_text));
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "child died abnormally, status " << status;
-  EXPECT_EQ(WEXITSTATUS(status), kChildOk) << "see the ChildResult codes; the child printed what() above";
+  const moirai_test::ChildOutcome child =
+      moirai_test::run_in_child([&] { return construct_ring_under_seccomp(err, expected_text); });
+  ASSERT_TRUE(child.exited) << child.describe();
+  EXPECT_EQ(child.status, kChildOk) << "see the ChildResult codes; the child printed what() above";
 }
 
 TEST(RingSetupRefused, SeccompEpermIsExplained) {
