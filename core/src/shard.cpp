@@ -166,11 +166,19 @@ void Shard::init_on_thread() {
     numa::NodeMemory m = detail::map_shard_memory(node_, block * rt_.options.io_buffer_count, bo, refused);
     io_buffers_.emplace(std::move(m), rt_.options.io_buffer_size, rt_.options.io_buffer_count, false);
     memory_.io_buffer_bytes = io_buffers_->memory().size();
+    if (!refused.empty()) {
+      memory_options_.lock = false;
+      if (memory_.warning.empty()) memory_.warning = "memory not locked: " + refused;
+    }
   }
   memory_.frame_bytes = allocator_->bytes_mapped();
   memory_.pages = allocator_->pages();
   memory_.bound = allocator_->bound();
-  memory_.locked = allocator_->locked();
+  memory_.locked = allocator_->locked() && memory_options_.lock;
+  // Running unlocked is allowed, silently it is not: one line per runtime, the reason and the fix with it.
+  if (rt_.options.lock_memory && !memory_.locked && !rt_.memory_lock_warned.exchange(true)) {
+    std::fprintf(stderr, "moirai: shard %u (cpu %d): %s\n", id_, cpu_, memory_.warning.c_str());
+  }
   memory_.prefaulted = true;
   if (rt_.options.huge_pages && memory_.pages == numa::PageKind::normal) {
     if (!memory_.warning.empty()) memory_.warning += "; ";

@@ -109,7 +109,9 @@ TEST(ShardMemory, LockedWhenAskedAndAllowed) {
 
 TEST(ShardMemoryDeathTest, LockRefusedRunsUnlockedAndSaysWhy) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(run_with_lock_refused(), ::testing::ExitedWithCode(0), "");
+  // It says so on stderr too, once, with the limit and the fix.
+  EXPECT_EXIT(run_with_lock_refused(), ::testing::ExitedWithCode(0),
+              "moirai: shard 0 \\(cpu 0\\): memory not locked: .*RLIMIT_MEMLOCK.*raise it");
 }
 
 TEST(ShardMemory, HugePagesAskedAreObtainedOrExplained) {
