@@ -458,7 +458,16 @@ struct StallLog {
     std::lock_guard lock(m);
     std::vector<moirai::StallReport> out;
     for (const auto& r : reports) {
-      if (r.task_name == name) out.push_back(r);
+      if (r.task_name == name && !r.ongoing) out.push_back(r);
+    }
+    return out;
+  }
+  // The reports peers made while the task was still running.
+  std::vector<moirai::StallReport> ongoing() {
+    std::lock_guard lock(m);
+    std::vector<moirai::StallReport> out;
+    for (const auto& r : reports) {
+      if (r.ongoing) out.push_back(r);
     }
     return out;
   }
@@ -561,6 +570,21 @@ Task<void> serve_beside_a_stall(StallWitness& w, int messages) {
   co_await sender.join();
 }
 
+// Spins without suspending until `w` shows that shard 1 went on and `log` holds a report of this stall made
+// while it lasts, or 10 s pass; then records what it saw and releases shard 1's loop.
+Task<void> spin_until_witnessed(StallWitness& w, StallLog& log, bool& went_on, int& posted) {
+  const std::int64_t give_up = moirai::monotonic_ns() + 10'000'000'000;
+  while (moirai::monotonic_ns() < give_up) {
+    if (w.pings.load() >= 100 && w.timed_out.load() && !log.ongoing().empty()) {
+      went_on = true;
+      break;
+    }
+  }
+  posted = w.posted.load();
+  w.release.store(true);
+  co_return;
+}
+
 // Shard 0 runs a task that spins without suspending until shard 1 has shown, from its side, that it went on:
 // its timer loop ran 100 laps, its request to shard 0 timed out instead of blocking it, and its sender of
 // more messages than the ring holds waits for room (posted stays under the count). The spin gives up after 10
@@ -580,25 +604,21 @@ TEST(SpawnStall, WhileOneShardIsStuckTheOtherServesAndItsRequestsToTheStuckOneWa
       co_await moirai::submit_to(1, [&sw] { return serve_beside_a_stall(sw, kMessages); });
     }(w));
     co_await moirai::yield();  // the request to shard 1 is out
-    auto stuck = moirai::spawn(
-        [&]() -> Task<void> {
-          const std::int64_t give_up = moirai::monotonic_ns() + 10'000'000'000;
-          while (moirai::monotonic_ns() < give_up) {
-            if (w.pings.load() >= 100 && w.timed_out.load()) {
-              went_on = true;
-              break;
-            }
-          }
-          posted_during_stall = w.posted.load();
-          w.release.store(true);
-          co_return;
-        }(),
-        TaskContext{}.with_name("stuck"));
+    auto stuck = moirai::spawn(spin_until_witnessed(w, *log, went_on, posted_during_stall),
+                               TaskContext{}.with_name("stuck").with_id(4242));
     co_await stuck.join();
     co_await beside.join();
   });
-  EXPECT_TRUE(went_on) << "shard 1 stopped while shard 0 was stuck: pings " << w.pings.load()
-                       << ", timed out " << w.timed_out.load();
+  EXPECT_TRUE(went_on) << "shard 1 stopped while shard 0 was stuck, or did not report it: pings "
+                       << w.pings.load() << ", timed out " << w.timed_out.load() << ", ongoing reports "
+                       << log->ongoing().size();
+  // Reported while still stuck, by the shard that watched it, once.
+  const auto ongoing = log->ongoing();
+  ASSERT_EQ(ongoing.size(), 1u);
+  EXPECT_EQ(ongoing[0].shard, 0u);
+  EXPECT_EQ(ongoing[0].seen_by, 1u);
+  EXPECT_EQ(ongoing[0].task_id, 4242u);
+  EXPECT_GT(ongoing[0].ran_for, ongoing[0].budget);
   EXPECT_LT(posted_during_stall, kMessages) << "the ring to the stuck shard never filled";
   EXPECT_EQ(w.delivered.load(), kMessages);  // backpressure, not loss
   const auto reports = log->named("stuck");
