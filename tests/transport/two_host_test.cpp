@@ -4,9 +4,12 @@
 // restored: a send into the cut link fails with the user timeout instead of sitting in the kernel, a connect
 // from the side whose routes went is unreachable, and a client streaming sequence-numbered messages sees its
 // connection fail, reconnects and resends what was not acknowledged, so that the server ends with every
-// message exactly once and in order. Skipped, saying why, where namespaces cannot be made.
+// message exactly once and in order. The fixture removes its namespaces, and a dead process's. Skipped,
+// saying why, where namespaces cannot be made.
 #include <gtest/gtest.h>
 #include <net/if.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -146,6 +149,35 @@ TEST(TwoHostsFork, AForkedChildRunsInTheNamespaceAndIsReaped) {
       200ms);
   EXPECT_TRUE(hung.timed_out);
   EXPECT_EQ(hung.exit_code, 128 + SIGKILL);  // killed at the timeout, and reaped
+}
+
+// A pair goes with its object; one left by a process that died (its pid runs no more) goes when the next
+// pair is made, and a live process's pair is left alone.
+TEST(TwoHostsCleanup, APairGoesWithItsObjectAndADeadProcesssLeftoversWithTheNext) {
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ASSERT_GT(dead, 0);
+  ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);
+  const std::string leftover = std::string(NetnsPair::kPrefix) + std::to_string(dead) + "-0-a";
+  const auto exists = [](const std::string& ns) { return ::access(("/run/netns/" + ns).c_str(), F_OK) == 0; };
+  std::string a, b;
+  {
+    NetnsPair probe;
+    MOIRAI_SKIP_WITHOUT_NETNS(probe);
+  }
+  ASSERT_EQ(moirai_test::run_command({"ip", "netns", "add", leftover}).exit_code, 0);
+  {
+    NetnsPair pair;
+    MOIRAI_SKIP_WITHOUT_NETNS(pair);
+    a = pair.a().ns;
+    b = pair.b().ns;
+    EXPECT_TRUE(exists(a));
+    EXPECT_TRUE(exists(b));
+    EXPECT_FALSE(exists(leftover)) << leftover << " was left by a dead process and should be gone";
+  }
+  EXPECT_FALSE(exists(a));
+  EXPECT_FALSE(exists(b));
+  if (exists(leftover)) moirai_test::run_command({"ip", "netns", "del", leftover});
 }
 
 TEST_F(TwoHosts, TcpFramedEchoAcrossTheLink) {
