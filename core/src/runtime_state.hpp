@@ -21,6 +21,8 @@ struct RuntimeState {
   std::atomic<unsigned> quiesced{0};
   // Set by the first shard whose thread policy was refused: the warning is printed once per runtime.
   std::atomic<bool> thread_policy_warned{false};
+  // The same for lock_memory refused (RLIMIT_MEMLOCK, no CAP_IPC_LOCK): one line per runtime, not per shard.
+  std::atomic<bool> memory_lock_warned{false};
 
   void request_stop() noexcept {
     stopping.store(true, std::memory_order_seq_cst);

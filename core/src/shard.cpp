@@ -26,6 +26,8 @@ constexpr long long kBackpressureRecheckNs =
     50'000;  // a full peer ring does not wake us; look again this soon
 constexpr long long kStoppingRecheckNs =
     1'000'000;  // while stopping, look at the shutdown timeout this often
+constexpr unsigned kWatchLaps =
+    1024;  // spin strategy: idle laps between two reads of the clock for the watch
 
 }  // namespace
 
@@ -166,11 +168,19 @@ void Shard::init_on_thread() {
     numa::NodeMemory m = detail::map_shard_memory(node_, block * rt_.options.io_buffer_count, bo, refused);
     io_buffers_.emplace(std::move(m), rt_.options.io_buffer_size, rt_.options.io_buffer_count, false);
     memory_.io_buffer_bytes = io_buffers_->memory().size();
+    if (!refused.empty()) {
+      memory_options_.lock = false;
+      if (memory_.warning.empty()) memory_.warning = "memory not locked: " + refused;
+    }
   }
   memory_.frame_bytes = allocator_->bytes_mapped();
   memory_.pages = allocator_->pages();
   memory_.bound = allocator_->bound();
-  memory_.locked = allocator_->locked();
+  memory_.locked = allocator_->locked() && memory_options_.lock;
+  // Running unlocked is allowed, silently it is not: one line per runtime, the reason and the fix with it.
+  if (rt_.options.lock_memory && !memory_.locked && !rt_.memory_lock_warned.exchange(true)) {
+    std::fprintf(stderr, "moirai: shard %u (cpu %d): %s\n", id_, cpu_, memory_.warning.c_str());
+  }
   memory_.prefaulted = true;
   if (rt_.options.huge_pages && memory_.pages == numa::PageKind::normal) {
     if (!memory_.warning.empty()) memory_.warning += "; ";
@@ -376,6 +386,10 @@ bool Shard::run_tasks() {
     const bool timed = t != nullptr && t->sched.cls != detail::SchedClass::best_effort;
     if (timed && !clocked) t0 = ticks();
     resume_start_ = t0;
+    if (check_stalls) {
+      running_task_id_.store(t != nullptr ? t->id : 0, std::memory_order_relaxed);
+      running_since_.store(t0, std::memory_order_release);  // release: the id above goes with it
+    }
     if (measured && t != nullptr)
       record(ShardHistogram::scheduling_delay, t0 > t->ready_ticks ? t0 - t->ready_ticks : 0);
     r.handle.resume();
@@ -395,6 +409,7 @@ bool Shard::run_tasks() {
     resumed_task_ = nullptr;
   }
   current_task_ = nullptr;
+  if (check_stalls) running_since_.store(0, std::memory_order_relaxed);
   bump(stats_.tasks_run, n);
   return true;
 }
@@ -562,6 +577,7 @@ void Shard::report_stall(detail::TaskControl* t, std::uint64_t ran_ticks) {
   report.ran_for = std::chrono::nanoseconds(
       static_cast<long long>(static_cast<double>(ran_ticks) / ticks_per_us() * 1000.0));
   report.budget = rt_.options.stall_budget;
+  report.seen_by = id_;
   if (rt_.options.on_stall) {
     rt_.options.on_stall(report);
   } else {
@@ -572,6 +588,67 @@ void Shard::report_stall(detail::TaskControl* t, std::uint64_t ran_ticks) {
         id_, cpu_, t->name, static_cast<unsigned long long>(t->id),
         static_cast<long long>(report.ran_for.count() / 1000),
         static_cast<long long>(report.budget.count() / 1000));
+  }
+}
+
+// An idle shard looks at its peers once per stall budget: a peer whose current resumption began longer ago
+// than the budget is stuck in a task that does not suspend, and cannot say so itself until it ends.
+void Shard::watch_peers() noexcept {
+  const std::uint64_t now = ticks();
+  if (now - last_watch_ < stall_ticks_) return;
+  last_watch_ = now;
+  for (const auto& p : rt_.shards) {
+    Shard& peer = *p;
+    if (&peer == this) continue;
+    const std::uint64_t since = peer.running_since_.load(std::memory_order_acquire);
+    // `since` after `now`: another CPU's counter a little ahead, or a run that began after our read.
+    if (since == 0 || since > now || now - since <= stall_ticks_) continue;
+    const std::uint64_t id = peer.running_task_id_.load(std::memory_order_relaxed);
+    // The id is that run's only if no other run began in between (an acquire-release pair per store; a run
+    // that began since is not late yet, so it is skipped and looked at next time).
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (peer.running_since_.load(std::memory_order_relaxed) != since) continue;
+    std::uint64_t reported = peer.ongoing_reported_.load(std::memory_order_relaxed);
+    if (reported == since) continue;
+    if (!peer.ongoing_reported_.compare_exchange_strong(reported, since, std::memory_order_relaxed)) continue;
+    report_ongoing_stall(peer, id, now - since);
+  }
+}
+
+// Whether a peer is inside a run of tasks that no watch has reported: a sleeping shard then wakes within a
+// stall budget to look again, so an idle runtime's watch needs no thread of its own.
+bool Shard::peer_in_unreported_run() const noexcept {
+  for (const auto& p : rt_.shards) {
+    if (p.get() == this) continue;
+    const std::uint64_t since = p->running_since_.load(std::memory_order_relaxed);
+    if (since != 0 && since != p->ongoing_reported_.load(std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
+void Shard::report_ongoing_stall(const Shard& peer, std::uint64_t task_id, std::uint64_t ran_ticks) noexcept {
+  try {
+    StallReport report;
+    report.shard = peer.id_;
+    report.task_id = task_id;
+    report.ran_for = std::chrono::nanoseconds(
+        static_cast<long long>(static_cast<double>(ran_ticks) / ticks_per_us() * 1000.0));
+    report.budget = rt_.options.stall_budget;
+    report.ongoing = true;
+    report.seen_by = id_;
+    if (rt_.options.on_stall) {
+      rt_.options.on_stall(report);
+      return;
+    }
+    std::fprintf(stderr,
+                 "moirai: shard %u (cpu %d): task id %llu has been running %lld us without suspending (stall "
+                 "budget %lld us), seen from shard %u; nothing else runs on shard %u until it suspends\n",
+                 peer.id_, peer.cpu_, static_cast<unsigned long long>(task_id),
+                 static_cast<long long>(report.ran_for.count() / 1000),
+                 static_cast<long long>(report.budget.count() / 1000), id_, peer.id_);
+  } catch (...) {
+    // A handler that throws cannot be allowed to take the watching shard down; the stall is reported again
+    // by its own shard when the task suspends.
   }
 }
 
@@ -792,6 +869,7 @@ void Shard::sleep_in_ring() {
   if (!timers_.empty()) cap(std::max<long long>(0, timers_.next_deadline() - monotonic_ns()));
   if (!dirty_.empty()) cap(kBackpressureRecheckNs);
   if (stop_seen_ && !quiesced_) cap(kStoppingRecheckNs);
+  if (stall_ticks_ != 0 && peer_in_unreported_run()) cap(rt_.options.stall_budget.count());  // watch it
   if (pollers_ != nullptr && prepare_pollers_for_sleep(timeout)) {
     end_pollers_sleep();
     sleeping_.store(false, std::memory_order_relaxed);
@@ -805,6 +883,9 @@ void Shard::sleep_in_ring() {
 }
 
 void Shard::idle() {
+  if (stall_ticks_ != 0 && shard_count_ > 1) {
+    if (rt_.options.idle != IdleStrategy::spin || ++idle_laps_ % kWatchLaps == 0) watch_peers();
+  }
   switch (rt_.options.idle) {
     case IdleStrategy::spin:
       // The pause stays: without it the round trip measured slower here, as back-to-back polls of the

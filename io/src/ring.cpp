@@ -136,9 +136,12 @@ std::string describe_setup_error(int err, const HostFacts& facts) {
       }
       break;
     case ENOMEM:
-      out << "The kernel could not pin memory for the ring. Kernels before 5.12 charge rings to "
-             "RLIMIT_MEMLOCK, "
-             "which is ";
+      // Seen on 6.18 as well as before 5.12: without CAP_IPC_LOCK the ring's pages count against
+      // RLIMIT_MEMLOCK together with memory already locked, so a 64 KiB limit (a container's default) fits
+      // one 256-entry ring and fails the second shard's.
+      out << "The kernel could not pin memory for the ring. Without CAP_IPC_LOCK a ring's memory counts "
+             "against RLIMIT_MEMLOCK (with the memory this process has locked already; each shard has a "
+             "ring), which is ";
       if (facts.memlock_kib == ~0ull) {
         out << "unlimited here, so the machine itself is short of memory. Fix: free memory or use fewer ring "
                "entries.";

@@ -1,5 +1,6 @@
 // Io awaitables on the shard's ring: pipes written and read, nops, results as values (-errno, never an
-// exception), reads that wait for a writer, more requests than the ring holds, and io on every shard.
+// exception), reads that wait for a writer, more requests than the ring holds, more completions at once than
+// its CQ holds, and io on every shard.
 #include "moirai/core/io.hpp"
 
 #include <fcntl.h>
@@ -143,6 +144,106 @@ TEST(Io, ManyPendingReadsCompleteAsTheirWritesArrive) {
     }
   });
 }
+
+// Completions the kernel posts faster than the shard reaps them, under both idle strategies: an 8-entry ring
+// has a 32-entry CQ, and each case makes hundreds of requests complete at once. The kernel keeps what does
+// not fit on its overflow list (IORING_FEAT_NODROP) and raises IORING_SQ_CQ_OVERFLOW; the loop must flush it,
+// or those tasks never resume. Every request completes with its own result and the kernel dropped none.
+class CqOverflow : public ::testing::TestWithParam<moirai::IdleStrategy> {
+ protected:
+  static moirai::RuntimeOptions options() {
+    moirai::RuntimeOptions o = one_shard(GetParam());
+    o.ring_entries = 8;
+    o.stall_budget = std::chrono::nanoseconds(0);  // spawning hundreds of tasks is not the point here
+    return o;
+  }
+  static unsigned dropped() { return *moirai::this_shard().ring().native()->cq.koverflow; }
+};
+
+TEST_P(CqOverflow, HundredsOfKernelTimeoutsExpiringTogetherAllResume) {
+  Runtime rt(options());
+  rt.run([]() -> Task<void> {
+    constexpr int kTasks = 600;
+    EXPECT_LT(moirai::this_shard().ring().cq_entries(), static_cast<unsigned>(kTasks));
+    std::vector<TaskHandle<int>> hs;
+    hs.reserve(kTasks);
+    for (int i = 0; i < kTasks; ++i) {
+      hs.push_back(moirai::spawn([]() -> Task<int> {
+        __kernel_timespec ts{0, 3'000'000};  // all armed within the same few microseconds, all due together
+        co_return co_await moirai::io_op(
+            [&ts](io_uring_sqe* sqe) noexcept { io_uring_prep_timeout(sqe, &ts, 0, 0); });
+      }()));
+    }
+    int expired = 0;
+    for (auto& h : hs)
+      expired += (co_await h.join()) == -ETIME ? 1 : 0;
+    EXPECT_EQ(expired, kTasks);
+    EXPECT_EQ(dropped(), 0u);
+  });
+}
+
+TEST_P(CqOverflow, HundredsOfReadsMadeReadyByOneBurstOfWritesAllResume) {
+  Runtime rt(options());
+  rt.run([]() -> Task<void> {
+    constexpr int kPipes = 300;
+    std::vector<Pipe> pipes(kPipes);
+    std::vector<char> bufs(kPipes, 0);
+    std::vector<TaskHandle<int>> readers;
+    readers.reserve(kPipes);
+    for (int i = 0; i < kPipes; ++i) {
+      readers.push_back(moirai::spawn([](int fd, char* b) -> Task<int> {
+        co_return co_await moirai::async_read(fd, b, 1);
+      }(pipes[i].r, &bufs[i])));
+    }
+    co_await yield_n(3);  // every read is submitted and parked in the kernel
+    // Plain writes, not through the ring: the shard does not run between them, so every read becomes ready
+    // before it reaps a single completion.
+    for (int i = 0; i < kPipes; ++i) {
+      const char c = static_cast<char>('a' + i % 26);
+      EXPECT_EQ(::write(pipes[i].w, &c, 1), 1);
+    }
+    int ok = 0;
+    for (int i = 0; i < kPipes; ++i) {
+      if (co_await readers[i].join() == 1 && bufs[i] == static_cast<char>('a' + i % 26)) ++ok;
+    }
+    EXPECT_EQ(ok, kPipes);
+    EXPECT_EQ(dropped(), 0u);
+  });
+}
+
+// Reads with a linked timeout take two SQEs each, submitted together; through a 4-entry SQ, hundreds of them
+// and the timeouts that fire together all complete.
+TEST_P(CqOverflow, HundredsOfReadsWithLinkedTimeoutsThroughAFourEntryRingAllTimeOut) {
+  moirai::RuntimeOptions o = options();
+  o.ring_entries = 4;
+  Runtime rt(o);
+  rt.run([]() -> Task<void> {
+    constexpr int kTasks = 300;
+    Pipe p;  // never written: every read ends by its timeout
+    std::vector<TaskHandle<int>> hs;
+    hs.reserve(kTasks);
+    for (int i = 0; i < kTasks; ++i) {
+      hs.push_back(moirai::spawn([](int fd) -> Task<int> {
+        char b = 0;
+        co_return co_await moirai::io_op(
+            [fd, &b](io_uring_sqe* sqe) noexcept { io_uring_prep_read(sqe, fd, &b, 1, 0); },
+            std::chrono::milliseconds(3));
+      }(p.r)));
+    }
+    int timed_out = 0;
+    for (auto& h : hs)
+      timed_out += (co_await h.join()) == -ECANCELED ? 1 : 0;
+    EXPECT_EQ(timed_out, kTasks);
+    EXPECT_EQ(dropped(), 0u);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Idle, CqOverflow,
+                         ::testing::Values(moirai::IdleStrategy::spin_then_sleep,
+                                           moirai::IdleStrategy::sleep),
+                         [](const ::testing::TestParamInfo<moirai::IdleStrategy>& p) {
+                           return p.param == moirai::IdleStrategy::sleep ? "Sleep" : "SpinThenSleep";
+                         });
 
 TEST(Io, ABigTransferThroughAPipeBetweenTwoShards) {
   Runtime rt(two_shards());

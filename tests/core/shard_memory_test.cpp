@@ -7,11 +7,17 @@
 
 #include <cstdlib>
 #include <string>
+#include <system_error>
+#include <vector>
+
+#include "../support/child_process.hpp"
 
 #include "core_test_support.hpp"
 #include "moirai/core/frame_allocator.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
+#include "moirai/core/submit.hpp"
+#include "moirai/core/timer.hpp"
 #include "moirai/numa/memory_policy.hpp"
 #include "moirai/numa/topology.hpp"
 
@@ -20,6 +26,7 @@ namespace {
 using moirai::Task;
 using moirai_test::error_message;
 using moirai_test::one_shard;
+using moirai_test::two_shards;
 
 TEST(ShardMemory, FramesAndIoBuffersLiveOnTheShardsNode) {
   moirai::RuntimeOptions o = one_shard();
@@ -109,7 +116,9 @@ TEST(ShardMemory, LockedWhenAskedAndAllowed) {
 
 TEST(ShardMemoryDeathTest, LockRefusedRunsUnlockedAndSaysWhy) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(run_with_lock_refused(), ::testing::ExitedWithCode(0), "");
+  // It says so on stderr too, once, with the limit and the fix.
+  EXPECT_EXIT(run_with_lock_refused(), ::testing::ExitedWithCode(0),
+              "moirai: shard 0 \\(cpu 0\\): memory not locked: .*RLIMIT_MEMLOCK.*raise it");
 }
 
 TEST(ShardMemory, HugePagesAskedAreObtainedOrExplained) {
@@ -152,6 +161,133 @@ TEST(ShardMemory, ReportOfAShardThatDoesNotExistIsAnError) {
   moirai::Runtime rt(one_shard());
   EXPECT_NE(error_message([&] { (void)rt.memory(5); }, moirai::Errc::no_such_shard).find("memory(5)"),
             std::string::npos);
+}
+
+// The io buffer pool runs out as nullptr, never as a crash or a block: every buffer handed out stays valid,
+// and one freed (here on another shard: it travels home) can be taken again.
+TEST(ShardMemory, IoBuffersRunOutAsNullptrAndOneFreedElsewhereComesBack) {
+  moirai::RuntimeOptions o = two_shards();
+  o.io_buffer_count = 8;
+  moirai::Runtime rt(o);
+  int handed_out = 0;
+  bool refused_when_out = false;
+  bool came_back = false;
+  rt.run([&]() -> Task<void> {
+    moirai::numa::NodePool& pool = *moirai::this_shard().io_buffers();
+    std::vector<void*> held;
+    while (void* b = pool.allocate()) {
+      held.push_back(b);
+      if (held.size() > 64) break;  // a pool that never runs out fails below
+    }
+    handed_out = static_cast<int>(held.size());
+    refused_when_out = pool.allocate() == nullptr;
+    void* given = held.back();
+    held.pop_back();
+    co_await moirai::submit_to(1, [&pool, given] { pool.deallocate(given); });
+    for (int i = 0; i < 100 && !came_back; ++i) {  // the remote free arrives with the owner's next take-back
+      if (void* b = pool.allocate()) {
+        held.push_back(b);
+        came_back = true;
+      } else {
+        co_await moirai::sleep_for(std::chrono::microseconds(100));
+      }
+    }
+    for (void* b : held)
+      pool.deallocate(b);
+  });
+  EXPECT_EQ(handed_out, 8);
+  EXPECT_TRUE(refused_when_out);
+  EXPECT_TRUE(came_back);
+}
+
+// Frame memory grows by frame_chunk_bytes while thousands of tasks are parked at once, and every one ends.
+TEST(ShardMemory, FrameMemoryGrowsByChunksUnderThousandsOfParkedTasks) {
+  moirai::RuntimeOptions o = one_shard();
+  o.memory_per_shard = 64u << 10;
+  o.frame_chunk_bytes = 64u << 10;
+  o.stall_budget = std::chrono::nanoseconds(0);
+  moirai::Runtime rt(o);
+  std::size_t mapped_at_start = 0;
+  std::size_t mapped_at_peak = 0;
+  int ended = 0;
+  rt.run([&]() -> Task<void> {
+    mapped_at_start = moirai::detail::t_frame_allocator->bytes_mapped();
+    std::vector<moirai::TaskHandle<int>> parked;
+    for (int i = 0; i < 5000; ++i)
+      parked.push_back(moirai::spawn([]() -> Task<int> {
+        co_await moirai::sleep_for(std::chrono::milliseconds(1));
+        co_return 1;
+      }()));
+    mapped_at_peak = moirai::detail::t_frame_allocator->bytes_mapped();
+    for (auto& h : parked)
+      ended += co_await h.join();
+  });
+  EXPECT_EQ(ended, 5000);
+  EXPECT_GT(mapped_at_peak, mapped_at_start);
+}
+
+// When the kernel refuses more frame memory (here RLIMIT_AS, in a forked child), spawn throws a
+// std::system_error naming the mapping and the fix at the call site; the tasks already running are untouched
+// and end, and the shard goes on spawning once memory is free again.
+int spawn_until_the_kernel_refuses() {
+  moirai::RuntimeOptions o = one_shard();
+  o.memory_per_shard = 64u << 10;
+  o.frame_chunk_bytes = 1u << 20;
+  o.stall_budget = std::chrono::nanoseconds(0);
+  int verdict = 0;
+  try {
+    moirai::Runtime rt(o);
+    rt.run([&]() -> Task<void> {
+      std::vector<moirai::TaskHandle<int>> parked;
+      parked.reserve(1u << 20);  // no vector growth on the way: only frames ask for memory
+      rlimit as{};
+      getrlimit(RLIMIT_AS, &as);
+      std::string refusal;
+      {
+        // A ceiling a little above what is mapped now: the next few frame chunks are refused.
+        std::FILE* f = std::fopen("/proc/self/statm", "r");
+        unsigned long pages = 0;
+        if (f == nullptr || std::fscanf(f, "%lu", &pages) != 1) verdict = 20;
+        if (f != nullptr) std::fclose(f);
+        const rlimit ceiling{pages * 4096ul + (8ul << 20), as.rlim_max};
+        if (setrlimit(RLIMIT_AS, &ceiling) != 0) verdict = 21;
+      }
+      while (verdict == 0 && refusal.empty() && parked.size() < parked.capacity()) {
+        try {
+          parked.push_back(moirai::spawn([]() -> Task<int> {
+            co_await moirai::sleep_for(std::chrono::milliseconds(1));
+            co_return 1;
+          }()));
+        } catch (const std::system_error& e) {
+          refusal = e.what();
+        }
+      }
+      setrlimit(RLIMIT_AS, &as);
+      std::fprintf(stderr, "child: %zu tasks parked, then: %s\n", parked.size(), refusal.c_str());
+      if (refusal.empty()) verdict = 22;
+      if (verdict == 0 && refusal.find("ulimit -v") == std::string::npos) verdict = 23;  // names the fix
+      int ended = 0;
+      for (auto& h : parked)
+        ended += co_await h.join();
+      if (verdict == 0 && ended != static_cast<int>(parked.size())) verdict = 24;
+      parked.clear();
+      if (verdict == 0 && co_await moirai::spawn([]() -> Task<int> { co_return 7; }()).join() != 7)
+        verdict = 25;
+    });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "child: %s\n", e.what());
+    return 26;
+  }
+  return verdict;
+}
+
+TEST(ShardMemory, FrameMemoryTheKernelRefusesIsAnErrorAtSpawnAndTheShardGoesOn) {
+#if defined(MOIRAI_SANITIZED)
+  GTEST_SKIP() << "sanitizer runtimes reserve terabytes of address space: RLIMIT_AS cannot be used";
+#endif
+  const moirai_test::ChildOutcome child = moirai_test::run_in_child(spawn_until_the_kernel_refuses, true);
+  ASSERT_TRUE(child.exited) << child.describe();
+  EXPECT_EQ(child.status, 0) << child.output;
 }
 
 }  // namespace

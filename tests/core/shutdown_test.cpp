@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "../support/child_process.hpp"
+#include "../support/seccomp_refusal.hpp"
 #include "core_test_support.hpp"
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/io.hpp"
@@ -556,6 +558,75 @@ TEST(RuntimeSetup, ARingThatCannotBeCreatedIsAnErrorFromRunAndTheCallersMaskIsRe
   EXPECT_FALSE(ran);
   EXPECT_TRUE(contains(msg, "ulimit -n")) << msg;
   EXPECT_EQ(moirai::current_thread_affinity(), mask);
+}
+
+// Where io_uring is refused (a container's seccomp profile; the kernel's io_uring_disabled answers EPERM the
+// same way), start() and run() fail with setup_failed naming the shard, the system call and its errno, the
+// likely cause and the fix, and nothing runs. In a forked child, which the filter cannot outlive; the child
+// reports through its exit status and prints the message for the log.
+enum SeccompChild : int {
+  kSeccompOk = 0,
+  kSeccompNoFilter = 10,
+  kSeccompStarted = 11,     // start() succeeded although io_uring_setup is refused
+  kSeccompWrongError = 12,  // another exception, or another code than setup_failed
+  kSeccompWrongText = 13,   // the message lacks a word it must have
+  kSeccompRan = 14,         // run() ran the main task
+};
+
+int start_with_io_uring_refused(int err, const char* cause) {
+  if (!moirai_test::refuse_io_uring_setup(err)) return kSeccompNoFilter;
+  auto explained = [&](const std::string& what) {
+    std::fprintf(stderr, "child: %s\n", what.c_str());
+    const char* name = strerrorname_np(err);
+    return contains(what, "shard ") && contains(what, "io_uring_setup failed with") &&
+           contains(what, name != nullptr ? name : "errno") && contains(what, cause) &&
+           contains(what, "Fix:");
+  };
+  try {
+    Runtime rt(two_shards());
+    rt.start();
+    return kSeccompStarted;
+  } catch (const moirai::Error& e) {
+    if (e.errc() != Errc::setup_failed) return kSeccompWrongError;
+    if (!explained(e.what())) return kSeccompWrongText;
+  } catch (...) {
+    return kSeccompWrongError;
+  }
+  bool ran = false;
+  try {
+    Runtime rt(two_shards());
+    rt.run([&ran]() -> Task<void> {
+      ran = true;
+      co_return;
+    });
+    return kSeccompStarted;
+  } catch (const moirai::Error& e) {
+    if (ran) return kSeccompRan;
+    if (e.errc() != Errc::setup_failed) return kSeccompWrongError;
+    if (!explained(e.what())) return kSeccompWrongText;
+  } catch (...) {
+    return kSeccompWrongError;
+  }
+  return kSeccompOk;
+}
+
+void expect_start_refused_and_explained(int err, const char* cause) {
+  if (!moirai_test::kCanRefuseIoUring)
+    GTEST_SKIP() << "the seccomp filter here is written for x86_64 and aarch64";
+  const moirai_test::ChildOutcome child =
+      moirai_test::run_in_child([&] { return start_with_io_uring_refused(err, cause); });
+  ASSERT_TRUE(child.exited) << "a crash instead of an error: " << child.describe();
+  EXPECT_EQ(child.status, kSeccompOk) << "see SeccompChild; the child printed the message above";
+}
+
+TEST(RuntimeSetup, IoUringRefusedWithEpermIsAnErrorAtStartNamingSeccompAndTheFix) {
+  if (moirai::io::HostFacts::current().io_uring_disabled != 0)
+    GTEST_SKIP() << "kernel.io_uring_disabled is set here: EPERM is blamed on it instead";
+  expect_start_refused_and_explained(EPERM, "seccomp");
+}
+
+TEST(RuntimeSetup, IoUringMissingWithEnosysIsAnErrorAtStartNamingTheKernelAndTheFix) {
+  expect_start_refused_and_explained(ENOSYS, "CONFIG_IO_URING");
 }
 
 }  // namespace

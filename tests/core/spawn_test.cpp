@@ -458,7 +458,16 @@ struct StallLog {
     std::lock_guard lock(m);
     std::vector<moirai::StallReport> out;
     for (const auto& r : reports) {
-      if (r.task_name == name) out.push_back(r);
+      if (r.task_name == name && !r.ongoing) out.push_back(r);
+    }
+    return out;
+  }
+  // The reports peers made while the task was still running.
+  std::vector<moirai::StallReport> ongoing() {
+    std::lock_guard lock(m);
+    std::vector<moirai::StallReport> out;
+    for (const auto& r : reports) {
+      if (r.ongoing) out.push_back(r);
     }
     return out;
   }
@@ -528,6 +537,95 @@ TEST(SpawnStall, EachStallingTaskIsReportedOnItsOwnShard) {
   const auto c = log->named("hog-c");
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].shard, 1u);
+}
+
+// What shard 1 does and sees while shard 0 is stuck in a task that never suspends.
+struct StallWitness {
+  std::atomic<int> pings{0};           // laps of shard 1's timer loop
+  std::atomic<int> posted{0};          // one-way messages shard 1 got into its ring to shard 0
+  std::atomic<int> delivered{0};       // of those, run on shard 0
+  std::atomic<bool> timed_out{false};  // shard 1's request to shard 0 gave up at its timeout
+  std::atomic<bool> release{false};    // shard 0's task has stopped spinning
+};
+
+// Shard 1: posts more messages to shard 0 than their ring holds (the sender waits for room), asks shard 0
+// for an answer with a timeout, and meanwhile runs a timer loop until shard 0 is released.
+Task<void> serve_beside_a_stall(StallWitness& w, int messages) {
+  auto sender = moirai::spawn([](StallWitness& sw, int n) -> Task<void> {
+    for (int i = 0; i < n; ++i) {
+      co_await moirai::post_to(0, [p = &sw] { p->delivered.fetch_add(1); });
+      sw.posted.fetch_add(1);
+    }
+  }(w, messages));
+  try {
+    co_await moirai::with_timeout(
+        2ms, []() -> Task<int> { co_return co_await moirai::submit_to(0, [] { return 1; }); }());
+  } catch (const TimedOut&) {
+    w.timed_out.store(true);
+  }
+  while (!w.release.load()) {
+    co_await moirai::sleep_for(100us);
+    w.pings.fetch_add(1);
+  }
+  co_await sender.join();
+}
+
+// Spins without suspending until `w` shows that shard 1 went on and `log` holds a report of this stall made
+// while it lasts, or 10 s pass; then records what it saw and releases shard 1's loop.
+Task<void> spin_until_witnessed(StallWitness& w, StallLog& log, bool& went_on, int& posted) {
+  const std::int64_t give_up = moirai::monotonic_ns() + 10'000'000'000;
+  while (moirai::monotonic_ns() < give_up) {
+    if (w.pings.load() >= 100 && w.timed_out.load() && !log.ongoing().empty()) {
+      went_on = true;
+      break;
+    }
+  }
+  posted = w.posted.load();
+  w.release.store(true);
+  co_return;
+}
+
+// Shard 0 runs a task that spins without suspending until shard 1 has shown, from its side, that it went on:
+// its timer loop ran 100 laps, its request to shard 0 timed out instead of blocking it, and its sender of
+// more messages than the ring holds waits for room (posted stays under the count). The spin gives up after 10
+// s, so a shard 1 that does not go on fails the test instead of hanging it. Then the stall is reported and
+// counted, and every message shard 1 sent arrives.
+TEST(SpawnStall, WhileOneShardIsStuckTheOtherServesAndItsRequestsToTheStuckOneWaitWithoutBlockingIt) {
+  auto log = std::make_shared<StallLog>();
+  moirai::RuntimeOptions o = recording_stalls(log);
+  o.queue_capacity = 8;
+  Runtime rt(o);
+  constexpr int kMessages = 100;
+  StallWitness w;
+  bool went_on = false;
+  int posted_during_stall = -1;
+  rt.run([&]() -> Task<void> {
+    auto beside = moirai::spawn([](StallWitness& sw) -> Task<void> {
+      co_await moirai::submit_to(1, [&sw] { return serve_beside_a_stall(sw, kMessages); });
+    }(w));
+    co_await moirai::yield();  // the request to shard 1 is out
+    auto stuck = moirai::spawn(spin_until_witnessed(w, *log, went_on, posted_during_stall),
+                               TaskContext{}.with_name("stuck").with_id(4242));
+    co_await stuck.join();
+    co_await beside.join();
+  });
+  EXPECT_TRUE(went_on) << "shard 1 stopped while shard 0 was stuck, or did not report it: pings "
+                       << w.pings.load() << ", timed out " << w.timed_out.load() << ", ongoing reports "
+                       << log->ongoing().size();
+  // Reported while still stuck, by the shard that watched it, once.
+  const auto ongoing = log->ongoing();
+  ASSERT_EQ(ongoing.size(), 1u);
+  EXPECT_EQ(ongoing[0].shard, 0u);
+  EXPECT_EQ(ongoing[0].seen_by, 1u);
+  EXPECT_EQ(ongoing[0].task_id, 4242u);
+  EXPECT_GT(ongoing[0].ran_for, ongoing[0].budget);
+  EXPECT_LT(posted_during_stall, kMessages) << "the ring to the stuck shard never filled";
+  EXPECT_EQ(w.delivered.load(), kMessages);  // backpressure, not loss
+  const auto reports = log->named("stuck");
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].shard, 0u);
+  EXPECT_GT(reports[0].ran_for, reports[0].budget);
+  EXPECT_GE(rt.stats(0).stalls, 1u);
 }
 
 TEST(SpawnMany, TenThousandTasksEachJoiningTheNextDoNotOverflowTheStack) {

@@ -3,11 +3,6 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +16,9 @@
 #include <ostream>
 #include <string>
 #include <thread>
+
+#include "../support/child_process.hpp"
+#include "../support/seccomp_refusal.hpp"
 
 namespace moirai::io {
 // Names the mode in test output instead of gtest's byte dump; found by argument-dependent lookup.
@@ -356,39 +354,9 @@ enum ChildResult : int {
   kChildOtherError = 14,  // something other than RingError was thrown
 };
 
-#if defined(__x86_64__)
-#define MOIRAI_TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define MOIRAI_TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-// In this process only, makes io_uring_setup fail with `err` and allows every other system call, as a
-// container runtime's seccomp profile does.
-bool refuse_io_uring_setup(int err) {
-#if defined(MOIRAI_TEST_AUDIT_ARCH) && defined(__NR_io_uring_setup)
-  sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MOIRAI_TEST_AUDIT_ARCH, 0, 3),  // another ABI: allow
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<std::uint32_t>(err) & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  sock_fprog program{};
-  program.len = static_cast<unsigned short>(sizeof(filter) / sizeof(filter[0]));
-  program.filter = filter;
-  // NO_NEW_PRIVS lets an unprivileged process install a filter; it lasts only as long as this child.
-  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
-#else
-  (void)err;
-  return false;
-#endif
-}
-
 // Runs in the forked child: no gtest assertions here, only an exit status for the parent.
 ChildResult construct_ring_under_seccomp(int err, const char* expected_text) {
-  if (!refuse_io_uring_setup(err)) return kChildNoFilter;
+  if (!moirai_test::refuse_io_uring_setup(err)) return kChildNoFilter;
   try {
     Ring ring;
     return kChildNoThrow;
@@ -403,19 +371,12 @@ ChildResult construct_ring_under_seccomp(int err, const char* expected_text) {
 }
 
 void expect_refusal_explained(int err, const char* expected_text) {
-#if !defined(MOIRAI_TEST_AUDIT_ARCH) || !defined(__NR_io_uring_setup)
-  GTEST_SKIP() << "the seccomp filter here is written for x86_64 and aarch64";
-#endif
-  std::fflush(nullptr);  // nothing buffered may be written twice, by parent and child
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0) << std::strerror(errno);
-  if (pid == 0) {
-    _exit(construct_ring_under_seccomp(err, expected_text));
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "child died abnormally, status " << status;
-  EXPECT_EQ(WEXITSTATUS(status), kChildOk) << "see the ChildResult codes; the child printed what() above";
+  if (!moirai_test::kCanRefuseIoUring)
+    GTEST_SKIP() << "the seccomp filter here is written for x86_64 and aarch64";
+  const moirai_test::ChildOutcome child =
+      moirai_test::run_in_child([&] { return construct_ring_under_seccomp(err, expected_text); });
+  ASSERT_TRUE(child.exited) << child.describe();
+  EXPECT_EQ(child.status, kChildOk) << "see the ChildResult codes; the child printed what() above";
 }
 
 TEST(RingSetupRefused, SeccompEpermIsExplained) {

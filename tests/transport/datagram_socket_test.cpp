@@ -271,6 +271,52 @@ TEST(UdpMulticast, JoinReceiveAndLeaveOnLoopback) {
   EXPECT_EQ(after_leave, TransportErrc::timeout);  // nothing more arrives once it left
 }
 
+// Two receivers on one port, as a feed handler's sockets for two groups are: each gets only the group it
+// joined, and one that left gets nothing more while the other still listens (Linux's default,
+// IP_MULTICAST_ALL, would give each socket on the port every group any of them joined).
+TEST(UdpMulticast, SocketsSharingAPortGetOnlyTheGroupsTheyJoined) {
+  moirai::Runtime rt(one_shard());
+  std::string skip;
+  std::vector<std::string> got1;
+  std::vector<TransportErrc> missed2;
+  rt.run([&]() -> Task<void> {
+    const std::string g1 = "239.255.77.2", g2 = "239.255.77.3";
+    DatagramOptions o;
+    o.reuse_address = true;
+    DatagramSocket rx1 = DatagramSocket::bind(SocketAddress::parse("0.0.0.0:0"), o);
+    const std::string port = std::to_string(rx1.local_address().port());
+    DatagramSocket rx2 = DatagramSocket::bind(SocketAddress::parse("0.0.0.0:" + port), o);
+    DatagramSocket tx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"));
+    const SocketAddress to1 = SocketAddress::parse(g1 + ":" + port);
+    try {
+      rx1.join(g1, "lo");
+      rx2.join(g2, "lo");
+      tx.set_multicast_interface("127.0.0.1");
+      co_await tx.send_to(to1, bytes_of("g1 first"));
+      got1.push_back(text_of((co_await rx1.recv(2s)).bytes));
+    } catch (const TransportError& e) {
+      skip = e.what();
+      co_return;
+    }
+    const auto nothing_for_rx2 = [&]() -> Task<void> {
+      try {
+        co_await rx2.recv(100ms);
+      } catch (const TransportError& e) {
+        missed2.push_back(e.errc());
+      }
+    };
+    co_await nothing_for_rx2();  // rx2 joined g2 only
+    rx2.join(g1, "lo");
+    rx2.leave(g1, "lo");
+    co_await tx.send_to(to1, bytes_of("g1 second"));
+    got1.push_back(text_of((co_await rx1.recv(2s)).bytes));
+    co_await nothing_for_rx2();  // rx2 left g1; rx1 still listens to it on the same port
+  });
+  if (!skip.empty()) GTEST_SKIP() << "this host gives no multicast on loopback: " << skip;
+  EXPECT_EQ(got1, (std::vector<std::string>{"g1 first", "g1 second"}));
+  EXPECT_EQ(missed2, (std::vector<TransportErrc>{TransportErrc::timeout, TransportErrc::timeout}));
+}
+
 TEST(UdpMulticast, RefusesAnAddressThatIsNotAGroup) {
   moirai::Runtime rt(one_shard());
   std::vector<std::pair<TransportErrc, std::string>> errors;

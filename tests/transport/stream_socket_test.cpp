@@ -4,10 +4,14 @@
 #include "moirai/transport/stream_socket.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -121,6 +125,72 @@ TEST(Tcp, AConnectionNobodyAcceptsIsRefusedAfterItsRetries) {
   });
   EXPECT_EQ(seen, TransportErrc::connection_refused);
   EXPECT_NE(what.find("3 attempts"), std::string::npos) << what;
+}
+
+int int_option(int fd, int level, int name) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  EXPECT_EQ(getsockopt(fd, level, name, &v, &len), 0) << std::strerror(errno);
+  return v;
+}
+
+// The liveness options reach the kernel as asked (read back from it), refuse values the kernel would
+// refuse or clamp, and refuse a Unix socket, which has no acknowledgements to time. What they do to a cut
+// link is in two_host_test.cpp, where a link can be cut.
+TEST(Tcp, UserTimeoutAndKeepaliveReachTheSocketAndBadValuesAreRefused) {
+  moirai::RuntimeOptions o = two_shards();
+  o.cpus = {0};
+  moirai::Runtime rt(o);
+  StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  const std::string path = "/tmp/moirai-test-liveness-" + std::to_string(getpid()) + ".sock";
+  StreamListener unix_listener = StreamListener::bind(SocketAddress::parse("unix:" + path));
+  long long user_ms = -1, after_reset_ms = -1;
+  int keepalive = -1, idle = -1, interval = -1, probes = -1;
+  std::vector<std::string> invalid;
+  TransportErrc unix_code{};
+  std::string unix_what;
+  rt.run([&]() -> Task<void> {
+    StreamSocket s = co_await StreamSocket::connect(listener.local_address());
+    s.set_user_timeout(250ms);
+    user_ms = s.user_timeout().count();
+    s.set_keepalive(2s, 3s, 4);
+    keepalive = int_option(s.fd(), SOL_SOCKET, SO_KEEPALIVE);
+    idle = int_option(s.fd(), IPPROTO_TCP, TCP_KEEPIDLE);
+    interval = int_option(s.fd(), IPPROTO_TCP, TCP_KEEPINTVL);
+    probes = int_option(s.fd(), IPPROTO_TCP, TCP_KEEPCNT);
+    s.set_user_timeout(0ms);
+    after_reset_ms = s.user_timeout().count();
+    const auto refused = [&](auto&& f) {
+      try {
+        f();
+      } catch (const std::invalid_argument& e) {
+        invalid.emplace_back(e.what());
+      }
+    };
+    refused([&] { s.set_user_timeout(-1ms); });
+    refused([&] { s.set_keepalive(0s, 1s, 1); });
+    refused([&] { s.set_keepalive(1s, 40000s, 1); });
+    refused([&] { s.set_keepalive(1s, 1s, 128); });
+    StreamSocket u = co_await StreamSocket::connect(SocketAddress::parse("unix:" + path));
+    try {
+      u.set_user_timeout(100ms);
+    } catch (const TransportError& e) {
+      unix_code = e.errc();
+      unix_what = e.what();
+    }
+  });
+  EXPECT_EQ(user_ms, 250);
+  EXPECT_EQ(after_reset_ms, 0);
+  EXPECT_EQ(keepalive, 1);
+  EXPECT_EQ(idle, 2);
+  EXPECT_EQ(interval, 3);
+  EXPECT_EQ(probes, 4);
+  ASSERT_EQ(invalid.size(), 4u);
+  EXPECT_NE(invalid[0].find("-1 ms"), std::string::npos) << invalid[0];
+  EXPECT_NE(invalid[1].find("1 to 32767 s"), std::string::npos) << invalid[1];
+  EXPECT_NE(invalid[3].find("probes 128"), std::string::npos) << invalid[3];
+  EXPECT_EQ(unix_code, TransportErrc::not_supported);
+  EXPECT_NE(unix_what.find("not TCP"), std::string::npos) << unix_what;
 }
 
 // A peer that sends a header announcing more than the maximum, or bytes that are not a header, loses its

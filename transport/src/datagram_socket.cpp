@@ -198,6 +198,10 @@ void DatagramSocket::membership(bool join, std::string_view group, std::string_v
     ip_mreqn m{};
     m.imr_multiaddr = a4;
     interface_v4(interface, m, what);
+    // Only the groups this socket joined: by default (IP_MULTICAST_ALL) Linux gives a socket bound to
+    // 0.0.0.0:PORT every group that any socket of the host joined with that port, so a socket that left
+    // would go on receiving while another still listens.
+    if (join) set_option(fd_, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL");
     rc = setsockopt(fd_, IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &m, sizeof m);
   } else if (inet_pton(AF_INET6, g.c_str(), &a6) == 1) {
     if (!IN6_IS_ADDR_MULTICAST(&a6)) {
@@ -207,6 +211,9 @@ void DatagramSocket::membership(bool join, std::string_view group, std::string_v
     ipv6_mreq m{};
     m.ipv6mr_multiaddr = a6;
     m.ipv6mr_interface = interface_v6(interface, what);
+    // As IP_MULTICAST_ALL above; the option came with Linux 4.20, and an older kernel keeps its default.
+    const int off = 0;
+    if (join) setsockopt(fd_, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &off, sizeof off);
     rc = setsockopt(fd_, IPPROTO_IPV6, join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &m, sizeof m);
   } else {
     throw TransportError(TransportErrc::not_supported,

@@ -22,6 +22,8 @@ class Category final : public std::error_category {
         return "malformed frame";
       case TransportErrc::not_supported:
         return "not supported by this transport";
+      case TransportErrc::unreachable:
+        return "peer unreachable";
     }
     return "unknown transport error";
   }

@@ -45,6 +45,7 @@ CloseReason FramedServer::reason_for(TransportErrc e) noexcept {
       return CloseReason::malformed;
     case TransportErrc::connection_refused:
     case TransportErrc::connection_reset:
+    case TransportErrc::unreachable:
       return CloseReason::reset;
   }
   return CloseReason::reset;

@@ -21,8 +21,19 @@ inline TransportError error_for(int err, const std::string& what) {
     case EPIPE:
       return TransportError(TransportErrc::connection_reset, text);
     case ETIMEDOUT:
+      // From the kernel on a connection: TCP_USER_TIMEOUT, keepalive or retransmissions gave up.
+      return TransportError(
+          TransportErrc::timeout,
+          text.append(" (no answer from the peer: the link, the network or the peer is down)"));
     case ECANCELED:
       return TransportError(TransportErrc::timeout, text);
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+    case ENETDOWN:
+    case EHOSTDOWN:
+      return TransportError(
+          TransportErrc::unreachable,
+          text.append(" (no route to the peer: is its network down, or the address wrong?)"));
     default:
       return TransportError(TransportErrc::closed, text);
   }

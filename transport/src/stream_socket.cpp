@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 
 #include "moirai/core/io.hpp"
@@ -67,7 +69,10 @@ Task<StreamSocket> StreamSocket::connect(SocketAddress to, Duration timeout, Ret
       co_return s;
     }
     last_error = -res;
-    const bool worth_retrying = last_error == ECONNREFUSED || last_error == ETIMEDOUT;
+    // Refused and timed out, and unreachable too: a link that flaps or a route being set up comes back.
+    const bool worth_retrying = last_error == ECONNREFUSED || last_error == ETIMEDOUT ||
+                                last_error == ENETUNREACH || last_error == EHOSTUNREACH ||
+                                last_error == ENETDOWN || last_error == EHOSTDOWN;
     if (attempt >= attempts || !worth_retrying) break;
     co_await sleep_for(backoff);
     backoff = backoff * 2 > retry.max_backoff ? retry.max_backoff : backoff * 2;
@@ -104,6 +109,59 @@ Task<void> StreamSocket::close() {
   const int fd = std::exchange(fd_, -1);
   co_await io_op([fd](io_uring_sqe* sqe) noexcept { io_uring_prep_shutdown(sqe, fd, SHUT_WR); });
   co_await io_op([fd](io_uring_sqe* sqe) noexcept { io_uring_prep_close(sqe, fd); });
+}
+
+namespace {
+
+// TCP_* options need a TCP socket; a Unix stream has no acknowledgements to time.
+void require_tcp(int fd, const char* what) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (fd < 0) throw TransportError(TransportErrc::closed, std::string(what) + ": the socket is not open");
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) throw error_for(errno, what);
+  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+    throw TransportError(TransportErrc::not_supported,
+                         std::string(what) + ": a TCP option; this stream is not TCP (a Unix socket?)");
+}
+
+void set_option(int fd, int level, int name, int value, const char* what) {
+  if (setsockopt(fd, level, name, &value, sizeof value) != 0) throw error_for(errno, what);
+}
+
+}  // namespace
+
+void StreamSocket::set_user_timeout(std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0 || timeout.count() > INT_MAX)
+    throw std::invalid_argument("StreamSocket::set_user_timeout: " + std::to_string(timeout.count()) +
+                                " ms; give 0 (the kernel's default) to " + std::to_string(INT_MAX) + " ms");
+  require_tcp(fd_, "set_user_timeout");
+  set_option(fd_, IPPROTO_TCP, TCP_USER_TIMEOUT, static_cast<int>(timeout.count()),
+             "setsockopt(TCP_USER_TIMEOUT)");
+}
+
+std::chrono::milliseconds StreamSocket::user_timeout() const {
+  require_tcp(fd_, "user_timeout");
+  int ms = 0;
+  socklen_t len = sizeof ms;
+  if (getsockopt(fd_, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, &len) != 0)
+    throw error_for(errno, "getsockopt(TCP_USER_TIMEOUT)");
+  return std::chrono::milliseconds(ms);
+}
+
+void StreamSocket::set_keepalive(std::chrono::seconds idle, std::chrono::seconds interval, int probes) {
+  // The kernel's own bounds (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT).
+  const auto bad_seconds = [](std::chrono::seconds s) { return s.count() < 1 || s.count() > 32767; };
+  if (bad_seconds(idle) || bad_seconds(interval) || probes < 1 || probes > 127)
+    throw std::invalid_argument("StreamSocket::set_keepalive: idle " + std::to_string(idle.count()) +
+                                " s, interval " + std::to_string(interval.count()) + " s, probes " +
+                                std::to_string(probes) +
+                                "; the kernel takes 1 to 32767 s for each time and 1 to 127 probes");
+  require_tcp(fd_, "set_keepalive");
+  set_option(fd_, IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(idle.count()), "setsockopt(TCP_KEEPIDLE)");
+  set_option(fd_, IPPROTO_TCP, TCP_KEEPINTVL, static_cast<int>(interval.count()),
+             "setsockopt(TCP_KEEPINTVL)");
+  set_option(fd_, IPPROTO_TCP, TCP_KEEPCNT, probes, "setsockopt(TCP_KEEPCNT)");
+  set_option(fd_, SOL_SOCKET, SO_KEEPALIVE, 1, "setsockopt(SO_KEEPALIVE)");
 }
 
 StreamListener StreamListener::bind(const SocketAddress& at, int backlog) {

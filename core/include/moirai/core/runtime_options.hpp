@@ -24,12 +24,18 @@ const char* to_string(IdleStrategy s) noexcept;
 // choices.
 IdleStrategy parse_idle_strategy(const std::string& text);
 
+// A task that ran past RuntimeOptions::stall_budget without suspending. Reported by its own shard when it
+// finally suspends (`ongoing` false: `ran_for` is the whole run, `task_name` is set), and, while it still
+// runs, by a peer shard that notices it when idle (`ongoing` true, `seen_by` that peer: `ran_for` so far;
+// the name is not read across threads, so it is empty). A stall is reported at most once each way.
 struct StallReport {
-  unsigned shard;
-  std::uint64_t task_id;
+  unsigned shard = 0;
+  std::uint64_t task_id = 0;
   std::string task_name;
-  std::chrono::nanoseconds ran_for;
-  std::chrono::nanoseconds budget;
+  std::chrono::nanoseconds ran_for{0};
+  std::chrono::nanoseconds budget{0};
+  bool ongoing = false;
+  unsigned seen_by = 0;  // the shard that made the report: `shard` itself unless ongoing
 };
 
 // A real-time job that finished past its deadline, or ran longer than its WCET. Given to the handler on the
@@ -71,9 +77,12 @@ struct RuntimeOptions {
   // (spawn+join of an empty task measured 63 ns on against 47 ns off on a kvm VM, core_bench), and three
   // histograms (about 120 KB) on each shard's node. The counters (ShardStats) are kept either way.
   bool metrics = false;
-  // A task that runs longer than this without suspending is reported once (0 disables the check).
+  // A task that runs longer than this without suspending is reported once (0 disables the check), and once
+  // more while it still runs if an idle peer shard sees it (StallReport::ongoing).
   std::chrono::nanoseconds stall_budget = std::chrono::milliseconds(5);
-  std::function<void(const StallReport&)> on_stall;  // default: one line on stderr
+  // Called on the reporting shard's thread (the task's own, or for an ongoing stall the peer that saw it), so
+  // possibly on two threads at once. Default: one line on stderr.
+  std::function<void(const StallReport&)> on_stall;
   // Called on a task's shard for each deadline miss and WCET overrun (both are counted in ShardStats and on
   // the task either way). Default: none.
   std::function<void(const DeadlineMissReport&)> on_deadline_miss;

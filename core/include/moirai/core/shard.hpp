@@ -205,6 +205,9 @@ class Shard {
   void quiesce() noexcept;
   void cancel_all_live() noexcept;
   void report_stall(detail::TaskControl* t, std::uint64_t ran_ticks);
+  void watch_peers() noexcept;
+  bool peer_in_unreported_run() const noexcept;
+  void report_ongoing_stall(const Shard& peer, std::uint64_t task_id, std::uint64_t ran_ticks) noexcept;
   void finish_unstarted_cancelled(detail::TaskControl* t) noexcept;
   void arm_eventfd_read() noexcept;
   void force_teardown() noexcept;
@@ -262,6 +265,8 @@ class Shard {
   std::uint64_t idle_since_ = 0;
   std::uint64_t spin_ticks_ = 0;
   std::uint64_t stall_ticks_ = 0;
+  std::uint64_t last_watch_ = 0;  // ticks() when this shard last looked at its peers for ongoing stalls
+  unsigned idle_laps_ = 0;  // under the spin strategy, the clock is read once every kWatchLaps idle laps
   // Latency histograms (RuntimeOptions::metrics; null when off), indexed by ShardHistogram, in memory mapped
   // on the shard's node; and the ticks() -> ns factor, in 32.32 fixed point.
   numa::NodeMemory histogram_memory_;
@@ -293,6 +298,16 @@ class Shard {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   AtomicStats stats_;
+
+  // What a peer's watch reads (only while the stall check is on): ticks() when the running resumption
+  // began, 0 between batches of resumptions, and that task's id. Stored relaxed by this shard at each
+  // resumption and read relaxed by peers once per stall budget at most, so the line seldom moves; a stale
+  // read only delays a report or makes a peer see a task that has just ended (it then checks the id).
+  // `ongoing_reported_` is the start of the last run a peer reported, so that one report is made per stall
+  // however many peers look (compare-exchange).
+  alignas(detail::kCacheLine) std::atomic<std::uint64_t> running_since_{0};
+  std::atomic<std::uint64_t> running_task_id_{0};
+  std::atomic<std::uint64_t> ongoing_reported_{0};
 
   // The cross-thread doors, each on its own cache line.
   alignas(detail::kCacheLine) std::atomic<bool> sleeping_{false};

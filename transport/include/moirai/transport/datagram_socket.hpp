@@ -158,6 +158,8 @@ class DatagramSocket {
   // Joins `group` (a numeric IPv4 or IPv6 multicast address, no port) on `interface`: a name ("lo",
   // "eth0"), an IPv4 address of the interface ("127.0.0.1"), or empty for the kernel's choice. Throws
   // TransportError naming the group and the errno, or saying that the address is not a multicast one.
+  // A socket that joined receives the groups it joined itself and no others (IP_MULTICAST_ALL off), also
+  // when other sockets of the host share its port; once it left, it receives none of that group's.
   void join(std::string_view group, std::string_view interface = {});
   void leave(std::string_view group, std::string_view interface = {});
   // Whether this host's own multicast sends come back to its sockets (IP_MULTICAST_LOOP; on by default).

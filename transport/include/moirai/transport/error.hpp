@@ -15,6 +15,7 @@ enum class TransportErrc {
   message_too_large,   // a frame over the endpoint's maximum size
   malformed,           // bytes that are not a frame (bad version, reserved bits set, truncated header)
   not_supported,       // the transport cannot do what is asked (e.g. filtered receive without framing)
+  unreachable,         // no route to the peer: its network is down or unreachable from here
 };
 
 const std::error_category& transport_category() noexcept;

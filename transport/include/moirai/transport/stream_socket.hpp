@@ -34,9 +34,9 @@ class StreamSocket {
   StreamSocket& operator=(const StreamSocket&) = delete;
   ~StreamSocket();
 
-  // Connects to `to` within `timeout` per attempt, retrying refused or timed-out attempts as `retry` says.
-  // Throws TransportError(connection_refused), (timeout) or (closed, naming the errno) when every attempt
-  // failed.
+  // Connects to `to` within `timeout` per attempt, retrying refused, timed-out and unreachable attempts (a
+  // link that is down comes back) as `retry` says. Throws TransportError(connection_refused), (timeout),
+  // (unreachable) or (closed, naming the errno) when every attempt failed.
   static Task<StreamSocket> connect(SocketAddress to, Duration timeout = std::chrono::seconds(1),
                                     RetryPolicy retry = {});
 
@@ -49,6 +49,23 @@ class StreamSocket {
   Task<void> send_all(std::span<const std::byte> data, bool more = false);
   // Graceful close: shuts the sending side down (the peer reads end of stream), then closes the socket.
   Task<void> close();
+
+  // ---- liveness (TCP only; plain setsockopt calls, made once at set-up) ----
+  // TCP_USER_TIMEOUT: how long sent data may stay unacknowledged (and, with keepalive on, how long probes
+  // may go unanswered) before the kernel gives the connection up. The pending or next send or receive then
+  // throws TransportError(timeout) "... Connection timed out (no answer from the peer ...)". Without it a
+  // send into a cut link sits in the kernel's buffer while TCP retransmits, about 15 minutes by default
+  // (net.ipv4.tcp_retries2), and a full send buffer holds send_all() that long. Zero restores the kernel's
+  // default. Throws TransportError(not_supported) on a Unix socket, std::invalid_argument below zero or
+  // over INT_MAX ms.
+  void set_user_timeout(std::chrono::milliseconds timeout);
+  std::chrono::milliseconds user_timeout() const;
+  // SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT: after `idle` without traffic the kernel
+  // probes every `interval`, and drops the connection after `probes` unanswered ones (or at the user
+  // timeout, when set), so a side that only receives learns that its peer is gone. The kernel counts in
+  // whole seconds: `idle` and `interval` from 1 s to 32767 s, `probes` from 1 to 127, else
+  // std::invalid_argument. Throws TransportError(not_supported) on a Unix socket.
+  void set_keepalive(std::chrono::seconds idle, std::chrono::seconds interval, int probes);
 
   int fd() const noexcept { return fd_; }
   bool is_open() const noexcept { return fd_ >= 0; }
