@@ -20,15 +20,8 @@ namespace {
 
 using namespace moirai::examples::feed;
 using moirai::Task;
+using moirai_test::one_shard_on;
 using namespace std::chrono_literals;
-
-moirai::RuntimeOptions one_shard_on(int cpu) {
-  moirai::RuntimeOptions o;
-  o.cpus = {cpu};
-  o.idle = moirai::IdleStrategy::spin_then_sleep;  // idle shards sleep: no test leaves a CPU spinning
-  o.shutdown_timeout = 3s;
-  return o;
-}
 
 template <class T>
 T within(std::future<T> f, std::chrono::seconds limit = 20s) {
