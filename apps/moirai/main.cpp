@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "bench.hpp"
+#include "demo_feed.hpp"
 #include "doctor.hpp"
 #include "echo.hpp"
 #include "gate.hpp"
@@ -121,6 +122,24 @@ int main(int argc, char** argv) {
   doctor->add_option("--root", doctor_options.root,
                      "Read proc/ and sys/ under DIR instead of / (fixture trees)");
 
+  CLI::App* demo = app.add_subcommand("demo", "Run an example service end to end on this host");
+  demo->require_subcommand(1);
+  CLI::App* demo_feed_cmd =
+      demo->add_subcommand("feed", "Feed handler: multicast quotes in, book changes to TCP and IPC out");
+  moirai::examples::feed::DemoOptions feed_options;
+  bool demo_json = false;
+  std::string demo_cpus;
+  demo_feed_cmd->add_option("--seconds", feed_options.seconds, "How long the generator sends")
+      ->check(CLI::PositiveNumber);
+  demo_feed_cmd->add_option("--rate", feed_options.rate, "Quotes per second")->check(CLI::PositiveNumber);
+  demo_feed_cmd->add_option("--per-packet", feed_options.quotes_per_packet, "Quotes per packet");
+  demo_feed_cmd->add_option("--burst", feed_options.burst, "Packets sent back to back at each step");
+  demo_feed_cmd->add_option("--symbols", feed_options.symbols, "Symbols quoted");
+  demo_feed_cmd->add_option("--skip-every", feed_options.skip_every,
+                            "The generator leaves out every n-th packet: gaps the handler reports");
+  demo_feed_cmd->add_option("--cpus", demo_cpus, "Two CPUs, A,B: the handler on A, the load on B");
+  demo_feed_cmd->add_flag("--json", demo_json, "Print JSON instead of a table");
+
   CLI::App* soak = app.add_subcommand(
       "soak",
       "Sequence-numbered, checksummed messages through each transport: none lost, none duplicated, "
@@ -150,6 +169,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (demo_feed_cmd->parsed()) {
+      if (!demo_cpus.empty()) feed_options.cpus = moirai::parse_cpu_list(demo_cpus);
+      return demo_feed(feed_options, demo_json, std::cout);
+    }
     if (doctor->parsed()) {
       if (!doctor_cpus.empty()) doctor_options.cpus = moirai::parse_cpu_list(doctor_cpus);
       const std::vector<DoctorCheck> checks = run_doctor(doctor_options);

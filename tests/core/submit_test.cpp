@@ -116,6 +116,27 @@ TEST(SubmitTo, CoroutineFunctionsRunOnTheOtherShard) {
   });
 }
 
+// A callable that owns what it captures by value, including a string short enough to live inside the string
+// object itself: it is moved into the awaiter, called on the other shard and destroyed here, once each. The
+// callables are named variables: g++ 12 mishandles a closure temporary with such captures inside the co_await
+// expression itself (AddressSanitizer reports the string freed from a wild pointer), see submit_to().
+TEST(SubmitTo, ACallableOwningStringsIsMovedAndDestroyedOnce) {
+  Runtime rt(two_shards());
+  rt.run([]() -> Task<void> {
+    const std::string shortish = "127.0.0.1";
+    const std::string longer = "239.255.0.1:30001 and then some";
+    auto coroutine = [shortish, longer]() -> Task<std::size_t> {
+      co_await moirai::yield();
+      co_return shortish.size() + longer.size();
+    };
+    const std::size_t n = co_await moirai::submit_to(1, std::move(coroutine));
+    EXPECT_EQ(n, shortish.size() + longer.size());
+    auto plain = [shortish] { return shortish.size(); };
+    const std::size_t m = co_await moirai::submit_to(1, std::move(plain));
+    EXPECT_EQ(m, shortish.size());
+  });
+}
+
 TEST(SubmitTo, ToSelfRunsInPlaceWithoutAMessage) {
   Runtime rt(two_shards());
   rt.run([&rt]() -> Task<void> {

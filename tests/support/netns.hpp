@@ -162,6 +162,16 @@ class InNetns {
   int home_ = -1;
 };
 
+// One shard on `cpu` for a host of a test: idle shards sleep, so that no test leaves a CPU spinning, and a
+// shutdown does not wait long for a task stuck on a cut link.
+inline moirai::RuntimeOptions one_shard_on(int cpu) {
+  moirai::RuntimeOptions o;
+  o.cpus = {cpu};
+  o.idle = moirai::IdleStrategy::spin_then_sleep;
+  o.shutdown_timeout = std::chrono::seconds(3);
+  return o;
+}
+
 // A started Runtime whose shard threads live in `ns`.
 inline std::unique_ptr<moirai::Runtime> start_runtime_in(const std::string& ns,
                                                          moirai::RuntimeOptions options) {

@@ -42,17 +42,10 @@ using moirai_test::bytes_of;
 using moirai_test::NetnsPair;
 using moirai_test::text_of;
 using namespace moirai::transport;
+using moirai_test::one_shard_on;
 using namespace std::chrono_literals;
 
 constexpr std::uint32_t kNodeA = 1, kNodeB = 2;
-
-moirai::RuntimeOptions one_shard_on(int cpu) {
-  moirai::RuntimeOptions o;
-  o.cpus = {cpu};
-  o.idle = moirai::IdleStrategy::spin_then_sleep;  // idle shards sleep: no test leaves a CPU spinning
-  o.shutdown_timeout = 3s;
-  return o;
-}
 
 std::array<std::byte, 8> encode(std::uint64_t v) {
   std::array<std::byte, 8> b;

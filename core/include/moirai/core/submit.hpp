@@ -289,6 +289,10 @@ class [[nodiscard]] SubmitAwaiter {
 
 // co_await submit_to(shard, fn): runs fn() on `shard` and yields its value (for a Task, the task's value), or
 // rethrows its exception here. On the calling shard itself, fn runs at once, without a message.
+// With g++ 12, a lambda that captures objects such as std::string by value must be a named variable
+// (`auto f = [s] {...}; co_await submit_to(1, std::move(f));`), not a temporary written inside the co_await
+// expression: g++ 12 relocates such a temporary without its move constructor, and destroying it then frees a
+// wild pointer (tests/core/submit_test.cpp, ACallableOwningStrings...). Captures by reference are unaffected.
 template <class F>
 SubmitAwaiter<F> submit_to(unsigned shard, F&& fn) {
   return SubmitAwaiter<F>(shard, std::forward<F>(fn));
