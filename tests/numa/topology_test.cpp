@@ -25,6 +25,10 @@ TEST(CpuList, ParsesTheKernelFormat) {
   EXPECT_FALSE(parse_cpu_list("a"));
   EXPECT_FALSE(parse_cpu_list("1,,2"));
   EXPECT_FALSE(parse_cpu_list("0-99999999"));
+  // Found by tests/fuzz/cpu_list_fuzz.cpp: a signed number was taken for an id.
+  EXPECT_FALSE(parse_cpu_list("0--0"));
+  EXPECT_FALSE(parse_cpu_list("-0"));
+  EXPECT_FALSE(parse_cpu_list("+1"));
   EXPECT_EQ(format_cpu_list({3, 0, 1, 2, 8, 10, 11}), "0-3,8,10-11");
   EXPECT_EQ(format_cpu_list({}), "none");
 }
