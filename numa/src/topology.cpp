@@ -84,7 +84,8 @@ std::optional<std::uint64_t> meminfo_field(const std::string& text, std::string_
   std::string line;
   while (std::getline(in, line)) {
     const std::size_t at = line.find(key);
-    if (at == std::string::npos || (at + key.size() < line.size() && line[at + key.size()] != ':')) continue;
+    // The key and its colon: a line that ends at the key (a truncated file) is not a field either.
+    if (at == std::string::npos || at + key.size() >= line.size() || line[at + key.size()] != ':') continue;
     std::istringstream fields(line.substr(at + key.size() + 1));
     std::uint64_t value = 0;
     std::string unit;

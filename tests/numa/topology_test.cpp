@@ -172,6 +172,20 @@ TEST(Topology, ErrorsNameTheBadFile) {
         NumaError);
   }
   {
+    // Found by tests/fuzz/sysfs_fuzz.cpp: a line ending at the key, without its colon, threw
+    // std::out_of_range out of from_sysfs.
+    FakeSysfs fs;
+    FakeSysfs::two_nodes(fs);
+    fs.write("node/node0/meminfo", "Node 0 MemTotal");
+    try {
+      (void)Topology::from_sysfs(fs.root());
+      FAIL() << "no throw";
+    } catch (const NumaError& e) {
+      EXPECT_EQ(e.code().value(), EINVAL);
+      EXPECT_THAT(e.what(), HasSubstr("node/node0/meminfo has no MemTotal line"));
+    }
+  }
+  {
     FakeSysfs fs;
     FakeSysfs::two_nodes(fs);
     fs.write("node/node0/distance", "10 21 30\n");
