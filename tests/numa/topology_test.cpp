@@ -143,18 +143,23 @@ TEST(Topology, WithoutNodeDirectoryTheHostIsOneNode) {
   EXPECT_THAT(topo.describe(), HasSubstr("NUMA not available"));
 }
 
+// from_sysfs(fs) throws NumaError(EINVAL) saying `what`.
+void expect_malformed(const FakeSysfs& fs, const char* what) {
+  try {
+    (void)Topology::from_sysfs(fs.root());
+    FAIL() << "no throw";
+  } catch (const NumaError& e) {
+    EXPECT_EQ(e.code().value(), EINVAL);
+    EXPECT_THAT(e.what(), HasSubstr(what));
+  }
+}
+
 TEST(Topology, ErrorsNameTheBadFile) {
   {
     FakeSysfs fs;
     FakeSysfs::two_nodes(fs);
     fs.write("node/node1/cpulist", "2-x\n");
-    try {
-      (void)Topology::from_sysfs(fs.root());
-      FAIL() << "no throw";
-    } catch (const NumaError& e) {
-      EXPECT_EQ(e.code().value(), EINVAL);
-      EXPECT_THAT(e.what(), HasSubstr("node/node1/cpulist is not a CPU/node list"));
-    }
+    expect_malformed(fs, "node/node1/cpulist is not a CPU/node list");
   }
   {
     FakeSysfs fs;
@@ -177,13 +182,7 @@ TEST(Topology, ErrorsNameTheBadFile) {
     FakeSysfs fs;
     FakeSysfs::two_nodes(fs);
     fs.write("node/node0/meminfo", "Node 0 MemTotal");
-    try {
-      (void)Topology::from_sysfs(fs.root());
-      FAIL() << "no throw";
-    } catch (const NumaError& e) {
-      EXPECT_EQ(e.code().value(), EINVAL);
-      EXPECT_THAT(e.what(), HasSubstr("node/node0/meminfo has no MemTotal line"));
-    }
+    expect_malformed(fs, "node/node0/meminfo has no MemTotal line");
   }
   {
     FakeSysfs fs;
