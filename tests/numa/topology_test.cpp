@@ -185,6 +185,13 @@ TEST(Topology, ErrorsNameTheBadFile) {
     expect_malformed(fs, "node/node0/meminfo has no MemTotal line");
   }
   {
+    // Found by tests/fuzz/sysfs_fuzz.cpp: a CPU two nodes claim went to the last one read, silently.
+    FakeSysfs fs;
+    FakeSysfs::two_nodes(fs);
+    fs.write("node/node1/cpulist", "1-3\n");
+    expect_malformed(fs, "CPU 1 is listed by node0/cpulist and node1/cpulist");
+  }
+  {
     FakeSysfs fs;
     FakeSysfs::two_nodes(fs);
     fs.write("node/node0/distance", "10 21 30\n");
