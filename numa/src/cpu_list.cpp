@@ -13,11 +13,13 @@ bool is_blank(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+// Digits only: from_chars alone would read "-0" as 0, and so "0--0" as the range 0-0.
 std::optional<int> parse_id(std::string_view text) {
+  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
   int value = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc{} || ptr != end || value < 0 || value > kMaxId) return std::nullopt;
+  if (ec != std::errc{} || ptr != end || value > kMaxId) return std::nullopt;
   return value;
 }
 

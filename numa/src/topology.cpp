@@ -84,7 +84,8 @@ std::optional<std::uint64_t> meminfo_field(const std::string& text, std::string_
   std::string line;
   while (std::getline(in, line)) {
     const std::size_t at = line.find(key);
-    if (at == std::string::npos || (at + key.size() < line.size() && line[at + key.size()] != ':')) continue;
+    // The key and its colon: a line that ends at the key (a truncated file) is not a field either.
+    if (at == std::string::npos || at + key.size() >= line.size() || line[at + key.size()] != ':') continue;
     std::istringstream fields(line.substr(at + key.size() + 1));
     std::uint64_t value = 0;
     std::string unit;
@@ -216,8 +217,16 @@ Topology Topology::read(const fs::path& root, bool simulated, bool numa_supporte
   if (!online_cpus.empty()) max_cpu = std::max(max_cpu, online_cpus.back());
   topo.cpu_to_node_.assign(static_cast<std::size_t>(max_cpu + 1), -1);
   for (const NodeInfo& info : topo.nodes_) {
-    for (int cpu : info.cpus)
-      topo.cpu_to_node_[static_cast<std::size_t>(cpu)] = info.id;
+    for (int cpu : info.cpus) {
+      int& node = topo.cpu_to_node_[static_cast<std::size_t>(cpu)];
+      if (node != -1) {
+        throw NumaError(EINVAL, "numa: CPU " + std::to_string(cpu) + " is listed by node" +
+                                    std::to_string(node) + "/cpulist and node" + std::to_string(info.id) +
+                                    "/cpulist under " + node_dir.string() +
+                                    "; the sysfs tree is inconsistent");
+      }
+      node = info.id;
+    }
   }
   for (int cpu : online_cpus) {
     const fs::path dir = cpu_dir / ("cpu" + std::to_string(cpu)) / "topology";

@@ -36,23 +36,26 @@ int write_value(const std::string& path, const std::string& value) noexcept {
 bool parse_cpu_list(const std::string& text, cpu_set_t& out) noexcept {
   CPU_ZERO(&out);
   const char* p = text.data();
-  const char* end = p + text.size();
-  while (p < end) {
+  const char* const end = p + text.size();
+  // One CPU number, digits only: from_chars alone would take "-0" for CPU 0.
+  const auto number = [end](const char*& at, int& value) noexcept {
+    if (at == end || *at < '0' || *at > '9') return false;
+    const auto [next, ec] = std::from_chars(at, end, value);
+    at = next;
+    return ec == std::errc() && value < CPU_SETSIZE;
+  };
+  if (p == end) return true;  // the empty set, as an empty cpuset file holds it
+  for (;;) {
     int first = 0;
-    auto [q, ec] = std::from_chars(p, end, first);
-    if (ec != std::errc() || first < 0 || first >= CPU_SETSIZE) return false;
+    if (!number(p, first)) return false;
     int last = first;
-    if (q < end && *q == '-') {
-      auto [q2, ec2] = std::from_chars(q + 1, end, last);
-      if (ec2 != std::errc() || last < first || last >= CPU_SETSIZE) return false;
-      q = q2;
-    }
+    if (p < end && *p == '-' && (!number(++p, last) || last < first)) return false;
     for (int c = first; c <= last; ++c)
       CPU_SET(c, &out);
-    if (q < end && *q != ',') return false;
-    p = q < end ? q + 1 : q;
+    if (p == end) return true;
+    if (*p != ',') return false;
+    ++p;  // an item must follow: "1," is not a list
   }
-  return true;
 }
 
 std::string format_cpu_list(const cpu_set_t& set) {

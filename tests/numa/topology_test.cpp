@@ -25,6 +25,10 @@ TEST(CpuList, ParsesTheKernelFormat) {
   EXPECT_FALSE(parse_cpu_list("a"));
   EXPECT_FALSE(parse_cpu_list("1,,2"));
   EXPECT_FALSE(parse_cpu_list("0-99999999"));
+  // Found by tests/fuzz/cpu_list_fuzz.cpp: a signed number was taken for an id.
+  EXPECT_FALSE(parse_cpu_list("0--0"));
+  EXPECT_FALSE(parse_cpu_list("-0"));
+  EXPECT_FALSE(parse_cpu_list("+1"));
   EXPECT_EQ(format_cpu_list({3, 0, 1, 2, 8, 10, 11}), "0-3,8,10-11");
   EXPECT_EQ(format_cpu_list({}), "none");
 }
@@ -139,18 +143,23 @@ TEST(Topology, WithoutNodeDirectoryTheHostIsOneNode) {
   EXPECT_THAT(topo.describe(), HasSubstr("NUMA not available"));
 }
 
+// from_sysfs(fs) throws NumaError(EINVAL) saying `what`.
+void expect_malformed(const FakeSysfs& fs, const char* what) {
+  try {
+    (void)Topology::from_sysfs(fs.root());
+    FAIL() << "no throw";
+  } catch (const NumaError& e) {
+    EXPECT_EQ(e.code().value(), EINVAL);
+    EXPECT_THAT(e.what(), HasSubstr(what));
+  }
+}
+
 TEST(Topology, ErrorsNameTheBadFile) {
   {
     FakeSysfs fs;
     FakeSysfs::two_nodes(fs);
     fs.write("node/node1/cpulist", "2-x\n");
-    try {
-      (void)Topology::from_sysfs(fs.root());
-      FAIL() << "no throw";
-    } catch (const NumaError& e) {
-      EXPECT_EQ(e.code().value(), EINVAL);
-      EXPECT_THAT(e.what(), HasSubstr("node/node1/cpulist is not a CPU/node list"));
-    }
+    expect_malformed(fs, "node/node1/cpulist is not a CPU/node list");
   }
   {
     FakeSysfs fs;
@@ -166,6 +175,21 @@ TEST(Topology, ErrorsNameTheBadFile) {
           }
         },
         NumaError);
+  }
+  {
+    // Found by tests/fuzz/sysfs_fuzz.cpp: a line ending at the key, without its colon, threw
+    // std::out_of_range out of from_sysfs.
+    FakeSysfs fs;
+    FakeSysfs::two_nodes(fs);
+    fs.write("node/node0/meminfo", "Node 0 MemTotal");
+    expect_malformed(fs, "node/node0/meminfo has no MemTotal line");
+  }
+  {
+    // Found by tests/fuzz/sysfs_fuzz.cpp: a CPU two nodes claim went to the last one read, silently.
+    FakeSysfs fs;
+    FakeSysfs::two_nodes(fs);
+    fs.write("node/node1/cpulist", "1-3\n");
+    expect_malformed(fs, "CPU 1 is listed by node0/cpulist and node1/cpulist");
   }
   {
     FakeSysfs fs;

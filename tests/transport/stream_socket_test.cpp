@@ -287,4 +287,18 @@ TEST(SocketAddress, ParsesTheDocumentedFormsAndNamesWhatIsWrong) {
   }
 }
 
+// Found by tests/fuzz/options_fuzz.cpp: the path was cut at the NUL, so the address named another socket.
+TEST(SocketAddress, RefusesAUnixPathHoldingANul) {
+  using namespace std::string_view_literals;
+  for (const std::string_view text : {"unix:/tmp/a\0b"sv, "unix:\0abstract"sv}) {
+    try {
+      SocketAddress::parse(text);
+      ADD_FAILURE() << "accepted a NUL in the path";
+    } catch (const TransportError& e) {
+      EXPECT_EQ(e.errc(), TransportErrc::malformed);
+      EXPECT_NE(std::string(e.what()).find("NUL"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace

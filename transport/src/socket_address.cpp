@@ -14,9 +14,13 @@ namespace moirai::transport {
 namespace {
 
 [[noreturn]] void bad(std::string_view text, const char* why) {
+  // A NUL byte is shown as \0: what() is a C string, and would end there.
+  std::string shown;
+  for (char c : text)
+    shown += c == '\0' ? std::string_view("\\0") : std::string_view(&c, 1);
   throw TransportError(
       TransportErrc::malformed,
-      "socket address \"" + std::string(text) + "\": " + why +
+      "socket address \"" + shown + "\": " + why +
           "; write HOST:PORT with a numeric IPv4 host or localhost, [IPv6]:PORT, or unix:PATH");
 }
 
@@ -29,6 +33,9 @@ SocketAddress SocketAddress::parse(std::string_view text) {
     sockaddr_un un{};
     if (path.empty()) bad(text, "the Unix socket path is empty");
     if (path.size() >= sizeof(un.sun_path)) bad(text, "the Unix socket path is longer than 107 bytes");
+    // The kernel reads the path up to its first NUL (or, from a leading one, as an abstract name): one inside
+    // would bind or connect somewhere other than the text says.
+    if (path.find('\0') != std::string_view::npos) bad(text, "the Unix socket path holds a NUL byte");
     un.sun_family = AF_UNIX;
     std::memcpy(un.sun_path, path.data(), path.size());
     std::memcpy(&a.storage_, &un, sizeof un);
