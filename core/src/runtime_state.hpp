@@ -21,6 +21,9 @@ struct RuntimeState {
   std::atomic<unsigned> quiesced{0};
   // Set by the first shard whose thread policy was refused: the warning is printed once per runtime.
   std::atomic<bool> thread_policy_warned{false};
+  // Capabilities the runtime's threads dropped (rt::CapabilityMask), and whether a refusal was reported.
+  std::atomic<std::uint64_t> dropped_capabilities{0};
+  std::atomic<bool> capability_drop_warned{false};
 
   void request_stop() noexcept {
     stopping.store(true, std::memory_order_seq_cst);
