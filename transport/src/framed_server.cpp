@@ -24,6 +24,8 @@ const char* to_string(CloseReason r) noexcept {
       return "handler failed";
     case CloseReason::over_limit:
       return "over the connection limit";
+    case CloseReason::over_budget:
+      return "over the buffer budget";
     case CloseReason::server_stopped:
       return "server stopped";
     case CloseReason::kCount:
@@ -48,6 +50,25 @@ CloseReason FramedServer::reason_for(TransportErrc e) noexcept {
       return CloseReason::reset;
   }
   return CloseReason::reset;
+}
+
+// The connections hold more than max_buffered_bytes: close the one holding the most until they do not. Its
+// bytes leave the budget at once (the memory goes when its task ends, at the next completion), so one
+// eviction is enough for the next receive too.
+void FramedServer::over_budget(void* self) noexcept {
+  auto* server = static_cast<FramedServer*>(self);
+  while (server->budget_.held > server->budget_.limit) {
+    Conn* largest = nullptr;
+    for (Conn* c = server->conns_; c != nullptr; c = c->next) {
+      if (!c->evicted &&
+          (largest == nullptr || c->stream->received_bytes() > largest->stream->received_bytes()))
+        largest = c;
+    }
+    if (largest == nullptr) return;
+    largest->evicted = true;
+    largest->stream->leave_budget();
+    ::shutdown(largest->fd, SHUT_RDWR);  // its receive completes; the connection ends as over_budget
+  }
 }
 
 void FramedServer::link(Conn* c) noexcept {

@@ -31,6 +31,19 @@ int new_socket(int family) {
   return fd;
 }
 
+bool is_tcp(int fd) noexcept {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  return getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+         (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
+void set_int_option(int fd, int level, int name, long long value, const char* what) {
+  const int v = static_cast<int>(value);
+  if (setsockopt(fd, level, name, &v, sizeof v) != 0)
+    throw error_for(errno, std::string("setsockopt ") + what);
+}
+
 Task<int> connect_once(int fd, const SocketAddress& to) {
   co_return co_await io_op(
       [fd, &to](io_uring_sqe* sqe) noexcept { io_uring_prep_connect(sqe, fd, to.data(), to.size()); });
@@ -50,7 +63,23 @@ StreamSocket::~StreamSocket() {
   if (fd_ >= 0) ::close(fd_);  // a stream dropped without close(): no graceful shutdown, but no leak
 }
 
-Task<StreamSocket> StreamSocket::connect(SocketAddress to, Duration timeout, RetryPolicy retry) {
+void StreamSocket::set_liveness(const TcpLiveness& l) {
+  if (!is_tcp(fd_)) return;
+  set_int_option(fd_, SOL_SOCKET, SO_KEEPALIVE, l.keepalive ? 1 : 0, "SO_KEEPALIVE");
+  if (l.keepalive) {
+    if (l.keepalive_idle.count() > 0)
+      set_int_option(fd_, IPPROTO_TCP, TCP_KEEPIDLE, l.keepalive_idle.count(), "TCP_KEEPIDLE");
+    if (l.keepalive_interval.count() > 0)
+      set_int_option(fd_, IPPROTO_TCP, TCP_KEEPINTVL, l.keepalive_interval.count(), "TCP_KEEPINTVL");
+    if (l.keepalive_count > 0)
+      set_int_option(fd_, IPPROTO_TCP, TCP_KEEPCNT, l.keepalive_count, "TCP_KEEPCNT");
+  }
+  if (l.user_timeout.count() > 0)
+    set_int_option(fd_, IPPROTO_TCP, TCP_USER_TIMEOUT, l.user_timeout.count(), "TCP_USER_TIMEOUT");
+}
+
+Task<StreamSocket> StreamSocket::connect(SocketAddress to, Duration timeout, RetryPolicy retry,
+                                         TcpLiveness liveness) {
   Duration backoff = retry.initial_backoff;
   const unsigned attempts = retry.attempts == 0 ? 1 : retry.attempts;
   int last_error = 0;
@@ -63,7 +92,10 @@ Task<StreamSocket> StreamSocket::connect(SocketAddress to, Duration timeout, Ret
       res = -ETIMEDOUT;
     }
     if (res == 0) {
-      if (to.family() != AF_UNIX) set_nodelay(s.fd());
+      if (to.family() != AF_UNIX) {
+        set_nodelay(s.fd());
+        s.set_liveness(liveness);
+      }
       co_return s;
     }
     last_error = -res;

@@ -24,6 +24,19 @@ struct RetryPolicy {
   std::chrono::nanoseconds max_backoff{100'000'000};
 };
 
+// How a TCP connection notices a peer that vanished without a FIN or a reset (power loss, a cable pulled, a
+// NAT that forgot it): keepalive probes after `keepalive_idle` of silence, every `keepalive_interval`, and
+// the connection is dropped after `keepalive_count` unanswered ones; TCP_USER_TIMEOUT drops it when data it
+// sent (or a probe) stays unacknowledged for `user_timeout`. The defaults find a dead peer within about
+// 50 s. A zero duration or count leaves that setting as the kernel has it; Unix sockets ignore all of this.
+struct TcpLiveness {
+  bool keepalive = true;
+  std::chrono::seconds keepalive_idle{30};
+  std::chrono::seconds keepalive_interval{5};
+  unsigned keepalive_count = 4;
+  std::chrono::milliseconds user_timeout{50'000};
+};
+
 class StreamSocket {
  public:
   StreamSocket() noexcept = default;
@@ -37,8 +50,13 @@ class StreamSocket {
   // Connects to `to` within `timeout` per attempt, retrying refused or timed-out attempts as `retry` says.
   // Throws TransportError(connection_refused), (timeout) or (closed, naming the errno) when every attempt
   // failed.
+  // TCP connections get `liveness` set.
   static Task<StreamSocket> connect(SocketAddress to, Duration timeout = std::chrono::seconds(1),
-                                    RetryPolicy retry = {});
+                                    RetryPolicy retry = {}, TcpLiveness liveness = {});
+
+  // Sets SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT and TCP_USER_TIMEOUT on a TCP socket (a Unix
+  // socket is left as it is). Throws TransportError naming the option the kernel refused.
+  void set_liveness(const TcpLiveness& liveness);
 
   // Up to buf.size() bytes; 0 when the peer has closed its side. Throws TransportError(connection_reset) or
   // (closed) on an error, (timeout) when nothing arrived within `timeout` (the kernel cancels the receive,
