@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <utility>
 
 #include "moirai/core/clock.hpp"
 
@@ -95,17 +96,32 @@ void FramedServer::stop() noexcept {
     ::shutdown(c->fd, SHUT_RDWR);
 }
 
+// At most one line a second per slot (a close reason, or accept errors): false when this one is not to be
+// logged; `suppressed` is how many were not logged since the last line, reset as it is returned.
+bool FramedServer::may_log(std::size_t slot, std::uint64_t& suppressed) noexcept {
+  const std::int64_t now = monotonic_ns();
+  if (last_log_ns_[slot] != 0 && now - last_log_ns_[slot] < 1'000'000'000) {
+    ++unlogged_[slot];
+    return false;
+  }
+  last_log_ns_[slot] = now;
+  suppressed = std::exchange(unlogged_[slot], 0);
+  return true;
+}
+
+void FramedServer::end_log_line(std::uint64_t suppressed, const char* what) {
+  if (suppressed != 0)
+    std::fprintf(stderr, " [%llu more %s in the last second were not logged]",
+                 static_cast<unsigned long long>(suppressed), what);
+  std::fputc('\n', stderr);
+}
+
 void FramedServer::count_close(CloseReason r, int fd, const std::string& why) {
   const auto i = static_cast<std::size_t>(r);
   ++stats_.closed[i];
   const bool fault = r != CloseReason::peer_closed && r != CloseReason::server_stopped;
-  if (!fault || !options_.log_faults) return;
-  const std::int64_t now = monotonic_ns();
-  if (last_log_ns_[i] != 0 && now - last_log_ns_[i] < 1'000'000'000) {
-    ++unlogged_[i];
-    return;
-  }
-  last_log_ns_[i] = now;
+  std::uint64_t suppressed = 0;
+  if (!fault || !options_.log_faults || !may_log(i, suppressed)) return;
   std::string peer = "?";
   try {
     peer = SocketAddress::of_peer(fd).to_string();
@@ -113,12 +129,7 @@ void FramedServer::count_close(CloseReason r, int fd, const std::string& why) {
   }
   std::fprintf(stderr, "moirai: server %s: closed the connection from %s (%s): %s", local_name().c_str(),
                peer.c_str(), to_string(r), why.c_str());
-  if (unlogged_[i] != 0) {
-    std::fprintf(stderr, " [%llu more closed for this reason in the last second were not logged]",
-                 static_cast<unsigned long long>(unlogged_[i]));
-    unlogged_[i] = 0;
-  }
-  std::fputc('\n', stderr);
+  end_log_line(suppressed, "closed for this reason");
 }
 
 std::string FramedServer::local_name() const {
@@ -131,8 +142,10 @@ std::string FramedServer::local_name() const {
 
 void FramedServer::note_accept_error(const TransportError& e) {
   ++stats_.accept_errors;
-  if (!options_.log_faults) return;
-  std::fprintf(stderr, "moirai: server %s: %s; still listening\n", local_name().c_str(), e.what());
+  std::uint64_t suppressed = 0;
+  if (!options_.log_faults || !may_log(kAcceptLogSlot, suppressed)) return;
+  std::fprintf(stderr, "moirai: server %s: %s; still listening", local_name().c_str(), e.what());
+  end_log_line(suppressed, "accept errors");
 }
 
 }  // namespace moirai::transport

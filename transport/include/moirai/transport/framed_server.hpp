@@ -100,6 +100,7 @@ class FramedServer {
   // queue() replies, which the server flushes when no whole request is left in the receive buffer.
   template <class Handler>
   Task<void> serve(Handler handler) {
+    bool accept_failed = false;
     while (!stopping_) {
       StreamSocket s;
       try {
@@ -107,6 +108,11 @@ class FramedServer {
       } catch (const TransportError& e) {
         if (stopping_) break;
         note_accept_error(e);  // EMFILE and the like: the listener stays, the next accept may succeed
+        accept_failed = true;
+      }
+      if (accept_failed) {  // out of fds fails every accept at once: let connections end first
+        accept_failed = false;
+        co_await sleep_for(std::chrono::milliseconds(10));
         continue;
       }
       if (stopping_) break;
@@ -213,6 +219,9 @@ class FramedServer {
   void unlink(Conn* c) noexcept;
   void count_close(CloseReason r, int fd, const std::string& why);
   void note_accept_error(const TransportError& e);
+  static constexpr std::size_t kAcceptLogSlot = static_cast<std::size_t>(CloseReason::kCount);
+  bool may_log(std::size_t slot, std::uint64_t& suppressed) noexcept;
+  static void end_log_line(std::uint64_t suppressed, const char* what);
   int listener_fd() const noexcept { return listener_.fd(); }
   std::string local_name() const;
 
@@ -223,8 +232,9 @@ class FramedServer {
   Conn* conns_ = nullptr;
   detail::ReceiveBudget budget_;
   bool stopping_ = false;
-  std::array<std::int64_t, static_cast<std::size_t>(CloseReason::kCount)> last_log_ns_{};
-  std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::kCount)> unlogged_{};
+  // Rate limit of the log: one slot per close reason, and one for accept errors.
+  std::array<std::int64_t, kAcceptLogSlot + 1> last_log_ns_{};
+  std::array<std::uint64_t, kAcceptLogSlot + 1> unlogged_{};
 };
 
 }  // namespace moirai::transport
