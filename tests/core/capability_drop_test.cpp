@@ -75,6 +75,13 @@ int threads_hold_after_start(moirai::RuntimeOptions o, CapabilityMask expected, 
   return WIFEXITED(status) ? WEXITSTATUS(status) : 5;
 }
 
+// The test runtime (two shards, sleeping when idle) with the drop at its default.
+moirai::RuntimeOptions dropping() {
+  moirai::RuntimeOptions o = moirai_test::two_shards();
+  o.drop_capabilities = moirai::RuntimeOptions{}.drop_capabilities;
+  return o;
+}
+
 bool is_root() {
   return geteuid() == 0 &&
          (moirai::rt::ThreadCapabilities::current().effective & capability_bit(CAP_SETPCAP)) != 0;
@@ -83,12 +90,13 @@ bool is_root() {
 TEST(CapabilityDrop, AutomaticLeavesNoThreadACapabilityItDoesNotNeed) {
   if (!is_root()) GTEST_SKIP() << "needs root: an unprivileged runtime has nothing to drop";
   const CapabilityMask held = moirai::rt::ThreadCapabilities::current().permitted;
-  EXPECT_EQ(threads_hold_after_start(moirai_test::two_shards(), 0, held), 0);
+  ASSERT_EQ(moirai::RuntimeOptions{}.drop_capabilities, CapabilityDrop::automatic);  // the default
+  EXPECT_EQ(threads_hold_after_start(dropping(), 0, held), 0);
 }
 
 TEST(CapabilityDrop, KeepListIsExactlyWhatRemains) {
   if (!is_root()) GTEST_SKIP() << "needs root: an unprivileged runtime has nothing to drop";
-  moirai::RuntimeOptions o = moirai_test::two_shards();
+  moirai::RuntimeOptions o = dropping();
   o.keep_capabilities = {"CAP_NET_BIND_SERVICE", "sys_nice"};
   const CapabilityMask keep = capability_bit(CAP_NET_BIND_SERVICE) | capability_bit(CAP_SYS_NICE);
   const CapabilityMask held = moirai::rt::ThreadCapabilities::current().permitted;
@@ -97,7 +105,7 @@ TEST(CapabilityDrop, KeepListIsExactlyWhatRemains) {
 
 TEST(CapabilityDrop, LockedMemoryKeepsIpcLockForTheChunksThatGrowLater) {
   if (!is_root()) GTEST_SKIP() << "needs root: an unprivileged runtime has nothing to drop";
-  moirai::RuntimeOptions o = moirai_test::two_shards();
+  moirai::RuntimeOptions o = dropping();
   o.lock_memory = true;
   o.memory_per_shard = 256u << 10;
   const CapabilityMask keep = capability_bit(CAP_IPC_LOCK);
@@ -106,14 +114,14 @@ TEST(CapabilityDrop, LockedMemoryKeepsIpcLockForTheChunksThatGrowLater) {
 }
 
 TEST(CapabilityDrop, OffLeavesEveryThreadAsItWas) {
-  moirai::RuntimeOptions o = moirai_test::two_shards();
+  moirai::RuntimeOptions o = dropping();
   o.drop_capabilities = CapabilityDrop::off;
   const CapabilityMask held = moirai::rt::ThreadCapabilities::current().permitted;
   EXPECT_EQ(threads_hold_after_start(o, held, 0), 0);
 }
 
 TEST(CapabilityDrop, UnprivilegedIsANoOpEvenWhenOn) {
-  moirai::RuntimeOptions o = moirai_test::two_shards();
+  moirai::RuntimeOptions o = dropping();
   o.drop_capabilities = CapabilityDrop::on;
   o.keep_capabilities = {"CAP_SYS_NICE"};
   EXPECT_EQ(threads_hold_after_start(o, 0, 0, /*drop_all_first=*/true), 0);
@@ -125,7 +133,7 @@ TEST(CapabilityDrop, RunDropsOnShardZerosThreadToo) {
   if (pid == 0) {
     int rc = 0;
     try {
-      moirai::Runtime rt(moirai_test::two_shards());
+      moirai::Runtime rt(dropping());
       rc = rt.run([]() -> moirai::Task<int> {
         int bad = 0;
         for (const TaskCaps& t : every_thread())
@@ -144,7 +152,7 @@ TEST(CapabilityDrop, RunDropsOnShardZerosThreadToo) {
 }
 
 TEST(CapabilityDrop, AnUnknownNameToKeepIsRefusedBeforeAnythingStarts) {
-  moirai::RuntimeOptions o = moirai_test::two_shards();
+  moirai::RuntimeOptions o = dropping();
   o.keep_capabilities = {"CAP_NET_BIND_SERVICE", "CAP_TELEPORT"};
   const std::string what =
       moirai_test::error_message([&] { moirai::Runtime rt(o); }, moirai::Errc::invalid_argument);
