@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "caps_option.hpp"
 #include "moirai/core/runtime_options.hpp"
 #include "report.hpp"
 
@@ -19,6 +20,7 @@ struct BenchOptions {
   bool progress = false;                    // progress lines on stderr
   std::string policy;   // kernel policy of the shards (and the timer baseline): "fifo:80" etc.; empty: other
   std::string metrics;  // HOST:PORT to serve each bench runtime's metrics at while it runs; empty: off
+  CapsOptions caps;     // --keep-caps, --no-drop-caps
 };
 
 BenchReport bench_pingpong(const BenchOptions& o);

@@ -34,6 +34,8 @@ RuntimeOptions one_shard(const EchoOptions& o) {
   ro.cpus = {resolve_shard_cpus(o.cpus, CpuFacts::current()).front()};
   ro.idle = o.idle.empty() ? IdleStrategy::spin_then_sleep : parse_idle_strategy(o.idle);
   ro.metrics = !o.metrics.empty();  // the histograms cost a clock read per wake-up: only when served
+  // The metrics listener, and a UDP server's socket, are bound once the runtime runs.
+  apply_caps_options(o.caps, ro, {o.metrics, o.transport == "udp" ? o.address : std::string()});
   return ro;
 }
 

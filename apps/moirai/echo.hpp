@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "caps_option.hpp"
+
 namespace moirai::cli {
 
 struct EchoOptions {
@@ -21,6 +23,7 @@ struct EchoOptions {
   std::string idle;               // idle strategy of the shard; empty: spin-then-sleep
   bool json = false;              // client: print JSON instead of a table
   std::string metrics;  // HOST:PORT to serve GET /metrics (Prometheus) and /metrics.json at; empty: off
+  CapsOptions caps;     // --keep-caps, --no-drop-caps
 };
 
 // Serves until SIGINT or SIGTERM; returns the exit code (0 after a clean stop).

@@ -67,6 +67,12 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->capture_default_str()
       ->needs(baseline_opt);
+  CapsOptions bench_caps;
+  bench
+      ->add_option("--keep-caps", bench_caps.keep,
+                   "Capabilities the runtime keeps once set up, as CAP_A,CAP_B (it drops the others)")
+      ->delimiter(',');
+  bench->add_flag("--no-drop-caps", bench_caps.no_drop, "Keep every capability the process has");
   std::string bench_metrics;
   bench->add_option("--metrics", bench_metrics,
                     "Serve each bench runtime's metrics over HTTP at HOST:PORT while it runs (GET /metrics)");
@@ -108,6 +114,10 @@ int main(int argc, char** argv) {
   echo->add_option("--idle", eo.idle, "Idle strategy of the shard")
       ->check(CLI::IsMember({"spin", "sleep", "spin-then-sleep"}));
   echo->add_flag("--json", eo.json, "Client: print JSON instead of a table");
+  echo->add_option("--keep-caps", eo.caps.keep,
+                   "Capabilities the runtime keeps once set up, as CAP_A,CAP_B (it drops the others)")
+      ->delimiter(',');
+  echo->add_flag("--no-drop-caps", eo.caps.no_drop, "Keep every capability the process has");
   echo->add_option("--metrics", eo.metrics,
                    "Serve the runtime's metrics over HTTP at HOST:PORT (GET /metrics: Prometheus text; "
                    "/metrics.json: JSON)");
@@ -216,6 +226,7 @@ int main(int argc, char** argv) {
     o.interval = std::chrono::microseconds(interval_us);
     o.policy = policy;
     o.metrics = bench_metrics;
+    o.caps = bench_caps;
     o.progress = isatty(STDERR_FILENO) != 0;
 
     // Everything that can be refused is refused before minutes of benches.

@@ -1,8 +1,13 @@
 #include "moirai/core/runtime.hpp"
 
+#include <linux/capability.h>
+
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <string>
+
+#include "moirai/rt/capability_drop.hpp"
 
 #include "runtime_state.hpp"
 
@@ -37,6 +42,35 @@ void request_runtime_stop(TaskControl*) noexcept {
 
 namespace {
 
+// What every thread of the runtime keeps when it drops its capabilities (RuntimeOptions::drop_capabilities).
+// Throws Error(invalid_argument) for a name that is not a capability.
+rt::CapabilityMask kept_capabilities(const RuntimeOptions& o) {
+  rt::CapabilityMask keep = 0;
+  for (const std::string& name : o.keep_capabilities) {
+    try {
+      keep |= rt::capability_bit(rt::parse_capability(name));
+    } catch (const std::exception& e) {
+      throw Error(Errc::invalid_argument, std::string("RuntimeOptions::keep_capabilities: ") + e.what());
+    }
+  }
+  if (o.lock_memory) keep |= rt::capability_bit(CAP_IPC_LOCK);  // frame memory grows, locked, later
+  return keep;
+}
+
+// Drops the calling thread's capabilities beyond `keep`, unless the drop is off. A refusal fails the start
+// with `on`; with `automatic` it is said once and the runtime runs on.
+void drop_thread_capabilities(detail::RuntimeState& st, rt::CapabilityMask keep) {
+  if (st.options.drop_capabilities == CapabilityDrop::off) return;
+  try {
+    st.dropped_capabilities.fetch_or(rt::drop_capabilities(keep).dropped, std::memory_order_relaxed);
+  } catch (const std::exception& e) {
+    if (st.options.drop_capabilities == CapabilityDrop::on)
+      throw Error(Errc::setup_failed, std::string("RuntimeOptions::drop_capabilities is on: ") + e.what());
+    if (!st.capability_drop_warned.exchange(true))
+      std::fprintf(stderr, "moirai: capabilities not dropped, the runtime runs on with them: %s\n", e.what());
+  }
+}
+
 void validate(const RuntimeOptions& o) {
   if (o.ring_entries == 0 || o.ring_entries > 32768) {
     throw Error(Errc::invalid_argument, "RuntimeOptions::ring_entries must be between 1 and 32768 (got " +
@@ -64,6 +98,7 @@ void validate(const RuntimeOptions& o) {
         "0 (got " +
             std::to_string(o.io_buffer_size) + ")");
   }
+  kept_capabilities(o);
 }
 
 // Start-up handshake: each shard thread reports set-up success or failure, then waits for go or abort, so a
@@ -114,10 +149,13 @@ std::exception_ptr describe_setup_failure(const Shard& s) {
                                                                std::to_string(s.cpu()) + "): " + what));
 }
 
-std::exception_ptr set_up_shard(Shard& s, bool pin) {
+// Pins, sets the shard up on its thread (policy applied, memory mapped and locked), then drops what the
+// thread no longer needs, unless `drop` is false (the starting thread drops once every shard is up).
+std::exception_ptr set_up_shard(detail::RuntimeState& st, Shard& s, bool drop) {
   try {
-    if (pin) pin_current_thread(s.cpu());
+    if (st.options.pin_threads) pin_current_thread(s.cpu());
     s.init_on_thread();
+    if (drop) drop_thread_capabilities(st, kept_capabilities(st.options));
     return nullptr;
   } catch (...) {
     return describe_setup_failure(s);
@@ -170,14 +208,35 @@ const rt::ApplyResult& Runtime::thread_policy(unsigned shard) const {
   return state_->shards[shard]->thread_policy();
 }
 
-void Runtime::release_deadline_routes() noexcept {
-  bool routed = false;
+std::uint64_t Runtime::dropped_capabilities() const noexcept {
+  return state_->dropped_capabilities.load(std::memory_order_relaxed);
+}
+
+bool Runtime::took_deadline_route() const noexcept {
   for (const auto& s : state_->shards) {
     const rt::DeadlineRoute r = s->thread_policy().route;
-    routed =
-        routed || r == rt::DeadlineRoute::exclusive_cpuset || r == rt::DeadlineRoute::admission_control_off;
+    if (r == rt::DeadlineRoute::exclusive_cpuset || r == rt::DeadlineRoute::admission_control_off)
+      return true;
   }
-  if (!routed) return;
+  return false;
+}
+
+void Runtime::drop_caller_capabilities(bool caller_is_shard) {
+  const RuntimeOptions& o = state_->options;
+  if (o.drop_capabilities == CapabilityDrop::off) return;
+  rt::CapabilityMask keep = kept_capabilities(o);
+  // run() gives its thread its own policy back at the end; stop() undoes the SCHED_DEADLINE routes.
+  if (caller_is_shard && o.thread_policy != rt::ThreadPolicy{}) keep |= rt::capability_bit(CAP_SYS_NICE);
+  if (took_deadline_route()) keep |= rt::capability_bit(CAP_SYS_ADMIN) | rt::capability_bit(CAP_DAC_OVERRIDE);
+  drop_thread_capabilities(*state_, keep);
+  if (o.report_capabilities) {
+    std::fprintf(stderr, "moirai: dropped capabilities: %s (kept at most: %s)\n",
+                 rt::capability_names(dropped_capabilities()).c_str(), rt::capability_names(keep).c_str());
+  }
+}
+
+void Runtime::release_deadline_routes() noexcept {
+  if (!took_deadline_route()) return;
   try {
     const std::string failed = rt::release_deadline_routes();
     if (!failed.empty())
@@ -197,12 +256,11 @@ void Runtime::launch(unsigned first) {
   auto gate = std::make_shared<StartGate>();
   gate->pending = n - first;
   detail::RuntimeState* st = state_.get();
-  const bool pin = st->options.pin_threads;
   for (unsigned i = first; i < n; ++i) {
     Shard* s = st->shards[i].get();
-    threads_.emplace_back([gate, s, st, pin] {
+    threads_.emplace_back([gate, s, st] {
       detail::t_runtime_state = st;
-      gate->report(set_up_shard(*s, pin));
+      gate->report(set_up_shard(*st, *s, true));
       if (gate->wait_decision()) s->run_loop();
       s->fini_on_thread();
       detail::t_runtime_state = nullptr;
@@ -237,6 +295,12 @@ void Runtime::start() {
     launch(0);
   } catch (...) {
     phase_.store(kStopped);
+    throw;
+  }
+  try {
+    drop_caller_capabilities(false);
+  } catch (...) {
+    stop();
     throw;
   }
 }
@@ -278,7 +342,7 @@ void Runtime::run_here(void (*start_main)(void*), void* arg) {
     if (set_policy) rt::apply_thread_policy(saved_policy);
     if (pin) set_current_thread_affinity(saved_affinity);
   };
-  std::exception_ptr setup_error = set_up_shard(s0, pin);
+  std::exception_ptr setup_error = set_up_shard(*state_, s0, false);
   if (setup_error) {
     s0.fini_on_thread();
     restore_caller();
@@ -298,6 +362,7 @@ void Runtime::run_here(void (*start_main)(void*), void* arg) {
   detail::t_runtime_state = state_.get();
   std::exception_ptr start_error;
   try {
+    drop_caller_capabilities(true);  // shard 0's thread: every shard is up now
     start_main(arg);
   } catch (...) {
     start_error = std::current_exception();

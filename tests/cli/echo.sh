@@ -9,7 +9,8 @@ dir="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null; rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; cat "$dir/server.out" 2>/dev/null; exit 1; }
 
-if [ "$transport" = unix ]; then at="$dir/echo.sock"; else at="127.0.0.1:0"; fi
+# A port alone: the server must listen on loopback, not on every interface.
+if [ "$transport" = unix ]; then at="$dir/echo.sock"; else at=":0"; fi
 "$moirai" echo --listen "$at" --transport "$transport" --cpus 1 --idle sleep >"$dir/server.out" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
@@ -19,6 +20,10 @@ done
 address="$(sed -n 's/^moirai echo: listening on \([^ ]*\) .*/\1/p' "$dir/server.out")"
 [ -n "$address" ] || fail "the server did not say where it listens"
 if [ "$transport" = unix ]; then address="${address#unix:}"; fi
+case "$transport:$address" in
+  unix:* | *:127.0.0.1:*) ;;
+  *) fail "given a port alone, the server listens on $address instead of 127.0.0.1" ;;
+esac
 
 "$moirai" echo --connect "$address" --transport "$transport" --count 2000 --cpus 0 --idle sleep --json \
   >"$dir/client.out" 2>&1 || fail "client exit $? with $(cat "$dir/client.out")"

@@ -26,6 +26,9 @@ inline moirai::RuntimeOptions two_shards(moirai::IdleStrategy idle = moirai::Idl
   o.cpus = {0, 1};
   o.idle = idle;
   o.shutdown_timeout = std::chrono::seconds(3);
+  // A test binary run alone runs every test in one process: a runtime that dropped the main thread's
+  // capabilities would leave the tests after it without root. The drop has its own tests, in forked children.
+  o.drop_capabilities = moirai::CapabilityDrop::off;
   return o;
 }
 

@@ -162,10 +162,12 @@ class InNetns {
   int home_ = -1;
 };
 
-// One shard on `cpu` for a host of a test: idle shards sleep, so that no test leaves a CPU spinning, and a
-// shutdown does not wait long for a task stuck on a cut link.
+// One shard on `cpu` for a host of a test: idle shards sleep, so that no test leaves a CPU spinning; a
+// shutdown does not wait long for a task stuck on a cut link; and the test's thread keeps its capabilities,
+// which `ip` (cutting the link, removing the namespaces) needs after the runtimes have started.
 inline moirai::RuntimeOptions one_shard_on(int cpu) {
   moirai::RuntimeOptions o;
+  o.drop_capabilities = moirai::CapabilityDrop::off;
   o.cpus = {cpu};
   o.idle = moirai::IdleStrategy::spin_then_sleep;
   o.shutdown_timeout = std::chrono::seconds(3);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../core/core_test_support.hpp"
@@ -278,3 +280,281 @@ TEST(FramedServer, ThousandsOfConnectionsLeaveNoFdOrMemoryBehind) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------------------------
+// Slow and hostile peers: trickled frames, many of them at once, a flood beside a ping-pong, a silent peer,
+// and the TCP options that find a vanished one.
+
+// Sends a header announcing `length` bytes and one byte of it, then a byte every 20 ms, until the server
+// closes the connection (a send fails or end of stream); returns the bytes it managed to send. Gives up
+// after 500 bytes (10 s), so a server that never closes fails the test instead of hanging it.
+Task<int> dribble(SocketAddress at, std::uint32_t length) {
+  StreamSocket raw = co_await StreamSocket::connect(at, 2s, RetryPolicy{5});
+  int sent = 0;
+  try {
+    co_await raw.send_all(frame_bytes(length, 1, {}, "x"));
+    for (; sent < 500; ++sent) {
+      co_await moirai::sleep_for(20ms);
+      std::array<std::byte, 16> sink{};
+      try {
+        if (co_await raw.recv_some(sink, 1ms) == 0) break;  // the server closed
+      } catch (const TransportError& e) {
+        if (e.errc() != TransportErrc::timeout) break;
+      }
+      co_await raw.send_all(std::span<const std::byte>(sink.data(), 1));
+    }
+  } catch (const TransportError&) {  // reset by the server
+  }
+  co_return sent;
+}
+
+TEST(SlowPeers, ManyTricklingPeersAreClosedAtTheFrameDeadlineWhileAGoodClientIsServed) {
+  constexpr int kPeers = 150;
+  std::vector<std::string> seen;
+  ServerOptions o = quiet_options();
+  o.first_frame_timeout = 30s;  // the trickle never stops, so only frame_complete_timeout can end it
+  o.frame_complete_timeout = 300ms;
+  std::vector<int> sent(kPeers, -1);
+  int good_round_trips = 0;
+  const ServerStats st = run_server(o, seen, [&](SocketAddress at, FramedServer& server) -> Task<void> {
+    std::vector<moirai::TaskHandle<int>> peers;
+    for (int i = 0; i < kPeers; ++i)
+      peers.push_back(moirai::spawn(dribble(at, 1000)));
+    FramedStream ok(co_await StreamSocket::connect(at), EndpointId{5, 0, 1}, 1024);
+    for (int i = 0; i < kPeers; ++i) {
+      if (co_await round_trip(ok, "ping " + std::to_string(i)) == "ping " + std::to_string(i))
+        ++good_round_trips;
+    }
+    for (int i = 0; i < kPeers; ++i)
+      sent[i] = co_await peers[i].join();
+    good_round_trips += co_await round_trip(ok, "after") == "after";
+    co_await ok.close();
+    co_await until_idle(server);
+  });
+  EXPECT_EQ(good_round_trips, kPeers + 1);
+  EXPECT_EQ(st.closed_for(CloseReason::timed_out), static_cast<std::uint64_t>(kPeers));
+  for (int i = 0; i < kPeers; ++i)
+    EXPECT_LT(sent[i], 500) << "peer " << i << " was never closed";
+  EXPECT_LE(st.peak_buffered_bytes, static_cast<std::uint64_t>(kPeers) * 520);
+  EXPECT_EQ(st.buffered_bytes, 0u);
+}
+
+// Holds a partial frame (a header announcing `length`, then `part` bytes of it) until the server closes it.
+Task<void> hold_partial(SocketAddress at, std::uint32_t length, std::size_t part) {
+  StreamSocket raw = co_await StreamSocket::connect(at, 2s, RetryPolicy{5});
+  std::vector<std::byte> bytes = frame_bytes(length, 1, {}, std::string(part, 'p'));
+  try {
+    co_await raw.send_all(bytes);
+    std::array<std::byte, 16> sink{};
+    (void)co_await raw.recv_some(sink, 10s);
+  } catch (const TransportError&) {
+  }
+}
+
+TEST(SlowPeers, PartialFramesOverTheBudgetCloseTheConnectionHoldingTheMost) {
+  constexpr int kPeers = 20;
+  constexpr std::size_t kPart = 8000, kBudget = 64u << 10;
+  std::vector<std::string> seen;
+  ServerOptions o = quiet_options();
+  o.framing.max_payload = 64u << 10;
+  o.max_buffered_bytes = kBudget;
+  std::vector<std::string> good;
+  std::uint64_t over_budget = 0;
+  const ServerStats st = run_server(o, seen, [&](SocketAddress at, FramedServer& server) -> Task<void> {
+    FramedStream ok(co_await StreamSocket::connect(at), EndpointId{5, 0, 1}, 1024);
+    good.push_back(co_await round_trip(ok, "before"));
+    std::vector<moirai::TaskHandle<void>> peers;
+    for (int i = 0; i < kPeers; ++i)
+      peers.push_back(moirai::spawn(hold_partial(at, 60000, kPart)));
+    // At most kBudget / (kPart + header) of them fit: the others must be closed, whatever the order.
+    const std::uint64_t must_close = kPeers - kBudget / (kPart + kFrameHeaderSize);
+    for (int i = 0; i < 5000 && over_budget < must_close; ++i) {
+      good.push_back(co_await round_trip(ok, "during"));
+      over_budget =
+          co_await moirai::submit_to(1, [&] { return server.stats().closed_for(CloseReason::over_budget); });
+    }
+    good.push_back(co_await round_trip(ok, "after"));
+    co_await ok.close();
+    co_await moirai::submit_to(1, [&] {
+      server.stop();
+      return 0;
+    });
+    for (auto& p : peers)
+      co_await p.join();
+  });
+  EXPECT_GE(over_budget, kPeers - kBudget / (kPart + kFrameHeaderSize));
+  EXPECT_GE(st.closed_for(CloseReason::over_budget), over_budget);
+  EXPECT_LE(st.peak_buffered_bytes, kBudget);
+  EXPECT_GT(st.peak_buffered_bytes, kBudget / 2);  // the holders really were held
+  ASSERT_GE(good.size(), 3u);
+  EXPECT_EQ(good.front(), "before");
+  EXPECT_EQ(good.back(), "after");
+  for (std::size_t i = 1; i + 1 < good.size(); ++i)
+    EXPECT_EQ(good[i], "during");
+}
+
+TEST(SlowPeers, AFloodingPeerDoesNotStarveAPingPongPeer) {
+  constexpr int kRoundTrips = 300;
+  std::vector<std::string> seen;
+  ServerOptions o = quiet_options();
+  o.frames_per_turn = 8;
+  int completed = 0;
+  std::uint64_t flooded = 0;
+  (void)run_server(o, seen, [&](SocketAddress at, FramedServer&) -> Task<void> {
+    bool done = false;
+    FramedStream flood(co_await StreamSocket::connect(at), EndpointId{1, 0, 0}, 1024);
+    // The flood sends bursts of 64 frames and drains whatever replies came, never waiting for them.
+    auto flood_body = [&]() -> Task<void> {
+      while (!done) {
+        for (int i = 0; i < 64; ++i)
+          co_await flood.queue(1, bytes_of("flood"));
+        co_await flood.flush();
+        flooded += 64;
+        while (flood.has_buffered_frame())
+          (void)co_await flood.recv();
+        try {
+          (void)co_await flood.recv(1ms);
+        } catch (const TransportError&) {
+        }
+      }
+    };
+    auto flooding = moirai::spawn(flood_body());  // the lambda outlives its coroutine
+    FramedStream pp(co_await StreamSocket::connect(at), EndpointId{2, 0, 0}, 1024);
+    for (int i = 0; i < kRoundTrips; ++i)
+      completed += co_await round_trip(pp, "pp") == "pp";
+    done = true;
+    co_await flooding.join();
+    co_await pp.close();
+    co_await flood.close();
+  });
+  EXPECT_EQ(completed, kRoundTrips);
+  EXPECT_GT(flooded, 0u);
+}
+
+TEST(SlowPeers, AnIdlePeerIsClosedByFrameTimeoutWhenOneIsSet) {
+  std::vector<std::string> seen;
+  ServerOptions o = quiet_options();
+  o.frame_timeout = 200ms;
+  std::string answer;
+  TransportErrc idle_saw{};
+  const ServerStats st = run_server(o, seen, [&](SocketAddress at, FramedServer& server) -> Task<void> {
+    FramedStream c(co_await StreamSocket::connect(at), EndpointId{1, 0, 0}, 1024);
+    answer = co_await round_trip(c, "then silence");
+    try {
+      (void)co_await c.recv(10s);
+    } catch (const TransportError& e) {
+      idle_saw = e.errc();
+    }
+    co_await until_idle(server);
+  });
+  EXPECT_EQ(answer, "then silence");
+  EXPECT_EQ(idle_saw, TransportErrc::closed);
+  EXPECT_EQ(st.closed_for(CloseReason::timed_out), 1u);
+}
+
+int int_option(int fd, int level, int name) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  EXPECT_EQ(getsockopt(fd, level, name, &v, &len), 0);
+  return v;
+}
+
+TEST(SlowPeers, LivenessOptionsAreSetOnConnectedAndAcceptedSockets) {
+  moirai::Runtime rt(moirai_test::one_shard());
+  rt.run([&]() -> Task<void> {
+    StreamListener l = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
+    TcpLiveness live;
+    live.keepalive_idle = 7s;
+    live.keepalive_interval = 3s;
+    live.keepalive_count = 2;
+    live.user_timeout = 1234ms;
+    auto accepting = moirai::spawn(l.accept());
+    StreamSocket c = co_await StreamSocket::connect(l.local_address(), 1s, RetryPolicy{}, live);
+    StreamSocket a = co_await accepting.join();
+    for (int fd : {c.fd(), a.fd()}) {
+      if (fd == a.fd()) a.set_liveness(live);
+      EXPECT_EQ(int_option(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+      EXPECT_EQ(int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
+      EXPECT_EQ(int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL), 3);
+      EXPECT_EQ(int_option(fd, IPPROTO_TCP, TCP_KEEPCNT), 2);
+      EXPECT_EQ(int_option(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 1234);
+    }
+    // The defaults: keepalive on, and TCP_USER_TIMEOUT as documented.
+    StreamSocket d = co_await StreamSocket::connect(l.local_address());
+    EXPECT_EQ(int_option(d.fd(), SOL_SOCKET, SO_KEEPALIVE), 1);
+    EXPECT_EQ(int_option(d.fd(), IPPROTO_TCP, TCP_USER_TIMEOUT),
+              static_cast<int>(TcpLiveness{}.user_timeout.count()));
+    StreamSocket d_accepted = co_await l.accept();
+  });
+}
+
+// A FramedStream over one end of a Unix socket pair; the test writes the other end by hand.
+struct StreamPair {
+  int peer = -1;
+  int mine = -1;
+  StreamPair() {
+    int fds[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    mine = fds[0];
+    peer = fds[1];
+  }
+  ~StreamPair() { ::close(peer); }
+  void write(const std::vector<std::byte>& b) const {
+    EXPECT_EQ(::write(peer, b.data(), b.size()), static_cast<ssize_t>(b.size()));
+  }
+};
+
+TEST(SlowPeers, AHeaderAloneCostsNoBufferTheBytesThatComeDo) {
+  moirai::Runtime rt(moirai_test::one_shard());
+  rt.run([&]() -> Task<void> {
+    StreamPair p;
+    FramedStream s(StreamSocket(p.mine), EndpointId{}, 1u << 20);
+    const std::size_t initial = s.receive_capacity();
+    p.write(frame_bytes(1u << 20, 1, {}, "just a little"));
+    EXPECT_THROW((void)co_await s.recv(50ms), TransportError);  // not whole: a timeout
+    EXPECT_EQ(s.receive_capacity(), initial);
+    EXPECT_LT(initial, 64u << 10);
+    // The rest is more than a socket buffer holds: another thread writes it while the shard reads.
+    std::thread rest([&p] { p.write(std::vector<std::byte>((1u << 20) - 13, std::byte{7})); });
+    const Frame f = co_await s.recv(5s);
+    rest.join();
+    EXPECT_EQ(f.payload.size(), 1u << 20);
+    EXPECT_EQ(s.receive_capacity(), (1u << 20) + kFrameHeaderSize);
+    EXPECT_EQ(s.received_bytes(), 0u);
+  });
+}
+
+TEST(SlowPeers, AFrameTrickledByteByByteEndsAtFrameCompleteTimeout) {
+  moirai::Runtime rt(moirai_test::one_shard());
+  std::string what;
+  int trickled = 0;
+  rt.run([&]() -> Task<void> {
+    StreamPair p;
+    FramedOptions fo;
+    fo.frame_complete_timeout = 200ms;
+    FramedStream s(StreamSocket(p.mine), EndpointId{}, fo);
+    // A whole frame first: it is returned at once, and its deadline does not carry over.
+    p.write(frame_bytes(2, 1, {}, "ok"));
+    EXPECT_EQ(text_of((co_await s.recv(1s)).payload), "ok");
+    p.write(frame_bytes(100, 1, {}, "a"));
+    bool closed = false;
+    auto trickle_body = [&]() -> Task<void> {
+      while (!closed && trickled < 400) {  // a byte every 10 ms, for ever (4 s at most)
+        co_await moirai::sleep_for(10ms);
+        p.write(std::vector<std::byte>(1, std::byte{'a'}));
+        ++trickled;
+      }
+    };
+    auto trickle = moirai::spawn(trickle_body());  // the lambda outlives its coroutine
+    try {
+      (void)co_await s.recv();  // no idle timeout: only the frame's own deadline can end this
+    } catch (const TransportError& e) {
+      EXPECT_EQ(e.errc(), TransportErrc::timeout);
+      what = e.what();
+    }
+    closed = true;
+    co_await trickle.join();
+  });
+  EXPECT_NE(what.find("frame_complete_timeout"), std::string::npos) << what;
+  EXPECT_LT(trickled, 99);  // ended before the frame could complete
+}

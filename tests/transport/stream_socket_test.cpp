@@ -19,6 +19,7 @@
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/submit.hpp"
+#include "moirai/transport/datagram_socket.hpp"
 #include "moirai/transport/framed_stream.hpp"
 #include "transport_test_support.hpp"
 
@@ -275,8 +276,13 @@ TEST(SocketAddress, ParsesTheDocumentedFormsAndNamesWhatIsWrong) {
   EXPECT_EQ(SocketAddress::parse("localhost:80").to_string(), "127.0.0.1:80");
   EXPECT_EQ(SocketAddress::parse("[::1]:443").to_string(), "[::1]:443");
   EXPECT_EQ(SocketAddress::parse("unix:/tmp/x.sock").to_string(), "unix:/tmp/x.sock");
-  for (const char* bad :
-       {"127.0.0.1", "127.0.0.1:70000", "example.com:80", "[::1:80", "unix:", "1.2.3.4:x"}) {
+  // A port alone, or no host, is loopback; every interface only when written out.
+  EXPECT_EQ(SocketAddress::parse("9000").to_string(), "127.0.0.1:9000");
+  EXPECT_EQ(SocketAddress::parse(":9000").to_string(), "127.0.0.1:9000");
+  EXPECT_EQ(SocketAddress::parse("0.0.0.0:9000").to_string(), "0.0.0.0:9000");
+  EXPECT_EQ(SocketAddress::parse("[::]:9000").to_string(), "[::]:9000");
+  for (const char* bad : {"127.0.0.1", "", ":", "90000", "127.0.0.1:70000", "example.com:80", "[::1:80",
+                          "unix:", "1.2.3.4:x"}) {
     try {
       SocketAddress::parse(bad);
       ADD_FAILURE() << bad;
@@ -299,6 +305,24 @@ TEST(SocketAddress, RefusesAUnixPathHoldingANul) {
       EXPECT_NE(std::string(e.what()).find("NUL"), std::string::npos) << e.what();
     }
   }
+}
+
+// Every listener given only a port listens on loopback: read back from the kernel (getsockname).
+TEST(SocketAddress, APortAloneListensOnLoopbackOnly) {
+  moirai::Runtime rt(moirai_test::one_shard());  // a datagram socket takes its shard's buffer ring
+  rt.run([]() -> moirai::Task<void> {
+    for (const char* text : {"0", ":0"}) {
+      StreamListener l = StreamListener::bind(SocketAddress::parse(text));
+      const SocketAddress bound = SocketAddress::of_socket(l.fd());
+      EXPECT_EQ(bound.to_string(), "127.0.0.1:" + std::to_string(bound.port())) << text;
+      DatagramSocket d = DatagramSocket::bind(SocketAddress::parse(text));
+      const SocketAddress dbound = d.local_address();
+      EXPECT_EQ(dbound.to_string(), "127.0.0.1:" + std::to_string(dbound.port())) << text;
+    }
+    StreamListener any = StreamListener::bind(SocketAddress::parse("0.0.0.0:0"));
+    EXPECT_EQ(SocketAddress::of_socket(any.fd()).to_string().rfind("0.0.0.0:", 0), 0u);
+    co_return;
+  });
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <utility>
 
 #include "moirai/core/clock.hpp"
 
@@ -24,6 +25,8 @@ const char* to_string(CloseReason r) noexcept {
       return "handler failed";
     case CloseReason::over_limit:
       return "over the connection limit";
+    case CloseReason::over_budget:
+      return "over the buffer budget";
     case CloseReason::server_stopped:
       return "server stopped";
     case CloseReason::kCount:
@@ -51,6 +54,25 @@ CloseReason FramedServer::reason_for(TransportErrc e) noexcept {
   return CloseReason::reset;
 }
 
+// The connections hold more than max_buffered_bytes: close the one holding the most until they do not. Its
+// bytes leave the budget at once (the memory goes when its task ends, at the next completion), so one
+// eviction is enough for the next receive too.
+void FramedServer::over_budget(void* self) noexcept {
+  auto* server = static_cast<FramedServer*>(self);
+  while (server->budget_.held > server->budget_.limit) {
+    Conn* largest = nullptr;
+    for (Conn* c = server->conns_; c != nullptr; c = c->next) {
+      if (!c->evicted &&
+          (largest == nullptr || c->stream->received_bytes() > largest->stream->received_bytes()))
+        largest = c;
+    }
+    if (largest == nullptr) return;
+    largest->evicted = true;
+    largest->stream->leave_budget();
+    ::shutdown(largest->fd, SHUT_RDWR);  // its receive completes; the connection ends as over_budget
+  }
+}
+
 void FramedServer::link(Conn* c) noexcept {
   c->next = conns_;
   if (conns_ != nullptr) conns_->prev = c;
@@ -75,17 +97,32 @@ void FramedServer::stop() noexcept {
     ::shutdown(c->fd, SHUT_RDWR);
 }
 
+// At most one line a second per slot (a close reason, or accept errors): false when this one is not to be
+// logged; `suppressed` is how many were not logged since the last line, reset as it is returned.
+bool FramedServer::may_log(std::size_t slot, std::uint64_t& suppressed) noexcept {
+  const std::int64_t now = monotonic_ns();
+  if (last_log_ns_[slot] != 0 && now - last_log_ns_[slot] < 1'000'000'000) {
+    ++unlogged_[slot];
+    return false;
+  }
+  last_log_ns_[slot] = now;
+  suppressed = std::exchange(unlogged_[slot], 0);
+  return true;
+}
+
+void FramedServer::end_log_line(std::uint64_t suppressed, const char* what) {
+  if (suppressed != 0)
+    std::fprintf(stderr, " [%llu more %s in the last second were not logged]",
+                 static_cast<unsigned long long>(suppressed), what);
+  std::fputc('\n', stderr);
+}
+
 void FramedServer::count_close(CloseReason r, int fd, const std::string& why) {
   const auto i = static_cast<std::size_t>(r);
   ++stats_.closed[i];
   const bool fault = r != CloseReason::peer_closed && r != CloseReason::server_stopped;
-  if (!fault || !options_.log_faults) return;
-  const std::int64_t now = monotonic_ns();
-  if (last_log_ns_[i] != 0 && now - last_log_ns_[i] < 1'000'000'000) {
-    ++unlogged_[i];
-    return;
-  }
-  last_log_ns_[i] = now;
+  std::uint64_t suppressed = 0;
+  if (!fault || !options_.log_faults || !may_log(i, suppressed)) return;
   std::string peer = "?";
   try {
     peer = SocketAddress::of_peer(fd).to_string();
@@ -93,12 +130,7 @@ void FramedServer::count_close(CloseReason r, int fd, const std::string& why) {
   }
   std::fprintf(stderr, "moirai: server %s: closed the connection from %s (%s): %s", local_name().c_str(),
                peer.c_str(), to_string(r), why.c_str());
-  if (unlogged_[i] != 0) {
-    std::fprintf(stderr, " [%llu more closed for this reason in the last second were not logged]",
-                 static_cast<unsigned long long>(unlogged_[i]));
-    unlogged_[i] = 0;
-  }
-  std::fputc('\n', stderr);
+  end_log_line(suppressed, "closed for this reason");
 }
 
 std::string FramedServer::local_name() const {
@@ -111,8 +143,10 @@ std::string FramedServer::local_name() const {
 
 void FramedServer::note_accept_error(const TransportError& e) {
   ++stats_.accept_errors;
-  if (!options_.log_faults) return;
-  std::fprintf(stderr, "moirai: server %s: %s; still listening\n", local_name().c_str(), e.what());
+  std::uint64_t suppressed = 0;
+  if (!options_.log_faults || !may_log(kAcceptLogSlot, suppressed)) return;
+  std::fprintf(stderr, "moirai: server %s: %s; still listening", local_name().c_str(), e.what());
+  end_log_line(suppressed, "accept errors");
 }
 
 }  // namespace moirai::transport

@@ -24,6 +24,9 @@ FramedStream::FramedStream(StreamSocket stream, EndpointId self, FramedOptions o
       max_payload_(options.max_payload),
       peer_node_(options.peer_node),
       stash_(options.stash_bytes, 0),
+      complete_ns_(options.frame_complete_timeout == Duration::max()
+                       ? INT64_MAX
+                       : options.frame_complete_timeout.count()),
       send_buffer_(new std::byte[std::max(options.send_buffer_bytes, kFrameHeaderSize)]),
       send_capacity_(std::max(options.send_buffer_bytes, kFrameHeaderSize)) {
   grow_to(std::min<std::size_t>(kInitialReceiveBuffer, kFrameHeaderSize + max_payload_));
@@ -98,10 +101,19 @@ bool FramedStream::has_buffered_frame() const noexcept {
 }
 
 void FramedStream::drop_returned() noexcept {
+  if (consumed_ != 0) frame_start_known_ = false;  // the next frame starts after the one returned
   begin_ += consumed_;
   consumed_ = 0;
   if (begin_ == end_) begin_ = end_ = 0;
   stash_.release_taken();
+}
+
+void FramedStream::incomplete_frame(std::size_t needed) const {
+  throw TransportError(
+      TransportErrc::timeout,
+      "FramedStream::recv: a frame begun " + std::to_string((monotonic_ns() - frame_start_ns_) / 1'000'000) +
+          " ms ago is still not whole (" + std::to_string(end_ - begin_) + " of " + std::to_string(needed) +
+          " bytes) after frame_complete_timeout; a slow or stalled peer, close the connection");
 }
 
 Task<Frame> FramedStream::recv(Duration timeout) {
@@ -135,6 +147,7 @@ Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration tim
       peer_node_ = node;
       if (!sender || r.header.sender == *sender) {
         consumed_ = r.consumed;
+        seat_.set(received_bytes());
         co_return Frame{r.header, r.payload};
       }
       // Another sender's frame: keep it, whole, for a later receive.
@@ -145,26 +158,58 @@ Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration tim
                                  " bytes kept aside; receive them with recv() or raise stash_bytes");
       }
       begin_ += r.consumed;
+      frame_start_known_ = false;
+      seat_.set(received_bytes());
       continue;
     }
-    // Need more: make room for the whole frame (growing once for a large one), then receive.
-    grow_to(r.needed);
-    if (capacity_ - begin_ < r.needed) {
+    // Need more. The frame's bytes go to the front of the buffer, which grows (doubling, up to the frame)
+    // only once it is full: memory follows the bytes that came, not the length a header announces.
+    if (capacity_ - begin_ < r.needed && begin_ != 0) {
       std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
       end_ -= begin_;
       begin_ = 0;
     }
+    if (end_ == capacity_) grow_to(std::min(r.needed, capacity_ * 2));
+    // The receive waits until the caller's deadline, or the started frame's, whichever is first.
+    if (complete_ns_ != INT64_MAX && end_ > begin_ && !frame_start_known_) {
+      frame_start_ns_ = last_recv_ns_;  // its bytes came with the last receive, at the latest
+      frame_start_known_ = true;
+    }
+    std::int64_t until = deadline;
+    bool frame_deadline = false;
+    if (frame_start_known_ && end_ > begin_) {
+      const std::int64_t d =
+          frame_start_ns_ > INT64_MAX - complete_ns_ ? INT64_MAX : frame_start_ns_ + complete_ns_;
+      if (d < until) {
+        until = d;
+        frame_deadline = true;
+      }
+    }
     Duration left = Duration::max();
-    if (timeout != Duration::max()) left = Duration(std::max<std::int64_t>(0, deadline - monotonic_ns()));
-    const std::size_t got =
-        co_await stream_.recv_some(std::span<std::byte>(buffer_.get() + end_, capacity_ - end_), left);
+    if (until != INT64_MAX) left = Duration(std::max<std::int64_t>(0, until - monotonic_ns()));
+    if (frame_deadline && left.count() == 0) incomplete_frame(r.needed);
+    std::size_t got = 0;
+    try {
+      got = co_await stream_.recv_some(std::span<std::byte>(buffer_.get() + end_, capacity_ - end_), left);
+    } catch (const TransportError& e) {
+      if (frame_deadline && e.errc() == TransportErrc::timeout) incomplete_frame(r.needed);
+      throw;
+    }
     if (got == 0) {
       if (end_ == begin_) throw TransportError(TransportErrc::closed, "FramedStream::recv: the peer closed");
       throw TransportError(TransportErrc::connection_reset,
                            "FramedStream::recv: the peer closed in the middle of a frame (" +
                                std::to_string(end_ - begin_) + " bytes of it arrived)");
     }
+    if (complete_ns_ != INT64_MAX) {
+      last_recv_ns_ = monotonic_ns();
+      if (end_ == begin_) {
+        frame_start_ns_ = last_recv_ns_;
+        frame_start_known_ = true;
+      }
+    }
     end_ += got;
+    seat_.set(received_bytes());
   }
 }
 

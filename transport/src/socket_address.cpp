@@ -21,7 +21,8 @@ namespace {
   throw TransportError(
       TransportErrc::malformed,
       "socket address \"" + shown + "\": " + why +
-          "; write HOST:PORT with a numeric IPv4 host or localhost, [IPv6]:PORT, or unix:PATH");
+          "; write HOST:PORT with a numeric IPv4 host or localhost, [IPv6]:PORT, PORT or :PORT (loopback), "
+          "or unix:PATH");
 }
 
 }  // namespace
@@ -42,9 +43,14 @@ SocketAddress SocketAddress::parse(std::string_view text) {
     a.size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
     return a;
   }
+  // A port alone, or an empty host, means loopback: a listener reaches beyond this host only when told to
+  // (0.0.0.0:PORT or [::]:PORT, written out).
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos)
+    return parse("127.0.0.1:" + std::string(text));
   const std::size_t colon = text.rfind(':');
   if (colon == std::string_view::npos) bad(text, "there is no :PORT");
   std::string host(text.substr(0, colon));
+  if (host.empty()) host = "127.0.0.1";
   const std::string_view port_text = text.substr(colon + 1);
   unsigned port = 0;
   const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);

@@ -33,6 +33,19 @@ int new_socket(int family) {
   return fd;
 }
 
+bool is_tcp(int fd) noexcept {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  return getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+         (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
+void set_int_option(int fd, int level, int name, long long value, const char* what) {
+  const int v = static_cast<int>(value);
+  if (setsockopt(fd, level, name, &v, sizeof v) != 0)
+    throw error_for(errno, std::string("setsockopt ") + what);
+}
+
 Task<int> connect_once(int fd, const SocketAddress& to) {
   co_return co_await io_op(
       [fd, &to](io_uring_sqe* sqe) noexcept { io_uring_prep_connect(sqe, fd, to.data(), to.size()); });
@@ -52,7 +65,18 @@ StreamSocket::~StreamSocket() {
   if (fd_ >= 0) ::close(fd_);  // a stream dropped without close(): no graceful shutdown, but no leak
 }
 
-Task<StreamSocket> StreamSocket::connect(SocketAddress to, Duration timeout, RetryPolicy retry) {
+void StreamSocket::set_liveness(const TcpLiveness& l) {
+  if (!is_tcp(fd_)) return;  // a Unix socket has no peer that can vanish unseen
+  if (l.keepalive) {
+    set_keepalive(l.keepalive_idle, l.keepalive_interval, static_cast<int>(l.keepalive_count));
+  } else {
+    set_int_option(fd_, SOL_SOCKET, SO_KEEPALIVE, 0, "SO_KEEPALIVE");
+  }
+  if (l.user_timeout.count() > 0) set_user_timeout(l.user_timeout);
+}
+
+Task<StreamSocket> StreamSocket::connect(SocketAddress to, Duration timeout, RetryPolicy retry,
+                                         TcpLiveness liveness) {
   Duration backoff = retry.initial_backoff;
   const unsigned attempts = retry.attempts == 0 ? 1 : retry.attempts;
   int last_error = 0;
@@ -65,7 +89,10 @@ Task<StreamSocket> StreamSocket::connect(SocketAddress to, Duration timeout, Ret
       res = -ETIMEDOUT;
     }
     if (res == 0) {
-      if (to.family() != AF_UNIX) set_nodelay(s.fd());
+      if (to.family() != AF_UNIX) {
+        set_nodelay(s.fd());
+        s.set_liveness(liveness);
+      }
       co_return s;
     }
     last_error = -res;
@@ -124,9 +151,6 @@ void require_tcp(int fd, const char* what) {
                          std::string(what) + ": a TCP option; this stream is not TCP (a Unix socket?)");
 }
 
-void set_option(int fd, int level, int name, int value, const char* what) {
-  if (setsockopt(fd, level, name, &value, sizeof value) != 0) throw error_for(errno, what);
-}
 
 }  // namespace
 
@@ -135,8 +159,7 @@ void StreamSocket::set_user_timeout(std::chrono::milliseconds timeout) {
     throw std::invalid_argument("StreamSocket::set_user_timeout: " + std::to_string(timeout.count()) +
                                 " ms; give 0 (the kernel's default) to " + std::to_string(INT_MAX) + " ms");
   require_tcp(fd_, "set_user_timeout");
-  set_option(fd_, IPPROTO_TCP, TCP_USER_TIMEOUT, static_cast<int>(timeout.count()),
-             "setsockopt(TCP_USER_TIMEOUT)");
+  set_int_option(fd_, IPPROTO_TCP, TCP_USER_TIMEOUT, timeout.count(), "TCP_USER_TIMEOUT");
 }
 
 std::chrono::milliseconds StreamSocket::user_timeout() const {
@@ -157,11 +180,10 @@ void StreamSocket::set_keepalive(std::chrono::seconds idle, std::chrono::seconds
                                 std::to_string(probes) +
                                 "; the kernel takes 1 to 32767 s for each time and 1 to 127 probes");
   require_tcp(fd_, "set_keepalive");
-  set_option(fd_, IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(idle.count()), "setsockopt(TCP_KEEPIDLE)");
-  set_option(fd_, IPPROTO_TCP, TCP_KEEPINTVL, static_cast<int>(interval.count()),
-             "setsockopt(TCP_KEEPINTVL)");
-  set_option(fd_, IPPROTO_TCP, TCP_KEEPCNT, probes, "setsockopt(TCP_KEEPCNT)");
-  set_option(fd_, SOL_SOCKET, SO_KEEPALIVE, 1, "setsockopt(SO_KEEPALIVE)");
+  set_int_option(fd_, IPPROTO_TCP, TCP_KEEPIDLE, idle.count(), "TCP_KEEPIDLE");
+  set_int_option(fd_, IPPROTO_TCP, TCP_KEEPINTVL, interval.count(), "TCP_KEEPINTVL");
+  set_int_option(fd_, IPPROTO_TCP, TCP_KEEPCNT, probes, "TCP_KEEPCNT");
+  set_int_option(fd_, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
 }
 
 StreamListener StreamListener::bind(const SocketAddress& at, int backlog) {

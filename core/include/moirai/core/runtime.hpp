@@ -64,6 +64,10 @@ class Runtime {
   // the route SCHED_DEADLINE took, and the warning when it was refused. Complete once the runtime has
   // started.
   const rt::ApplyResult& thread_policy(unsigned shard) const;
+  // The capabilities RuntimeOptions::drop_capabilities took from the runtime's threads (an
+  // rt::CapabilityMask, rt::capability_names() spells it; 0 when there was nothing to drop or the drop is
+  // off). Complete once the runtime has started.
+  std::uint64_t dropped_capabilities() const noexcept;
 
  private:
   static constexpr int kCreated = 0, kRunning = 1, kStopped = 2;
@@ -75,6 +79,9 @@ class Runtime {
   void check_shard(unsigned shard, const char* what) const;
   // Undoes the cpusets or sysctl that SCHED_DEADLINE shards needed, once their threads have ended.
   void release_deadline_routes() noexcept;
+  bool took_deadline_route() const noexcept;
+  // The starting thread's part of RuntimeOptions::drop_capabilities, once every shard is up.
+  void drop_caller_capabilities(bool caller_is_shard);
   void run_here(void (*start_main)(void*), void* arg);
   void check_submit(unsigned shard) const;
   void push_external(unsigned shard, detail::ExternalWork* work) noexcept;

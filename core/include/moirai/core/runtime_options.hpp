@@ -53,6 +53,13 @@ struct DeadlineMissReport {
   std::chrono::nanoseconds wcet{0};      // the WCET it declared (0: none)
 };
 
+// Whether the runtime gives up the capabilities it no longer needs once its shards are set up.
+enum class CapabilityDrop : std::uint8_t {
+  automatic,  // drop what is held beyond the kept set; a refusal warns once and the runtime runs on
+  on,         // the same, but a refusal fails the start
+  off,        // keep every capability the process has
+};
+
 struct RuntimeOptions {
   std::vector<int> cpus;  // one shard per CPU, in this order; empty: every CPU of the process's affinity mask
   IdleStrategy idle = IdleStrategy::spin_then_sleep;
@@ -94,6 +101,25 @@ struct RuntimeOptions {
   // How SCHED_DEADLINE on a pinned shard may get past the kernel's admission check (exclusive cpuset, or
   // admission control off); routes that applied are undone when the runtime stops.
   rt::ApplyOptions thread_policy_options{};
+  // Least privilege. Once every shard has applied its thread policy and mapped (and locked) its memory, each
+  // shard thread drops the capabilities it holds beyond the kept set, at the end of its own set-up, and so
+  // does the thread that started the runtime once every shard is up (capabilities are per thread;
+  // rt/capability_drop.hpp says what is dropped: effective, permitted, inheritable, ambient and, with
+  // CAP_SETPCAP, the bounding set). Threads the process made before are not touched; threads made after
+  // from a dropped thread inherit its sets. A process without capabilities loses nothing: a no-op.
+  // The kept set is `keep_capabilities` plus what the runtime itself still uses after start:
+  //   - CAP_IPC_LOCK with lock_memory (frame memory that grows later is locked too);
+  //   - on the thread that called run(), CAP_SYS_NICE when thread_policy is set (run() gives that thread its
+  //     own policy back at the end);
+  //   - on the thread that started the runtime, CAP_SYS_ADMIN and CAP_DAC_OVERRIDE when a shard took a
+  //     SCHED_DEADLINE route (stop() removes the cpuset or restores the sysctl).
+  // A later Runtime started from a dropped thread has only the kept set: keep what it needs, or turn the
+  // drop off on the first one. What was dropped: Runtime::dropped_capabilities().
+  CapabilityDrop drop_capabilities = CapabilityDrop::automatic;
+  // Names as in capabilities(7), e.g. "CAP_NET_BIND_SERVICE" to listen on a port below 1024 after start.
+  std::vector<std::string> keep_capabilities;
+  // One line on stderr at start naming what was dropped and kept (silent by default).
+  bool report_capabilities = false;
   // How long stop() lets cancelled tasks finish before it reports them and tears their frames down.
   std::chrono::nanoseconds shutdown_timeout = std::chrono::seconds(5);
 };

@@ -3,14 +3,25 @@
 // the limits a hostile or broken peer would otherwise exhaust:
 //
 //   - a frame over the maximum, bytes that are not a frame, a sender id that lies: that connection is closed;
-//   - a peer that connects and sends nothing, or trickles a frame byte by byte: closed when its frame does
-//     not arrive whole within `first_frame_timeout` (the first) or `frame_timeout` (later ones);
+//   - a peer that connects and sends nothing: closed after `first_frame_timeout`; one silent between frames:
+//     after `frame_timeout` (none by default);
+//   - a peer that trickles a frame (slowloris, endless partial frames): closed when a frame begun is not
+//   whole
+//     within `frame_complete_timeout`, however often bytes come;
+//   - many such peers at once: the bytes all connections hold in frames not yet whole are bounded by
+//     `max_buffered_bytes`; past it the connection holding the most is closed (over_budget). A receive
+//     buffer grows with the bytes that came, never with the length a header announces, up to the maximum
+//     frame, so a header alone costs nothing;
+//   - a peer that vanished without a FIN (half-open): TCP keepalive and TCP_USER_TIMEOUT (`liveness`) end it;
+//   - a peer that floods valid frames: its connection yields to the shard's other tasks every
+//     `frames_per_turn` frames, so it cannot starve the others;
 //   - more connections than `max_connections`: the newest is closed at once;
 //   - a handler that throws: that connection is closed, the others go on.
 //
 // Every close is counted by its reason (ServerStats), and a fault is logged on stderr as one line naming the
 // peer and the cause, at most once per second per reason (with how many were not logged), so an attack does
-// not flood the log. Memory per connection is bounded by the maximum frame and the stash (framed_stream.hpp).
+// not flood the log. Memory per connection is bounded by the maximum frame and the stash (framed_stream.hpp),
+// and across connections by max_buffered_bytes.
 // Frames already received are handled before a connection closes for a later fault: nothing accepted is lost.
 #pragma once
 
@@ -35,7 +46,14 @@ struct ServerOptions {
   std::size_t max_connections = 4096;
   Duration first_frame_timeout = std::chrono::seconds(10);  // a peer that connects and sends nothing
   Duration frame_timeout = Duration::max();  // between later frames (max: a peer may stay quiet)
-  bool log_faults = true;                    // one stderr line per fault close (rate-limited)
+  // From a frame's first byte to its last (max: none).
+  Duration frame_complete_timeout = std::chrono::seconds(10);
+  // Bytes all connections together may hold received but not yet handled (partial frames, mostly).
+  std::size_t max_buffered_bytes = 64u << 20;
+  // Frames a connection handles before it lets the shard's other tasks run.
+  unsigned frames_per_turn = 64;
+  TcpLiveness liveness{};  // keepalive and TCP_USER_TIMEOUT of accepted TCP connections
+  bool log_faults = true;  // one stderr line per fault close (rate-limited)
   // How long replies queued before a fault may take to go out before the connection closes anyway.
   Duration final_flush_timeout = std::chrono::seconds(1);
 };
@@ -49,6 +67,7 @@ enum class CloseReason : std::uint8_t {
   timed_out,       // no whole frame within the timeout (includes connect-and-send-nothing)
   handler_failed,  // the handler threw
   over_limit,      // refused: max_connections were open
+  over_budget,     // max_buffered_bytes were held, this connection the most of them
   server_stopped,  // closed by stop()
   kCount
 };
@@ -59,6 +78,8 @@ struct ServerStats {
   std::uint64_t active = 0;
   std::uint64_t frames = 0;  // frames handed to the handler
   std::uint64_t accept_errors = 0;
+  std::uint64_t buffered_bytes = 0;       // received and not yet handled, across connections, now
+  std::uint64_t peak_buffered_bytes = 0;  // the most that ever was, after the budget's evictions
   std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::kCount)> closed{};
   std::uint64_t closed_for(CloseReason r) const noexcept { return closed[static_cast<std::size_t>(r)]; }
 };
@@ -66,7 +87,11 @@ struct ServerStats {
 class FramedServer {
  public:
   FramedServer(StreamListener listener, ServerOptions options)
-      : listener_(std::move(listener)), options_(std::move(options)) {}
+      : listener_(std::move(listener)), options_(std::move(options)) {
+    budget_.limit = options_.max_buffered_bytes;
+    budget_.over = &FramedServer::over_budget;
+    budget_.owner = this;
+  }
   FramedServer(const FramedServer&) = delete;
   FramedServer& operator=(const FramedServer&) = delete;
 
@@ -75,6 +100,7 @@ class FramedServer {
   // queue() replies, which the server flushes when no whole request is left in the receive buffer.
   template <class Handler>
   Task<void> serve(Handler handler) {
+    bool accept_failed = false;
     while (!stopping_) {
       StreamSocket s;
       try {
@@ -82,10 +108,20 @@ class FramedServer {
       } catch (const TransportError& e) {
         if (stopping_) break;
         note_accept_error(e);  // EMFILE and the like: the listener stays, the next accept may succeed
+        accept_failed = true;
+      }
+      if (accept_failed) {  // out of fds fails every accept at once: let connections end first
+        accept_failed = false;
+        co_await sleep_for(std::chrono::milliseconds(10));
         continue;
       }
       if (stopping_) break;
       ++stats_.accepted;
+      try {
+        s.set_liveness(options_.liveness);
+      } catch (const TransportError& e) {
+        note_accept_error(e);  // the connection is served without them
+      }
       if (stats_.active >= options_.max_connections) {
         count_close(CloseReason::over_limit, s.fd(),
                     "max_connections (" + std::to_string(options_.max_connections) +
@@ -101,25 +137,36 @@ class FramedServer {
   // they are in); serve() returns once all have ended.
   void stop() noexcept;
 
-  const ServerStats& stats() const noexcept { return stats_; }
+  ServerStats stats() const noexcept {
+    ServerStats s = stats_;
+    s.buffered_bytes = budget_.held;
+    s.peak_buffered_bytes = budget_.peak;
+    return s;
+  }
   SocketAddress local_address() const { return listener_.local_address(); }
 
  private:
   struct Conn {
     FramedServer* server;
     int fd;
+    FramedStream* stream;
+    bool evicted = false;  // closed by the budget
     Conn* prev = nullptr;
     Conn* next = nullptr;
   };
 
   template <class Handler>
   Task<void> connection(StreamSocket socket, Handler& handler, Gate::Holder holder) {
-    FramedStream stream(std::move(socket), options_.self, options_.framing);
-    Conn me{this, stream.stream().fd()};
+    FramedOptions framing = options_.framing;
+    framing.frame_complete_timeout = options_.frame_complete_timeout;
+    FramedStream stream(std::move(socket), options_.self, framing);
+    Conn me{this, stream.stream().fd(), &stream};
     link(&me);
+    stream.join_budget(&budget_);
     CloseReason reason = CloseReason::peer_closed;
     std::string why;
     Duration timeout = options_.first_frame_timeout;
+    unsigned this_turn = 0;
     try {
       for (;;) {
         Frame f = co_await stream.recv(timeout);
@@ -128,6 +175,11 @@ class FramedServer {
         co_await handler(stream, f);
         // Replies the handler queued go out once no request is left to answer: a burst, one send.
         if (stream.queued_bytes() != 0 && !stream.has_buffered_frame()) co_await stream.flush();
+        // A peer whose frames are always there already would keep this loop from ever suspending.
+        if (++this_turn >= options_.frames_per_turn) {
+          this_turn = 0;
+          co_await yield();
+        }
       }
     } catch (const TransportError& e) {
       reason = reason_for(e.errc());
@@ -140,6 +192,11 @@ class FramedServer {
     }
     if (stopping_ && (reason == CloseReason::peer_closed || reason == CloseReason::reset))
       reason = CloseReason::server_stopped;
+    if (me.evicted) {
+      reason = CloseReason::over_budget;
+      why = "the connections held max_buffered_bytes (" + std::to_string(options_.max_buffered_bytes) +
+            ") in frames not yet whole, this one the most; raise it, or lower max_connections";
+    }
     // Replies to the frames handled before the fault still go out (the peer may be reading them), within a
     // bound: a peer that does not read cannot hold the connection open.
     if (stream.queued_bytes() != 0 && reason != CloseReason::reset) {
@@ -148,6 +205,7 @@ class FramedServer {
       } catch (const std::exception&) {  // TimedOut or the stream's error: the connection ends either way
       }
     }
+    stream.leave_budget();
     unlink(&me);
     count_close(reason, me.fd, why);
     holder.release();
@@ -156,10 +214,14 @@ class FramedServer {
   }
 
   static CloseReason reason_for(TransportErrc e) noexcept;
+  static void over_budget(void* self) noexcept;
   void link(Conn* c) noexcept;
   void unlink(Conn* c) noexcept;
   void count_close(CloseReason r, int fd, const std::string& why);
   void note_accept_error(const TransportError& e);
+  static constexpr std::size_t kAcceptLogSlot = static_cast<std::size_t>(CloseReason::kCount);
+  bool may_log(std::size_t slot, std::uint64_t& suppressed) noexcept;
+  static void end_log_line(std::uint64_t suppressed, const char* what);
   int listener_fd() const noexcept { return listener_.fd(); }
   std::string local_name() const;
 
@@ -168,9 +230,11 @@ class FramedServer {
   ServerStats stats_;
   Gate gate_;
   Conn* conns_ = nullptr;
+  detail::ReceiveBudget budget_;
   bool stopping_ = false;
-  std::array<std::int64_t, static_cast<std::size_t>(CloseReason::kCount)> last_log_ns_{};
-  std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::kCount)> unlogged_{};
+  // Rate limit of the log: one slot per close reason, and one for accept errors.
+  std::array<std::int64_t, kAcceptLogSlot + 1> last_log_ns_{};
+  std::array<std::uint64_t, kAcceptLogSlot + 1> unlogged_{};
 };
 
 }  // namespace moirai::transport

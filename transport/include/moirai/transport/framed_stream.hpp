@@ -4,14 +4,17 @@
 // TransportError(message_too_large) or (malformed): the caller closes it, counts the reason and goes on with
 // its other connections.
 //
-// Receive buffers start small and grow, once, to the largest frame the peer actually sends (never past the
-// maximum), so thousands of idle connections cost little memory; in steady state nothing is allocated.
+// Receive buffers start small and grow, doubling, to the largest frame the peer actually sends (never past
+// the maximum, and never more than twice the bytes that arrived: a header announcing a large frame costs
+// nothing until its bytes come), so thousands of idle or slow connections cost little memory; in steady state
+// nothing is allocated.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
+#include <utility>
 
 #include "moirai/core/clock.hpp"
 #include "moirai/core/task.hpp"
@@ -26,6 +29,60 @@ struct Frame {
   std::span<const std::byte> payload;  // valid until the next recv() or recv_from() on the same stream
 };
 
+namespace detail {
+// Bytes that a group of streams (a server's connections) holds received but not yet handed out as frames,
+// and the most they may hold together. A stream that takes the total past `limit` calls `over(owner)`
+// (which may detach streams from the budget) before it goes on.
+struct ReceiveBudget {
+  std::size_t held = 0;
+  std::size_t limit = SIZE_MAX;
+  std::size_t peak = 0;  // the most `held` was once `over` had done its part
+  void (*over)(void* owner) = nullptr;
+  void* owner = nullptr;
+};
+
+// One stream's share of a ReceiveBudget; leaves it (giving its bytes back) when it ends or moves away.
+class BudgetSeat {
+ public:
+  BudgetSeat() noexcept = default;
+  BudgetSeat(BudgetSeat&& o) noexcept
+      : budget_(std::exchange(o.budget_, nullptr)), share_(std::exchange(o.share_, 0)) {}
+  BudgetSeat& operator=(BudgetSeat&& o) noexcept {
+    if (this != &o) {
+      leave();
+      budget_ = std::exchange(o.budget_, nullptr);
+      share_ = std::exchange(o.share_, 0);
+    }
+    return *this;
+  }
+  ~BudgetSeat() { leave(); }
+  void join(ReceiveBudget* b) noexcept {
+    leave();
+    budget_ = b;
+  }
+  void leave() noexcept {
+    if (budget_ != nullptr) budget_->held -= share_;
+    budget_ = nullptr;
+    share_ = 0;
+  }
+  // This stream now holds `bytes`; past the budget's limit, its owner is told (and may make this seat leave).
+  void set(std::size_t bytes) noexcept {
+    if (budget_ == nullptr) return;
+    budget_->held = budget_->held - share_ + bytes;
+    const bool grew = bytes > share_;
+    share_ = bytes;
+    if (!grew) return;
+    ReceiveBudget* b = budget_;  // over() may make this seat leave
+    if (b->held > b->limit && b->over != nullptr) b->over(b->owner);
+    if (b->held > b->peak) b->peak = b->held;
+  }
+
+ private:
+  ReceiveBudget* budget_ = nullptr;
+  std::size_t share_ = 0;
+};
+}  // namespace detail
+
 struct FramedOptions {
   std::uint32_t max_payload = kDefaultMaxFrame;
   // Every frame of one connection comes from one node (host or process); its shards and channels may vary.
@@ -36,14 +93,24 @@ struct FramedOptions {
   std::size_t stash_bytes = 64 * 1024;
   // Bytes of frames queue() can hold before they must be flushed; a frame larger than this goes out alone.
   std::size_t send_buffer_bytes = 16 * 1024;
+  // A frame whose first byte has arrived must be whole within this, however its bytes trickle in (a slow
+  // or hostile peer cannot keep a partial frame open for ever). max: no limit. FramedServer sets it from
+  // ServerOptions::frame_complete_timeout.
+  Duration frame_complete_timeout = Duration::max();
 };
 
 class FramedStream {
+  static FramedOptions with_max_payload(std::uint32_t max_payload) noexcept {
+    FramedOptions o;
+    o.max_payload = max_payload;
+    return o;
+  }
+
  public:
   // `self` is the sender id written into every frame this side sends.
   FramedStream(StreamSocket stream, EndpointId self, FramedOptions options = {});
   FramedStream(StreamSocket stream, EndpointId self, std::uint32_t max_payload)
-      : FramedStream(std::move(stream), self, FramedOptions{max_payload, std::nullopt, 64 * 1024}) {}
+      : FramedStream(std::move(stream), self, with_max_payload(max_payload)) {}
 
   // One frame of `type` carrying `payload`, sent now (with anything queued before it, in one send). Throws
   // TransportError(message_too_large) for a payload over the maximum (nothing is sent), or the stream's
@@ -75,11 +142,22 @@ class FramedStream {
   std::optional<std::uint32_t> peer_node() const noexcept { return peer_node_; }
   // Bytes of received frames waiting in the stash.
   std::size_t stashed_bytes() const noexcept { return stash_.bytes(); }
+  // Bytes received and not yet returned as a frame (a partial frame, or whole ones not yet asked for), and
+  // the receive buffer's size (at most the maximum frame).
+  std::size_t received_bytes() const noexcept { return end_ - begin_ - consumed_; }
+  std::size_t receive_capacity() const noexcept { return capacity_; }
+  // Counts received_bytes() in `budget` from now on, until leave_budget() or the stream's end.
+  void join_budget(detail::ReceiveBudget* budget) noexcept {
+    seat_.join(budget);
+    seat_.set(received_bytes());
+  }
+  void leave_budget() noexcept { seat_.leave(); }
 
  private:
   Task<Frame> receive(std::optional<EndpointId> sender, Duration timeout);
   void drop_returned() noexcept;
   void grow_to(std::size_t bytes);
+  [[noreturn]] void incomplete_frame(std::size_t needed) const;
 
   StreamSocket stream_;
   EndpointId self_;
@@ -91,6 +169,11 @@ class FramedStream {
   std::size_t end_ = 0;       // one past the last received byte
   std::size_t consumed_ = 0;  // bytes of the frame the last receive returned from buffer_, dropped next time
   detail::FrameStash stash_;  // whole frames from other senders, in order
+  std::int64_t complete_ns_;  // frame_complete_timeout in ns (INT64_MAX: none)
+  std::int64_t last_recv_ns_ = 0;    // when the last bytes arrived (read only with a complete timeout)
+  std::int64_t frame_start_ns_ = 0;  // when the first byte of the frame at begin_ arrived
+  bool frame_start_known_ = false;
+  detail::BudgetSeat seat_;
   bool append(std::uint16_t type, std::span<const std::byte> payload) noexcept;
   void check_size(std::size_t payload) const;
 

@@ -1,6 +1,7 @@
 // Where a socket connects or listens: an IPv4 or IPv6 address and port ("127.0.0.1:9000", "[::1]:9000",
-// "localhost:9000"), or a Unix socket path ("unix:/run/feed.sock"). Parsed once, off the hot path; bad text
-// is an error that names it.
+// "localhost:9000"), or a Unix socket path ("unix:/run/feed.sock"). A port alone ("9000", ":9000") is
+// 127.0.0.1: nothing listens beyond this host unless the text says so ("0.0.0.0:9000", "[::]:9000"). Parsed
+// once, off the hot path; bad text is an error that names it.
 #pragma once
 
 #include <sys/socket.h>

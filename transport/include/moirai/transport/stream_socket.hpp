@@ -24,6 +24,20 @@ struct RetryPolicy {
   std::chrono::nanoseconds max_backoff{100'000'000};
 };
 
+// How a TCP connection notices a peer that vanished without a FIN or a reset (power loss, a cable pulled, a
+// NAT that forgot it): keepalive probes after `keepalive_idle` of silence, every `keepalive_interval`, and
+// the connection is dropped after `keepalive_count` unanswered ones; TCP_USER_TIMEOUT drops it when data it
+// sent (or a probe) stays unacknowledged for `user_timeout`. The defaults find a dead peer within about
+// 50 s. The keepalive figures take the kernel's bounds (see StreamSocket::set_keepalive); a zero user timeout
+// leaves the kernel's default. Unix sockets ignore all of this.
+struct TcpLiveness {
+  bool keepalive = true;
+  std::chrono::seconds keepalive_idle{30};
+  std::chrono::seconds keepalive_interval{5};
+  unsigned keepalive_count = 4;
+  std::chrono::milliseconds user_timeout{50'000};
+};
+
 class StreamSocket {
  public:
   StreamSocket() noexcept = default;
@@ -37,8 +51,13 @@ class StreamSocket {
   // Connects to `to` within `timeout` per attempt, retrying refused, timed-out and unreachable attempts (a
   // link that is down comes back) as `retry` says. Throws TransportError(connection_refused), (timeout),
   // (unreachable) or (closed, naming the errno) when every attempt failed.
+  // TCP connections get `liveness` set.
   static Task<StreamSocket> connect(SocketAddress to, Duration timeout = std::chrono::seconds(1),
-                                    RetryPolicy retry = {});
+                                    RetryPolicy retry = {}, TcpLiveness liveness = {});
+
+  // set_keepalive() (or keepalive off) and set_user_timeout() on a TCP socket, as `liveness` says (a Unix
+  // socket is left as it is). Throws as they do.
+  void set_liveness(const TcpLiveness& liveness);
 
   // Up to buf.size() bytes; 0 when the peer has closed its side. Throws TransportError(connection_reset) or
   // (closed) on an error, (timeout) when nothing arrived within `timeout` (the kernel cancels the receive,
