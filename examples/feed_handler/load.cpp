@@ -186,7 +186,10 @@ Task<transport::IpcChannel> open_channel(std::string name, Duration wait) {
       co_return transport::IpcChannel::open(
           name, transport::EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0});
     } catch (const TransportError& e) {
-      if (e.errc() != TransportErrc::connection_refused || monotonic_ns() >= give_up) throw;
+      // Refused: not created yet; malformed: created, but its creator is still writing the header.
+      const bool not_ready =
+          e.errc() == TransportErrc::connection_refused || e.errc() == TransportErrc::malformed;
+      if (!not_ready || monotonic_ns() >= give_up) throw;
     }
     co_await sleep_for(std::chrono::milliseconds(2));
   }

@@ -62,7 +62,8 @@ Task<void> subscribe(transport::SocketAddress handler, LatencyHistogram& latency
 Task<void> read_strategy_channel(transport::IpcChannel& channel, LatencyHistogram& latency,
                                  ConsumerStats& stats);
 
-// Opens the channel `name`, retrying for up to `wait` while it does not exist yet.
+// Opens the channel `name`, retrying for up to `wait` while it does not exist yet or its creator has not
+// finished laying it out.
 Task<transport::IpcChannel> open_channel(std::string name, Duration wait);
 
 }  // namespace moirai::examples::feed
