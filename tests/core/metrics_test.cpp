@@ -96,7 +96,9 @@ TEST(Metrics, EachShardRecordsItsResumptionsDelaysAndTimers) {
     EXPECT_LE(s.histogram(ShardHistogram::scheduling_delay).count(), st.tasks_run) << i;
     EXPECT_EQ(s.histogram(ShardHistogram::timer_lateness).count(), st.timers_fired) << i;
   }
-  EXPECT_GE(m.shards[0].histogram(ShardHistogram::timer_lateness).count(), 5u);
+  // Five sleeps, each a timer unless its deadline had passed by the time it was armed (a shard slowed down,
+  // as under ThreadSanitizer, returns from such a sleep at once).
+  EXPECT_GE(m.shards[0].histogram(ShardHistogram::timer_lateness).count(), 1u);
   // The 3 ms busy task is one resumption at least that long (the histogram keeps max exactly).
   EXPECT_GE(m.shards[0].histogram(ShardHistogram::task_run_time).max(), 3'000'000u);
   EXPECT_GE(m.shards[1].counters.messages_in, 50u);
