@@ -7,7 +7,9 @@
 namespace moirai::numa {
 namespace {
 
-constexpr int kMaxId = 1 << 20;  // far above any CPU or node id; guards against "0-4000000000"
+// The kernel's largest CONFIG_NR_CPUS (x86 MAXSMP, powerpc) is 8192, and node ids stay below MAX_NUMNODES
+// (1024): an id past 8191 is not from a kernel. The bound also keeps "0-4000000000" from expanding.
+constexpr int kMaxId = 8191;
 
 bool is_blank(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';

@@ -25,6 +25,11 @@ TEST(CpuList, ParsesTheKernelFormat) {
   EXPECT_FALSE(parse_cpu_list("a"));
   EXPECT_FALSE(parse_cpu_list("1,,2"));
   EXPECT_FALSE(parse_cpu_list("0-99999999"));
+  // Ids stop at the kernel's largest NR_CPUS: a node listing "0-800000" is not from a kernel (found by
+  // tests/fuzz/sysfs_fuzz.cpp, where such a tree took the topology and doctor 14 s to walk).
+  EXPECT_EQ(parse_cpu_list("0-8191")->size(), 8192u);
+  EXPECT_FALSE(parse_cpu_list("8192"));
+  EXPECT_FALSE(parse_cpu_list("0-800000"));
   // Found by tests/fuzz/cpu_list_fuzz.cpp: a signed number was taken for an id.
   EXPECT_FALSE(parse_cpu_list("0--0"));
   EXPECT_FALSE(parse_cpu_list("-0"));
