@@ -110,6 +110,11 @@ FeedHandler::FeedHandler(FeedOptions options)
       socket_(bind_feed(options_)),
       listener_(transport::StreamListener::bind(SocketAddress::parse(options_.publish))),
       book_(options_.symbols) {
+  // What the kernel granted; fixed from here on, so read once rather than on every stats().
+  int bytes = 0;
+  socklen_t size = sizeof bytes;
+  if (::getsockopt(socket_.fd(), SOL_SOCKET, SO_RCVBUF, &bytes, &size) == 0)
+    stats_.socket_buffer = static_cast<std::size_t>(bytes);
   if (!options_.ipc_name.empty()) {
     transport::IpcOptions io;
     io.slot_size = 64;  // an update and its 16-byte header: one cache line
@@ -125,10 +130,6 @@ const FeedStats& FeedHandler::stats() const noexcept {
   stats_.sequence = sequence_.stats();
   stats_.subscribers = subscribers_.size();
   stats_.kernel_drops = socket_.kernel_drops();
-  int bytes = 0;
-  socklen_t size = sizeof bytes;
-  if (::getsockopt(socket_.fd(), SOL_SOCKET, SO_RCVBUF, &bytes, &size) == 0)
-    stats_.socket_buffer = static_cast<std::size_t>(bytes);
   return stats_;
 }
 
