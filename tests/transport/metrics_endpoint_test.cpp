@@ -11,6 +11,7 @@
 #include "../support/prometheus_reader.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
+#include "moirai/core/submit.hpp"
 #include "moirai/core/timer.hpp"
 #include "transport_test_support.hpp"
 
@@ -105,6 +106,61 @@ TEST(MetricsEndpoint, ServesJsonAndIgnoresQueryParameters) {
   const auto j = moirai::cli::json::parse_json(body);
   EXPECT_EQ(j.object().at("shards").array().size(), 2u);
   EXPECT_TRUE(j.object().at("all").object().at("histograms").object().at("scheduling_delay").is_object());
+}
+
+// A service's collector, gathering from both shards with map_reduce: its lines follow the runtime's in the
+// Prometheus text, and its JSON value is a member of /metrics.json's object.
+TEST(MetricsEndpoint, AServicesCollectorAddsItsSectionToBothFormats) {
+  moirai::Runtime rt(two_shards());
+  unsigned scrapes = 0;
+  moirai::transport::MetricsCollector collector = [&]() -> Task<moirai::transport::MetricsSection> {
+    ++scrapes;
+    const unsigned shards = co_await moirai::map_reduce([] { return moirai::this_shard_id() + 1; }, 0u,
+                                                        [](unsigned a, unsigned b) { return a + b; });
+    moirai::transport::MetricsSection s;
+    s.prometheus = "# TYPE service_shard_sum gauge\nservice_shard_sum " + std::to_string(shards) + "\n";
+    s.json_name = "service";
+    s.json = "{\"shard_sum\":" + std::to_string(shards) + "}";
+    co_return s;
+  };
+  MetricsEndpoint endpoint(StreamListener::bind(SocketAddress::parse("127.0.0.1:0")), {}, collector);
+  std::string text, json;
+  rt.run([&]() -> Task<void> {
+    moirai::spawn_detached(endpoint.serve());
+    text = parse_response(co_await exchange(endpoint.local_address(), "GET /metrics HTTP/1.1\r\n\r\n")).body;
+    json = parse_response(co_await exchange(endpoint.local_address(), "GET /metrics.json HTTP/1.1\r\n\r\n"))
+               .body;
+  });
+  const moirai_test::PromExposition e = moirai_test::parse_prometheus(text);
+  EXPECT_EQ(e.value("service_shard_sum", {}), 3);  // shards 0 and 1, each counted as index + 1
+  EXPECT_EQ(e.series("moirai_task_resumptions_total").size(), 2u);  // the runtime's own metrics stay
+  const auto j = moirai::cli::json::parse_json(json);
+  EXPECT_EQ(j.object().at("service").object().at("shard_sum").number(), 3);
+  EXPECT_EQ(j.object().at("shards").array().size(), 2u);
+  EXPECT_EQ(scrapes, 2u);
+}
+
+// A collector that throws answers that scrape with 500, naming its message; the endpoint serves on.
+TEST(MetricsEndpoint, ACollectorThatThrowsIsA500AndTheEndpointServesOn) {
+  moirai::Runtime rt(two_shards());
+  bool fail = true;
+  moirai::transport::MetricsCollector collector = [&]() -> Task<moirai::transport::MetricsSection> {
+    if (fail) throw std::runtime_error("aggregates not ready");
+    co_return moirai::transport::MetricsSection{};
+  };
+  MetricsEndpoint endpoint(StreamListener::bind(SocketAddress::parse("127.0.0.1:0")), {}, collector);
+  Response first, second;
+  rt.run([&]() -> Task<void> {
+    moirai::spawn_detached(endpoint.serve());
+    first = parse_response(co_await exchange(endpoint.local_address(), "GET /metrics HTTP/1.1\r\n\r\n"));
+    fail = false;
+    second = parse_response(co_await exchange(endpoint.local_address(), "GET /metrics HTTP/1.1\r\n\r\n"));
+  });
+  EXPECT_EQ(first.status, 500);
+  EXPECT_NE(first.body.find("aggregates not ready"), std::string::npos) << first.body;
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(endpoint.stats().collector_failed, 1u);
+  EXPECT_EQ(endpoint.stats().served, 1u);
 }
 
 TEST(MetricsEndpoint, BadRequestsAreAnsweredOrClosedAndTheEndpointServesOn) {

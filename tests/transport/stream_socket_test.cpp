@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -16,9 +18,11 @@
 #include <vector>
 
 #include "../core/core_test_support.hpp"
+#include "moirai/core/clock.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/submit.hpp"
+#include "moirai/core/timer.hpp"
 #include "moirai/transport/datagram_socket.hpp"
 #include "moirai/transport/framed_stream.hpp"
 #include "transport_test_support.hpp"
@@ -323,6 +327,63 @@ TEST(SocketAddress, APortAloneListensOnLoopbackOnly) {
     EXPECT_EQ(SocketAddress::of_socket(any.fd()).to_string().rfind("0.0.0.0:", 0), 0u);
     co_return;
   });
+}
+
+// SO_REUSEPORT: a listener on each shard binds one port, and connections spread across them, each accepted
+// on the shard whose listener the kernel picked; a listener without the option is refused the port.
+TEST(StreamListener, ReusePortListenersOnEveryShardShareOnePort) {
+  moirai::Runtime rt(two_shards());
+  ListenOptions reuse;
+  reuse.reuse_port = true;
+  constexpr int kConnections = 64;
+  std::array<std::atomic<int>, 2> accepted{};
+  std::array<std::atomic<bool>, 2> ended{};
+  std::string refused;
+  // Accepts until kConnections were accepted across both listeners.
+  auto accept_loop = [&](StreamListener& l, unsigned me) -> Task<void> {
+    std::vector<StreamSocket> kept;
+    while (accepted[0].load() + accepted[1].load() < kConnections) {
+      kept.push_back(co_await l.accept());
+      ++accepted[me];
+    }
+    ended[me] = true;
+  };
+  rt.run([&]() -> Task<void> {
+    StreamListener first = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"), reuse);
+    const SocketAddress at = first.local_address();
+    try {
+      StreamListener::bind(at);
+    } catch (const TransportError& e) {
+      refused = e.what();
+    }
+    std::atomic<bool> bound{false};
+    auto other = moirai::spawn([&]() -> Task<void> {
+      co_await moirai::submit_to(1, [&]() -> Task<void> {
+        StreamListener second = StreamListener::bind(at, reuse);
+        bound = true;
+        co_await accept_loop(second, 1);
+      });
+    });
+    auto here = moirai::spawn([&]() -> Task<void> { co_await accept_loop(first, 0); });
+    while (!bound)
+      co_await moirai::sleep_for(1ms);
+    std::vector<StreamSocket> clients;
+    for (int i = 0; i < kConnections; ++i)
+      clients.push_back(co_await StreamSocket::connect(at));
+    // The listener that did not take the last one waits in accept: more connections until it has one
+    // (those the other listener's backlog takes are never accepted, which is fine).
+    const std::int64_t give_up = moirai::deadline_after(10s);
+    while (!(ended[0] && ended[1]) && moirai::monotonic_ns() < give_up) {
+      if (accepted[0] + accepted[1] >= kConnections) clients.push_back(co_await StreamSocket::connect(at));
+      co_await moirai::sleep_for(1ms);
+    }
+    co_await here.join();
+    co_await other.join();
+  });
+  EXPECT_NE(refused.find("in use"), std::string::npos) << refused;
+  EXPECT_GE(accepted[0] + accepted[1], kConnections);
+  EXPECT_GT(accepted[0], 0) << "the kernel gave every connection to shard 1";
+  EXPECT_GT(accepted[1], 0) << "the kernel gave every connection to shard 0";
 }
 
 }  // namespace

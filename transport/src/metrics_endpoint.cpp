@@ -1,5 +1,6 @@
 #include "moirai/transport/metrics_endpoint.hpp"
 
+#include <optional>
 #include <span>
 
 #include "moirai/core/clock.hpp"
@@ -23,6 +24,8 @@ const char* reason_phrase(int status) noexcept {
       return "Method Not Allowed";
     case 431:
       return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
     default:
       return "Error";
   }
@@ -40,31 +43,78 @@ std::string render(const HttpAnswer& a) {
   return out;
 }
 
-}  // namespace
+// A request for metrics: which path and method, or the answer that refuses it.
+struct MetricsRequest {
+  bool json = false;
+  bool head_only = false;
+  std::optional<HttpAnswer> refused;
+};
 
-HttpAnswer answer_metrics_request(std::string_view head) {
+MetricsRequest parse_request(std::string_view head) {
+  MetricsRequest r;
   const std::size_t eol = head.find("\r\n");
   const std::string_view line = head.substr(0, eol);
   const std::size_t sp1 = line.find(' ');
   const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || line.substr(sp2 + 1).substr(0, 5) != "HTTP/")
-    return plain(400, "not an HTTP request line: expected 'GET /metrics HTTP/1.1'\n");
+  if (sp2 == std::string_view::npos || line.substr(sp2 + 1).substr(0, 5) != "HTTP/") {
+    r.refused = plain(400, "not an HTTP request line: expected 'GET /metrics HTTP/1.1'\n");
+    return r;
+  }
   const std::string_view method = line.substr(0, sp1);
   std::string_view path = line.substr(sp1 + 1, sp2 - sp1 - 1);
   path = path.substr(0, path.find('?'));  // Prometheus may add query parameters
-  if (path != "/metrics" && path != "/metrics.json")
-    return plain(404, "no such path; try /metrics (Prometheus text) or /metrics.json\n");
-  if (method != "GET" && method != "HEAD") return plain(405, "only GET and HEAD are served\n");
+  if (path != "/metrics" && path != "/metrics.json") {
+    r.refused = plain(404, "no such path; try /metrics (Prometheus text) or /metrics.json\n");
+  } else if (method != "GET" && method != "HEAD") {
+    r.refused = plain(405, "only GET and HEAD are served\n");
+  }
+  r.json = path == "/metrics.json";
+  r.head_only = method == "HEAD";
+  return r;
+}
+
+HttpAnswer metrics_answer(const MetricsRequest& r, const MetricsSection* extra) {
   HttpAnswer a;
-  if (path == "/metrics") {
+  if (!r.json) {
     a.content_type = "text/plain; version=0.0.4; charset=utf-8";
     a.body = to_prometheus(runtime_metrics());
+    if (extra != nullptr) a.body += extra->prometheus;
   } else {
     a.content_type = "application/json";
-    a.body = to_json(runtime_metrics()) + "\n";
+    a.body = to_json(runtime_metrics());
+    if (extra != nullptr && !extra->json_name.empty() && !a.body.empty() && a.body.back() == '}') {
+      a.body.pop_back();
+      a.body += ",\"" + extra->json_name + "\":" + extra->json + "}";
+    }
+    a.body += "\n";
   }
-  if (method == "HEAD") a.body.clear();  // Content-Length then says 0, which HEAD allows
+  if (r.head_only) a.body.clear();  // Content-Length then says 0, which HEAD allows
   return a;
+}
+
+}  // namespace
+
+HttpAnswer answer_metrics_request(std::string_view head, const MetricsSection* extra) {
+  MetricsRequest r = parse_request(head);
+  if (r.refused) return std::move(*r.refused);
+  return metrics_answer(r, extra);
+}
+
+Task<HttpAnswer> MetricsEndpoint::answer(std::string_view head) {
+  MetricsRequest r = parse_request(head);
+  if (r.refused) co_return std::move(*r.refused);
+  if (!collector_) co_return metrics_answer(r, nullptr);
+  std::string failure;
+  try {
+    const MetricsSection extra = co_await collector_();
+    co_return metrics_answer(r, &extra);
+  } catch (const TaskCancelled&) {
+    throw;
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  ++stats_.collector_failed;
+  co_return plain(500, "the service's metrics collector failed: " + failure + "\n");
 }
 
 Task<void> MetricsEndpoint::serve() {
@@ -104,10 +154,17 @@ Task<void> MetricsEndpoint::connection(StreamSocket s, Gate::Holder holder) {
       if (n == 0) throw TransportError(TransportErrc::closed, "metrics request: peer closed");
       head.append(reinterpret_cast<const char*>(buf), n);
     }
-    const HttpAnswer a =
-        head.empty() ? plain(431, "request over " + std::to_string(options_.max_request_bytes) + " bytes\n")
-                     : answer_metrics_request(head);
-    ++(a.status == 200 ? stats_.served : stats_.rejected);
+    HttpAnswer a;
+    if (head.empty()) {
+      a = plain(431, "request over " + std::to_string(options_.max_request_bytes) + " bytes\n");
+    } else {
+      a = co_await answer(head);
+    }
+    if (a.status == 200) {
+      ++stats_.served;
+    } else if (a.status < 500) {
+      ++stats_.rejected;
+    }
     const std::string out = render(a);
     co_await s.send_all(std::as_bytes(std::span(out)));
     co_await s.close();

@@ -151,7 +151,6 @@ void require_tcp(int fd, const char* what) {
                          std::string(what) + ": a TCP option; this stream is not TCP (a Unix socket?)");
 }
 
-
 }  // namespace
 
 void StreamSocket::set_user_timeout(std::chrono::milliseconds timeout) {
@@ -186,11 +185,17 @@ void StreamSocket::set_keepalive(std::chrono::seconds idle, std::chrono::seconds
   set_int_option(fd_, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
 }
 
-StreamListener StreamListener::bind(const SocketAddress& at, int backlog) {
+StreamListener StreamListener::bind(const SocketAddress& at, const ListenOptions& options) {
   const int fd = new_socket(at.family());
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, at.data(), at.size()) != 0 || ::listen(fd, backlog) != 0) {
+  if (options.reuse_port && at.family() != AF_UNIX &&
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw error_for(err, "SO_REUSEPORT on " + at.to_string());
+  }
+  if (::bind(fd, at.data(), at.size()) != 0 || ::listen(fd, options.backlog) != 0) {
     const int err = errno;
     ::close(fd);
     throw error_for(err, "listen on " + at.to_string());

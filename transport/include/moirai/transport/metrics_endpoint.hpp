@@ -6,11 +6,16 @@
 // than `max_request_bytes` gets 431, a request that does not arrive whole within `request_timeout` (a peer
 // that connects and sends nothing, or trickles) is closed, another method gets 405, another path 404, and
 // beyond `max_connections` a new connection is closed at once. Each is counted (MetricsEndpointStats).
+//
+// A service adds its own metrics with a collector: a coroutine the endpoint awaits for each scrape of either
+// path (it may gather from every shard with map_reduce), whose section is appended to the runtime's. A
+// collector that throws gets 500 with its message; the endpoint goes on.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -27,11 +32,12 @@ struct MetricsEndpointOptions {
 };
 
 struct MetricsEndpointStats {
-  std::uint64_t served = 0;      // 200 answers
-  std::uint64_t rejected = 0;    // 4xx answers
-  std::uint64_t timed_out = 0;   // closed without a whole request in time
-  std::uint64_t over_limit = 0;  // closed at once: max_connections were open
-  std::uint64_t failed = 0;      // the peer reset or vanished
+  std::uint64_t served = 0;            // 200 answers
+  std::uint64_t rejected = 0;          // 4xx answers
+  std::uint64_t timed_out = 0;         // closed without a whole request in time
+  std::uint64_t over_limit = 0;        // closed at once: max_connections were open
+  std::uint64_t failed = 0;            // the peer reset or vanished
+  std::uint64_t collector_failed = 0;  // 500 answers: the service's collector threw
 };
 
 // What the endpoint answers a request (the bytes before the blank line): status, content type and body.
@@ -40,12 +46,24 @@ struct HttpAnswer {
   std::string content_type;
   std::string body;
 };
-HttpAnswer answer_metrics_request(std::string_view request_head);
+// A service's own metrics, in both formats: `prometheus` is appended to /metrics (whole lines, each ending
+// in a newline), and `json`, a JSON value, becomes the member `json_name` of /metrics.json's object.
+struct MetricsSection {
+  std::string prometheus;
+  std::string json_name;
+  std::string json;
+};
+using MetricsCollector = std::function<Task<MetricsSection>()>;
+
+// What the endpoint answers a request (the bytes before the blank line), the runtime's metrics followed by
+// `extra` when given. On a shard.
+HttpAnswer answer_metrics_request(std::string_view request_head, const MetricsSection* extra = nullptr);
 
 class MetricsEndpoint {
  public:
-  explicit MetricsEndpoint(StreamListener listener, MetricsEndpointOptions options = {})
-      : listener_(std::move(listener)), options_(options) {}
+  explicit MetricsEndpoint(StreamListener listener, MetricsEndpointOptions options = {},
+                           MetricsCollector collector = {})
+      : listener_(std::move(listener)), options_(options), collector_(std::move(collector)) {}
   MetricsEndpoint(const MetricsEndpoint&) = delete;
   MetricsEndpoint& operator=(const MetricsEndpoint&) = delete;
 
@@ -60,7 +78,10 @@ class MetricsEndpoint {
   Task<void> connection(StreamSocket s, Gate::Holder holder);
 
   StreamListener listener_;
+  Task<HttpAnswer> answer(std::string_view head);
+
   MetricsEndpointOptions options_;
+  MetricsCollector collector_;
   MetricsEndpointStats stats_;
   Gate gate_;
   std::size_t active_ = 0;

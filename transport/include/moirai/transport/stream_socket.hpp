@@ -93,12 +93,27 @@ class StreamSocket {
   int fd_ = -1;
 };
 
+struct ListenOptions {
+  int backlog = 1024;
+  // SO_REUSEPORT: several listeners (one per shard) bind the same address and the kernel spreads new
+  // connections across them by a hash of each connection's addresses, so every shard accepts its own, with
+  // no hand-off between shards. Every listener on the address must set it, from the same user.
+  bool reuse_port = false;
+};
+
 class StreamListener {
  public:
   // Listens on `at` (port 0: the kernel picks one; see local_address()). Throws TransportError naming the
   // address and the errno (EADDRINUSE: something listens there already). A Unix socket's path is removed
   // when the listener closes.
-  static StreamListener bind(const SocketAddress& at, int backlog = 1024);
+  static StreamListener bind(const SocketAddress& at, int backlog = 1024) {
+    ListenOptions o;
+    o.backlog = backlog;
+    return bind(at, o);
+  }
+  // The same, with `options`; an address another listener holds without reuse_port (or a reuse_port
+  // listener of another user) is EADDRINUSE.
+  static StreamListener bind(const SocketAddress& at, const ListenOptions& options);
   StreamListener(StreamListener&& o) noexcept
       : fd_(std::exchange(o.fd_, -1)), unix_path_(std::move(o.unix_path_)) {}
   StreamListener(const StreamListener&) = delete;
