@@ -24,6 +24,8 @@ BenchRow row_of(std::string name, const examples::feed::Figures& f) {
 BenchReport feed_report(const DemoResult& r) {
   BenchReport rep;
   rep.bench = "feed";
+  // The first baseline row, so that the Moirai rows' ratios are taken against it.
+  if (r.baseline_ran) rep.rows.push_back(summarize("baseline.feed.udp_syscall", *r.udp_baseline));
   rep.rows.push_back(summarize("moirai.feed.tick_to_publish", *r.tick_to_publish));
   if (r.strategy_ran) rep.rows.push_back(row_of("moirai.feed.tick_to_strategy", r.tick_to_strategy));
   BenchRow tp;
@@ -44,6 +46,14 @@ BenchReport feed_report(const DemoResult& r) {
              std::to_string(r.feed.malformed) + ", kernel drops " + std::to_string(r.feed.kernel_drops) +
              ", generator behind schedule " + std::to_string(r.generator.behind) +
              " times; latency from each quote's intended send time";
+  if (r.baseline_ran) {
+    rep.note +=
+        "; baseline: the same packets, paced the same way, over UDP multicast from the load's CPU to "
+        "the handler's with plain syscalls (receiver spinning on recv), one figure per packet, " +
+        std::to_string(r.baseline.received) + " of " + std::to_string(r.baseline.sent) +
+        " received, behind schedule " + std::to_string(r.baseline.behind) +
+        " times; Moirai's path adds the book and a TCP hop back to the subscriber";
+  }
   return rep;
 }
 

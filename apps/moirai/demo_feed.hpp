@@ -9,7 +9,8 @@
 
 namespace moirai::cli {
 
-// Rows moirai.feed.tick_to_publish (TCP subscriber) and moirai.feed.tick_to_strategy (IPC) as latency
+// Rows baseline.feed.udp_syscall (the same packets over plain UDP multicast syscalls, the ratios' baseline),
+// moirai.feed.tick_to_publish (TCP subscriber) and moirai.feed.tick_to_strategy (IPC) as latency
 // percentiles in ns from each quote's intended send time, and moirai.feed.throughput (quotes the handler took
 // per second); the note gives the counts (sent, received, published, gaps).
 BenchReport feed_report(const examples::feed::DemoResult& r);

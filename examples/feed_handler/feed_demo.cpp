@@ -7,6 +7,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <future>
+#include <thread>
+#include <utility>
 
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/error.hpp"
@@ -46,12 +49,13 @@ std::vector<int> demo_cpus(const DemoOptions& o) {
 }
 
 // The strategy process: its own one-shard runtime, reading the channel until the handler closes it.
-[[noreturn]] void strategy_main(const std::string& name, int cpu, int out) {
+[[noreturn]] void strategy_main(const std::string& name, int cpu, IdleStrategy idle, int out) {
   StrategyReport r;
   r.status = 1;
   try {
     RuntimeOptions ro;
     ro.cpus = {cpu};
+    ro.idle = idle;
     Runtime rt(ro);
     auto latency = std::make_unique<LatencyHistogram>();
     ConsumerStats st;
@@ -78,6 +82,23 @@ DemoResult run_demo(const DemoOptions& o) {
   if (!(o.seconds > 0)) throw Error(Errc::invalid_argument, "demo feed: --seconds must be above 0");
   const std::vector<int> cpus = demo_cpus(o);
   const std::string channel = "moirai-feed-" + std::to_string(::getpid());
+  DemoResult result;
+
+  // The baseline first, with the CPUs to itself (before the strategy process and the runtimes exist).
+  if (o.baseline_seconds > 0) {
+    UdpBaselineOptions bo;
+    bo.sender_cpu = cpus[1];
+    bo.receiver_cpu = cpus[0];
+    bo.group = o.group;
+    bo.interface = o.interface;
+    bo.rate = o.rate;
+    bo.quotes_per_packet = o.quotes_per_packet;
+    bo.burst = o.burst;
+    bo.symbols = o.symbols;
+    bo.seconds = std::min(o.seconds, o.baseline_seconds);
+    result.baseline = udp_multicast_baseline(bo, *result.udp_baseline);
+    result.baseline_ran = true;
+  }
 
   int pipe_fds[2] = {-1, -1};
   pid_t child = -1;
@@ -89,50 +110,76 @@ DemoResult run_demo(const DemoOptions& o) {
       throw Error(Errc::invalid_argument, std::string("demo feed: fork: ") + std::strerror(errno));
     if (child == 0) {
       ::close(pipe_fds[0]);
-      strategy_main(channel, cpus[1], pipe_fds[1]);
+      strategy_main(channel, cpus[1], o.strategy_idle, pipe_fds[1]);
     }
     ::close(pipe_fds[1]);
   }
 
-  DemoResult result;
   std::string failure;
   try {
-    RuntimeOptions ro;
-    ro.cpus = cpus;
-    Runtime rt(ro);
-    rt.run([&]() -> Task<void> {
+    // What the tasks on both runtimes share; declared before the runtimes, which end first.
+    std::promise<transport::SocketAddress> publish_promise, feed_promise;
+    FeedHandler* handler = nullptr;
+    LatencyHistogram& latency = *result.tick_to_publish;
+    ConsumerStats& sub = result.subscriber;
+
+    // Two runtimes, so that each role has its own idle strategy (it is a runtime's option).
+    RuntimeOptions hro;
+    hro.cpus = {cpus[0]};
+    hro.idle = o.handler_idle;
+    RuntimeOptions lro;
+    lro.cpus = {cpus[1]};
+    lro.idle = o.load_idle;
+    Runtime handler_rt(hro);
+    Runtime load_rt(lro);
+    handler_rt.start();
+    load_rt.start();
+
+    std::future<void> serving = handler_rt.submit(0, [&]() -> Task<void> {
       FeedOptions fo;
       fo.feed = o.group + ":0";
       fo.interface = o.interface;
       fo.symbols = o.symbols;
       if (o.strategy) fo.ipc_name = channel;
-      FeedHandler handler(fo);
-      auto serving = spawn(handler.run());
-      const transport::SocketAddress publish = handler.publish_address();
-      LatencyHistogram& latency = *result.tick_to_publish;
-      ConsumerStats& sub = result.subscriber;
-      auto subscriber = spawn(
-          [&]() -> Task<void> { co_await submit_to(1, [&] { return subscribe(publish, latency, sub); }); });
-      // The load starts once its consumers are there, so that every change is seen by both.
-      const std::int64_t give_up = deadline_after(std::chrono::seconds(10));
-      while (handler.stats().subscribers_accepted == 0 && monotonic_ns() < give_up)
-        co_await sleep_for(std::chrono::milliseconds(1));
-      GeneratorOptions go;
-      go.to = o.group + ":" + std::to_string(handler.feed_address().port());
-      go.interface = o.interface;
-      go.rate = o.rate;
-      go.quotes_per_packet = o.quotes_per_packet;
-      go.burst = o.burst;
-      go.symbols = o.symbols;
-      go.skip_every = o.skip_every;
-      go.duration = std::chrono::nanoseconds(static_cast<std::int64_t>(o.seconds * 1e9));
-      result.generator = co_await submit_to(1, [&go] { return generate(go); });
-      co_await sleep_for(std::chrono::milliseconds(50));  // what is still in flight arrives
-      handler.stop();
-      co_await serving.join();
-      result.feed = handler.stats();
-      co_await subscriber.join();
+      std::unique_ptr<FeedHandler> h;
+      try {
+        h = std::make_unique<FeedHandler>(fo);
+      } catch (...) {
+        publish_promise.set_exception(std::current_exception());
+        throw;
+      }
+      handler = h.get();
+      feed_promise.set_value(h->feed_address());
+      publish_promise.set_value(h->publish_address());
+      co_await h->run();
+      result.feed = h->stats();
     });
+    const transport::SocketAddress publish = publish_promise.get_future().get();
+    const transport::SocketAddress feed_at = feed_promise.get_future().get();
+    std::future<void> subscribing =
+        load_rt.submit(0, [&]() -> Task<void> { return subscribe(publish, latency, sub); });
+    // The load starts once its consumers are there, so that every change is seen by both.
+    const std::int64_t give_up = deadline_after(std::chrono::seconds(10));
+    while (handler_rt.submit(0, [&] { return handler->stats().subscribers_accepted; }).get() == 0 &&
+           monotonic_ns() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    GeneratorOptions go;
+    go.to = o.group + ":" + std::to_string(feed_at.port());
+    go.interface = o.interface;
+    go.rate = o.rate;
+    go.quotes_per_packet = o.quotes_per_packet;
+    go.burst = o.burst;
+    go.symbols = o.symbols;
+    go.skip_every = o.skip_every;
+    go.duration = std::chrono::nanoseconds(static_cast<std::int64_t>(o.seconds * 1e9));
+    result.generator = load_rt.submit(0, [&go] { return generate(go); }).get();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // what is still in flight arrives
+    handler_rt.submit(0, [&] { handler->stop(); }).get();
+    serving.get();
+    subscribing.get();
+    load_rt.stop();
+    handler_rt.stop();
   } catch (const std::exception& e) {
     failure = e.what();
   }

@@ -1,5 +1,10 @@
-// The feed handler end to end on one host: a generator and a TCP subscriber on one shard, the handler on
-// another, and a strategy process (forked before the runtime starts) reading the handler's IPC channel.
+// The feed handler end to end on one host: the handler on a runtime of its own (the first CPU), the generator
+// and a TCP subscriber on another runtime's one shard (the second CPU), and a strategy process (forked before
+// the runtimes start, on the second CPU) reading the handler's IPC channel. Each role waits its own way when
+// idle: the handler has a CPU to itself and spins; the load and the strategy share the other CPU, so the
+// strategy sleeps (a futex wake-up through its ring) instead of taking that CPU from the generator, and the
+// generator sleeps between its sends and spins only the last stretch before each. Before them, a baseline:
+// the same packets over UDP multicast between the same two CPUs with plain syscalls (baseline.hpp).
 // What `moirai demo feed` and `feed_handler demo` run.
 #pragma once
 
@@ -8,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "baseline.hpp"
 #include "feed_handler.hpp"
 #include "load.hpp"
 #include "moirai/core/histogram.hpp"
+#include "moirai/core/runtime_options.hpp"
 
 namespace moirai::examples::feed {
 
@@ -25,6 +32,12 @@ struct DemoOptions {
   std::string group = "239.255.0.1";
   std::string interface = "127.0.0.1";
   bool strategy = true;  // fork the IPC strategy process
+  // How each role's shard waits when it has nothing to do.
+  IdleStrategy handler_idle = IdleStrategy::spin;
+  IdleStrategy load_idle = IdleStrategy::sleep;
+  IdleStrategy strategy_idle = IdleStrategy::sleep;
+  // The baseline (baseline.feed.udp_syscall) runs first for min(seconds, baseline_seconds); 0: none.
+  double baseline_seconds = 2;
 };
 
 // Percentiles of a distribution measured in another process.
@@ -35,6 +48,9 @@ Figures figures_of(const LatencyHistogram& h) noexcept;
 
 struct DemoResult {
   std::unique_ptr<LatencyHistogram> tick_to_publish = std::make_unique<LatencyHistogram>();  // TCP subscriber
+  std::unique_ptr<LatencyHistogram> udp_baseline = std::make_unique<LatencyHistogram>();     // plain syscalls
+  UdpBaselineStats baseline;
+  bool baseline_ran = false;
   Figures tick_to_strategy;  // the IPC strategy process
   GeneratorStats generator;
   FeedStats feed;

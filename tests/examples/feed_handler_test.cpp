@@ -289,6 +289,11 @@ TEST(FeedDemo, EveryChangeReachesTheSubscriberAndTheStrategyProcess) {
   EXPECT_EQ(r.strategy.out_of_order, 0u);
   EXPECT_EQ(r.tick_to_strategy.count, r.strategy.updates);
   EXPECT_EQ(r.feed.sequence.gaps, 0u);
+  // The baseline ran first, on the same schedule: every packet it sent arrived and was measured once.
+  ASSERT_TRUE(r.baseline_ran);
+  EXPECT_GT(r.baseline.sent, 0u);
+  EXPECT_EQ(r.baseline.received, r.baseline.sent);
+  EXPECT_EQ(r.udp_baseline->count(), r.baseline.received);
 }
 
 TEST(FeedHandler, BadOptionsAreRefusedNamingThem) {
