@@ -8,6 +8,7 @@
 
 #include "bench.hpp"
 #include "demo_feed.hpp"
+#include "demo_telemetry.hpp"
 #include "doctor.hpp"
 #include "echo.hpp"
 #include "gate.hpp"
@@ -149,6 +150,21 @@ int main(int argc, char** argv) {
                             "The generator leaves out every n-th packet: gaps the handler reports");
   demo_feed_cmd->add_option("--cpus", demo_cpus, "Two CPUs, A,B: the handler on A, the load on B");
   demo_feed_cmd->add_flag("--json", demo_json, "Print JSON instead of a table");
+  CLI::App* demo_telemetry_cmd = demo->add_subcommand(
+      "telemetry", "Telemetry collector: TCP clients push samples, every shard aggregates, HTTP serves them");
+  moirai::examples::telemetry::DemoOptions telemetry_options;
+  demo_telemetry_cmd->add_option("--seconds", telemetry_options.seconds, "How long the load sends")
+      ->check(CLI::PositiveNumber);
+  demo_telemetry_cmd->add_option("--rate", telemetry_options.rate, "Samples per second")
+      ->check(CLI::PositiveNumber);
+  demo_telemetry_cmd->add_option("--connections", telemetry_options.connections, "Client connections")
+      ->check(CLI::PositiveNumber);
+  demo_telemetry_cmd->add_option("--batch", telemetry_options.batch, "Samples per batch");
+  demo_telemetry_cmd->add_option("--keys", telemetry_options.keys, "Distinct keys")
+      ->check(CLI::PositiveNumber);
+  demo_telemetry_cmd->add_option("--cpus", demo_cpus,
+                                 "The collector's CPUs, one shard each; the load runs on the last");
+  demo_telemetry_cmd->add_flag("--json", demo_json, "Print JSON instead of a table");
 
   CLI::App* soak = app.add_subcommand(
       "soak",
@@ -182,6 +198,10 @@ int main(int argc, char** argv) {
     if (demo_feed_cmd->parsed()) {
       if (!demo_cpus.empty()) feed_options.cpus = moirai::parse_cpu_list(demo_cpus);
       return demo_feed(feed_options, demo_json, std::cout);
+    }
+    if (demo_telemetry_cmd->parsed()) {
+      if (!demo_cpus.empty()) telemetry_options.cpus = moirai::parse_cpu_list(demo_cpus);
+      return demo_telemetry(telemetry_options, demo_json, std::cout);
     }
     if (doctor->parsed()) {
       if (!doctor_cpus.empty()) doctor_options.cpus = moirai::parse_cpu_list(doctor_cpus);

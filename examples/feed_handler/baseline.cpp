@@ -18,7 +18,7 @@
 
 #include "moirai/core/clock.hpp"
 #include "moirai/core/error.hpp"
-#include "pacing.hpp"
+#include "moirai/core/pacer.hpp"
 #include "quote.hpp"
 
 namespace moirai::examples::feed {

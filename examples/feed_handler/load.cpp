@@ -8,10 +8,10 @@
 #include "feed_handler.hpp"
 #include "moirai/core/clock.hpp"
 #include "moirai/core/error.hpp"
+#include "moirai/core/pacer.hpp"
 #include "moirai/transport/datagram_socket.hpp"
 #include "moirai/transport/error.hpp"
 #include "moirai/transport/framed_stream.hpp"
-#include "pacing.hpp"
 #include "quote.hpp"
 
 namespace moirai::examples::feed {
@@ -73,19 +73,6 @@ struct Market {
   std::vector<Quote> last;
 };
 
-// Waits on the shard until `deadline_ns` (monotonic): a timer until `margin` before it, then yields until it
-// is there, so that the send leaves on its time while the shard's other tasks (the subscriber of the demo)
-// still run between the laps of the spin.
-Task<void> wait_until(std::int64_t deadline_ns, WakeMargin& margin) {
-  const std::int64_t now = monotonic_ns();
-  const std::int64_t wake_ns = deadline_ns - margin.ns();
-  if (wake_ns > now) {
-    co_await sleep_for(std::chrono::nanoseconds(wake_ns - now));
-    margin.learn(wake_ns, monotonic_ns());
-  }
-  while (monotonic_ns() < deadline_ns)
-    co_await yield();
-}
 
 }  // namespace
 
@@ -111,7 +98,7 @@ Task<GeneratorStats> generate(GeneratorOptions o) {
   for (std::uint64_t step = 0;; ++step) {
     const auto intended = st.started_ns + static_cast<std::int64_t>(static_cast<double>(step) * step_ns);
     if (intended >= end_ns) break;
-    co_await wait_until(intended, margin);
+    co_await pace_until(intended, margin);
     if (monotonic_ns() > intended + static_cast<std::int64_t>(step_ns)) ++st.behind;
     for (unsigned b = 0; b < o.burst; ++b) {
       for (unsigned i = 0; i < o.quotes_per_packet; ++i)

@@ -29,6 +29,8 @@
 #include <cstdint>
 #include <span>
 
+#include "moirai/transport/byte_order.hpp"
+
 namespace moirai::examples::feed {
 
 inline constexpr std::uint32_t kPacketMagic = 0x3146514d;  // "MQF1"
@@ -54,37 +56,24 @@ struct Update {
   Quote quote;
 };
 
-namespace detail {
-inline void put(std::byte* at, std::uint64_t v, std::size_t bytes) noexcept {
-  for (std::size_t i = 0; i < bytes; ++i)
-    at[i] = static_cast<std::byte>(v >> (8 * i));
-}
-inline std::uint64_t get(const std::byte* at, std::size_t bytes) noexcept {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < bytes; ++i)
-    v |= static_cast<std::uint64_t>(at[i]) << (8 * i);
-  return v;
-}
-}  // namespace detail
-
 inline void write_quote(const Quote& q, std::byte* out) noexcept {
-  detail::put(out, static_cast<std::uint64_t>(q.sent_ns), 8);
-  detail::put(out + 8, q.symbol, 4);
-  detail::put(out + 12, q.bid_size, 4);
-  detail::put(out + 16, static_cast<std::uint64_t>(q.bid), 8);
-  detail::put(out + 24, static_cast<std::uint64_t>(q.ask), 8);
-  detail::put(out + 32, q.ask_size, 4);
-  detail::put(out + 36, 0, 4);
+  transport::put_le(out, static_cast<std::uint64_t>(q.sent_ns), 8);
+  transport::put_le(out + 8, q.symbol, 4);
+  transport::put_le(out + 12, q.bid_size, 4);
+  transport::put_le(out + 16, static_cast<std::uint64_t>(q.bid), 8);
+  transport::put_le(out + 24, static_cast<std::uint64_t>(q.ask), 8);
+  transport::put_le(out + 32, q.ask_size, 4);
+  transport::put_le(out + 36, 0, 4);
 }
 
 inline Quote read_quote(const std::byte* in) noexcept {
   Quote q;
-  q.sent_ns = static_cast<std::int64_t>(detail::get(in, 8));
-  q.symbol = static_cast<std::uint32_t>(detail::get(in + 8, 4));
-  q.bid_size = static_cast<std::uint32_t>(detail::get(in + 12, 4));
-  q.bid = static_cast<std::int64_t>(detail::get(in + 16, 8));
-  q.ask = static_cast<std::int64_t>(detail::get(in + 24, 8));
-  q.ask_size = static_cast<std::uint32_t>(detail::get(in + 32, 4));
+  q.sent_ns = static_cast<std::int64_t>(transport::get_le(in, 8));
+  q.symbol = static_cast<std::uint32_t>(transport::get_le(in + 8, 4));
+  q.bid_size = static_cast<std::uint32_t>(transport::get_le(in + 12, 4));
+  q.bid = static_cast<std::int64_t>(transport::get_le(in + 16, 8));
+  q.ask = static_cast<std::int64_t>(transport::get_le(in + 24, 8));
+  q.ask_size = static_cast<std::uint32_t>(transport::get_le(in + 32, 4));
   return q;
 }
 
@@ -92,10 +81,10 @@ inline Quote read_quote(const std::byte* in) noexcept {
 // its size. `out` must hold kPacketHeaderSize + quotes.size() * kQuoteSize bytes.
 inline std::size_t write_packet(std::uint64_t seq, std::span<const Quote> quotes,
                                 std::span<std::byte> out) noexcept {
-  detail::put(out.data(), kPacketMagic, 4);
-  detail::put(out.data() + 4, quotes.size(), 2);
-  detail::put(out.data() + 6, 0, 2);
-  detail::put(out.data() + 8, seq, 8);
+  transport::put_le(out.data(), kPacketMagic, 4);
+  transport::put_le(out.data() + 4, quotes.size(), 2);
+  transport::put_le(out.data() + 6, 0, 2);
+  transport::put_le(out.data() + 8, seq, 8);
   for (std::size_t i = 0; i < quotes.size(); ++i)
     write_quote(quotes[i], out.data() + kPacketHeaderSize + i * kQuoteSize);
   return kPacketHeaderSize + quotes.size() * kQuoteSize;
@@ -122,11 +111,11 @@ struct PacketView {
 inline PacketView decode_packet(std::span<const std::byte> datagram) noexcept {
   PacketView v;
   if (datagram.size() < kPacketHeaderSize) return v;
-  if (detail::get(datagram.data(), 4) != kPacketMagic) {
+  if (transport::get_le(datagram.data(), 4) != kPacketMagic) {
     v.status = PacketStatus::bad_magic;
     return v;
   }
-  const auto count = static_cast<std::uint16_t>(detail::get(datagram.data() + 4, 2));
+  const auto count = static_cast<std::uint16_t>(transport::get_le(datagram.data() + 4, 2));
   if (count == 0 || count > kMaxQuotesPerPacket ||
       datagram.size() != kPacketHeaderSize + std::size_t{count} * kQuoteSize) {
     v.status = PacketStatus::bad_count;
@@ -134,20 +123,20 @@ inline PacketView decode_packet(std::span<const std::byte> datagram) noexcept {
   }
   v.status = PacketStatus::ok;
   v.count = count;
-  v.seq = detail::get(datagram.data() + 8, 8);
+  v.seq = transport::get_le(datagram.data() + 8, 8);
   v.quotes = datagram.subspan(kPacketHeaderSize);
   return v;
 }
 
 inline void write_update(const Update& u, std::span<std::byte, kUpdateSize> out) noexcept {
-  detail::put(out.data(), u.seq, 8);
+  transport::put_le(out.data(), u.seq, 8);
   write_quote(u.quote, out.data() + 8);
 }
 
 // Reads an update; false when `in` is not kUpdateSize bytes.
 inline bool read_update(std::span<const std::byte> in, Update& u) noexcept {
   if (in.size() != kUpdateSize) return false;
-  u.seq = detail::get(in.data(), 8);
+  u.seq = transport::get_le(in.data(), 8);
   u.quote = read_quote(in.data() + 8);
   return true;
 }

@@ -101,20 +101,25 @@ HttpAnswer answer_metrics_request(std::string_view head, const MetricsSection* e
 }
 
 Task<HttpAnswer> MetricsEndpoint::answer(std::string_view head) {
+  // Every co_await here initialises a named local and every co_return is outside a try block: g++ 12
+  // destroys a coroutine's temporaries twice in some other forms (assignment from co_await, co_return
+  // inside try).
+  if (head.empty())
+    co_return plain(431, "request over " + std::to_string(options_.max_request_bytes) + " bytes\n");
   MetricsRequest r = parse_request(head);
   if (r.refused) co_return std::move(*r.refused);
   if (!collector_) co_return metrics_answer(r, nullptr);
-  std::string failure;
+  HttpAnswer a;
   try {
     const MetricsSection extra = co_await collector_();
-    co_return metrics_answer(r, &extra);
+    a = metrics_answer(r, &extra);
   } catch (const TaskCancelled&) {
     throw;
   } catch (const std::exception& e) {
-    failure = e.what();
+    ++stats_.collector_failed;
+    a = plain(500, std::string("the service's metrics collector failed: ") + e.what() + "\n");
   }
-  ++stats_.collector_failed;
-  co_return plain(500, "the service's metrics collector failed: " + failure + "\n");
+  co_return a;
 }
 
 Task<void> MetricsEndpoint::serve() {
@@ -154,12 +159,7 @@ Task<void> MetricsEndpoint::connection(StreamSocket s, Gate::Holder holder) {
       if (n == 0) throw TransportError(TransportErrc::closed, "metrics request: peer closed");
       head.append(reinterpret_cast<const char*>(buf), n);
     }
-    HttpAnswer a;
-    if (head.empty()) {
-      a = plain(431, "request over " + std::to_string(options_.max_request_bytes) + " bytes\n");
-    } else {
-      a = co_await answer(head);
-    }
+    const HttpAnswer a = co_await answer(head);
     if (a.status == 200) {
       ++stats_.served;
     } else if (a.status < 500) {

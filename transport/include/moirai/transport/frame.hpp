@@ -13,6 +13,7 @@
 #include <span>
 #include <system_error>
 
+#include "moirai/transport/byte_order.hpp"
 #include "moirai/transport/endpoint.hpp"
 #include "moirai/transport/error.hpp"
 
@@ -31,8 +32,7 @@ struct FrameHeader {
 // Writes `h` as the 16 header bytes at `out` (little-endian; version kFrameVersion, flags 0).
 inline void write_frame_header(const FrameHeader& h, std::span<std::byte, kFrameHeaderSize> out) noexcept {
   auto put = [&out](std::size_t at, std::uint64_t v, std::size_t bytes) noexcept {
-    for (std::size_t i = 0; i < bytes; ++i)
-      out[at + i] = static_cast<std::byte>(v >> (8 * i));
+    put_le(out.data() + at, v, bytes);
   };
   put(0, h.length, 4);
   put(4, h.type, 2);
@@ -65,10 +65,7 @@ inline ParseResult parse_frame(std::span<const std::byte> buffer,
     return r;
   }
   auto get = [&buffer](std::size_t at, std::size_t bytes) noexcept {
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < bytes; ++i)
-      v |= static_cast<std::uint64_t>(buffer[at + i]) << (8 * i);
-    return v;
+    return get_le(buffer.data() + at, bytes);
   };
   if (get(6, 1) != kFrameVersion || get(7, 1) != 0) {
     r.status = ParseStatus::error;

@@ -1,0 +1,33 @@
+// The telemetry collector end to end on one host: the collector on every shard of a runtime (one per CPU
+// given), and its load on the last shard, pushing over loopback TCP; at the end the load scrapes the metrics
+// endpoint and checks that every sample it had acked is in the aggregates it serves. What `moirai demo
+// telemetry` and `telemetry demo` run.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "collector.hpp"
+#include "telemetry_load.hpp"
+
+namespace moirai::examples::telemetry {
+
+struct DemoOptions {
+  double seconds = 2;
+  double rate = 200'000;  // samples per second
+  unsigned connections = 16;
+  unsigned batch = 20;
+  unsigned keys = 256;
+  std::vector<int> cpus;  // the collector's shards, the last also running the load (empty: the first two)
+};
+
+struct DemoResult {
+  LoadResult load;
+  CollectorSnapshot collector;
+  std::string scrape_check;  // "" when the endpoint served every acked sample
+};
+
+// Throws moirai::Error for bad options.
+DemoResult run_demo(const DemoOptions& options);
+
+}  // namespace moirai::examples::telemetry
