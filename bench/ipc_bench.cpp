@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "moirai/core/cpu_relax.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/transport/ipc.hpp"
 
@@ -46,7 +47,7 @@ void BM_CachelineBounce(benchmark::State& state) {
       std::uint64_t seen;
       while ((seen = line.value.load(std::memory_order_acquire)) != expected) {
         if (seen == kStop) return;
-        __builtin_ia32_pause();
+        moirai::cpu_relax();
       }
       line.value.store(expected + 1, std::memory_order_release);
     }
@@ -56,7 +57,7 @@ void BM_CachelineBounce(benchmark::State& state) {
   for (auto _ : state) {
     line.value.store(n + 1, std::memory_order_release);
     while (line.value.load(std::memory_order_acquire) != n + 2)
-      __builtin_ia32_pause();
+      moirai::cpu_relax();
     n += 2;
   }
   line.value.store(kStop, std::memory_order_release);

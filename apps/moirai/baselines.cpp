@@ -24,19 +24,11 @@
 #include <utility>
 #include <vector>
 
+#include "moirai/core/cpu_relax.hpp"
+
 namespace moirai::cli {
 
 namespace {
-
-// Tells the core (and an SMT sibling) that this is a spin-wait: it saves power, yields pipeline resources to
-// the sibling and avoids the memory-order mis-speculation flush when the awaited line finally changes.
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield" ::: "memory");
-#endif
-}
 
 // Far above any real machine (the kernel's NR_CPUS tops out at 8192), low enough that CPU_ALLOC stays small.
 constexpr int kMaxCpuNumber = 1 << 16;

@@ -164,6 +164,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   demo_telemetry_cmd->add_option("--cpus", demo_cpus,
                                  "The collector's CPUs, one shard each; the load runs on the last");
+  std::string telemetry_idle;
+  demo_telemetry_cmd->add_option("--idle", telemetry_idle,
+                                 "Idle strategy of the shards: spin (default), sleep or spin-then-sleep");
   demo_telemetry_cmd->add_flag("--json", demo_json, "Print JSON instead of a table");
 
   CLI::App* soak = app.add_subcommand(
@@ -201,6 +204,7 @@ int main(int argc, char** argv) {
     }
     if (demo_telemetry_cmd->parsed()) {
       if (!demo_cpus.empty()) telemetry_options.cpus = moirai::parse_cpu_list(demo_cpus);
+      if (!telemetry_idle.empty()) telemetry_options.idle = moirai::parse_idle_strategy(telemetry_idle);
       return demo_telemetry(telemetry_options, demo_json, std::cout);
     }
     if (doctor->parsed()) {

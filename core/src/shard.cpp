@@ -1,5 +1,7 @@
 #include "moirai/core/shard.hpp"
 
+#include "moirai/core/cpu_relax.hpp"
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -15,12 +17,6 @@
 
 namespace moirai {
 namespace {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#endif
-}
 
 constexpr long long kBackpressureRecheckNs =
     50'000;  // a full peer ring does not wake us; look again this soon

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "moirai/core/clock.hpp"
+#include "moirai/core/cpu_relax.hpp"
 #include "moirai/core/error.hpp"
 #include "moirai/core/pacer.hpp"
 #include "quote.hpp"
@@ -161,8 +162,8 @@ UdpBaselineStats udp_multicast_baseline(const UdpBaselineOptions& o, LatencyHist
         sleep_until(wake);
         margin.learn(wake, monotonic_ns());
       }
-      while (monotonic_ns() < intended) {
-      }
+      while (monotonic_ns() < intended)
+        cpu_relax();
       if (monotonic_ns() > intended + static_cast<std::int64_t>(step_ns)) ++st.behind;
       for (unsigned b = 0; b < o.burst; ++b) {
         for (Quote& q : quotes)

@@ -14,6 +14,7 @@ DemoResult run_demo(const DemoOptions& o) {
   if (!(o.seconds > 0)) throw Error(Errc::invalid_argument, "demo telemetry: --seconds must be above 0");
   RuntimeOptions ro;
   ro.cpus = o.cpus;
+  ro.idle = o.idle;
   if (ro.cpus.empty()) {
     ro.cpus = current_thread_affinity();
     if (ro.cpus.size() > 2) ro.cpus.resize(2);

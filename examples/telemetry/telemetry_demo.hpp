@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "collector.hpp"
+#include "moirai/core/runtime_options.hpp"
 #include "telemetry_load.hpp"
 
 namespace moirai::examples::telemetry {
@@ -19,6 +20,10 @@ struct DemoOptions {
   unsigned batch = 20;
   unsigned keys = 256;
   std::vector<int> cpus;  // the collector's shards, the last also running the load (empty: the first two)
+  // Spin: the load's shard spins between its sends anyway (pace_until), and a collector shard that slept
+  // between batches would add a wake-up (tens of microseconds on a VM) to every one. SCHED_OTHER, so the host
+  // stays usable.
+  IdleStrategy idle = IdleStrategy::spin;
 };
 
 struct DemoResult {

@@ -2,6 +2,7 @@
 // and backpressure, try_post_to, invoke_on_all, map_reduce, Runtime::submit from outside, and a stress test
 // of exactly-once, per-sender-ordered delivery.
 #include "moirai/core/submit.hpp"
+#include "moirai/core/cpu_relax.hpp"
 
 #include <gtest/gtest.h>
 
@@ -29,11 +30,7 @@ using moirai_test::two_shards;
 using moirai_test::yield_n;
 using namespace std::chrono_literals;
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#endif
-}
+using moirai::cpu_relax;
 
 Task<int> add(int a, int b) {
   co_return a + b;

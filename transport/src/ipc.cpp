@@ -18,6 +18,7 @@
 #include <new>
 #include <utility>
 
+#include "moirai/core/cpu_relax.hpp"
 #include "moirai/core/error.hpp"
 #include "moirai/io/ring.hpp"
 
@@ -898,9 +899,7 @@ bool IpcChannel::RecvAwaiter::spin_for_message() noexcept {
       if (now >= until || shard_->others_waiting(now)) return false;
       if (impl_->peer_gone()) return false;  // the slow path says closed, after the last message
     }
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+    cpu_relax();
   }
 }
 
