@@ -1,5 +1,6 @@
 #include "telemetry_demo.hpp"
 
+#include <algorithm>
 #include <exception>
 
 #include "moirai/core/cpu_set.hpp"
@@ -26,9 +27,23 @@ DemoResult run_demo(const DemoOptions& o) {
   lo.keys = o.keys;
   lo.duration = std::chrono::nanoseconds(static_cast<std::int64_t>(o.seconds * 1e9));
   validate(lo);  // before anything starts
+  DemoResult result;
+  // The baseline first, with both CPUs to itself (before the runtime exists): sender on the load's CPU,
+  // receiver on the collector's first.
+  if (o.baseline_seconds > 0) {
+    TcpBaselineOptions bo;
+    bo.sender_cpu = ro.cpus.back();
+    bo.receiver_cpu = ro.cpus.front();
+    bo.rate = o.rate;
+    bo.connections = o.baseline_connections;
+    bo.batch = o.batch;
+    bo.keys = o.keys;
+    bo.seconds = std::min(o.seconds, o.baseline_seconds);
+    result.baseline = tcp_syscall_baseline(bo, *result.tcp_baseline);
+    result.baseline_ran = true;
+  }
   Runtime rt(ro);
   const unsigned load_shard = static_cast<unsigned>(ro.cpus.size() - 1);
-  DemoResult result;
   rt.run([&]() -> Task<void> {
     Collector collector(CollectorOptions{});
     auto serving = spawn(collector.run());

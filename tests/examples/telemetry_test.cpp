@@ -14,6 +14,7 @@
 
 #include "../support/allocation_counter.hpp"
 #include "aggregator.hpp"
+#include "baseline.hpp"
 #include "collector.hpp"
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/runtime.hpp"
@@ -219,6 +220,42 @@ TEST(TelemetryCollector, EverySamplePushedIsAggregatedOnceAndServedByTheEndpoint
   EXPECT_EQ(r.collector.keys.size(), 50u);
   EXPECT_EQ(r.load.sample_to_aggregate->count(), r.load.samples);
   EXPECT_EQ(r.collector.sample_to_aggregate->count(), r.load.samples);
+  // The baseline ran first, at the same rate, and folded every sample it sent.
+  ASSERT_TRUE(r.baseline_ran);
+  EXPECT_EQ(r.baseline.sent_samples, r.load.samples);
+  EXPECT_EQ(r.baseline.folded, r.baseline.sent_samples);
+  EXPECT_EQ(r.tcp_baseline->count(), r.baseline.folded);
+}
+
+// The demo's baseline (plain syscalls over loopback TCP): every batch it sent arrives whole and every sample
+// is folded into its Aggregator and recorded once, over one connection and over several used in turn.
+TEST(TelemetryBaseline, EveryBatchSentIsReceivedAndFolded) {
+  const std::vector<int> cpus = two_shards().cpus;
+  for (unsigned connections : {1u, 4u}) {
+    TcpBaselineOptions o;
+    o.receiver_cpu = cpus[0];
+    o.sender_cpu = cpus[1];
+    o.rate = 40'000;
+    o.batch = 10;
+    o.keys = 50;
+    o.connections = connections;
+    o.seconds = 0.3;
+    moirai::LatencyHistogram latency;
+    const TcpBaselineStats st = tcp_syscall_baseline(o, latency);
+    EXPECT_EQ(st.connections, connections);
+    EXPECT_EQ(st.sent_batches, 1200u) << connections << " connections";
+    EXPECT_EQ(st.sent_samples, st.sent_batches * 10);
+    EXPECT_EQ(st.received_batches, st.sent_batches) << connections << " connections";
+    EXPECT_EQ(st.folded, st.sent_samples) << connections << " connections";
+    EXPECT_EQ(st.refused, 0u);
+    EXPECT_EQ(st.malformed, 0u);
+    EXPECT_EQ(st.keys, 50u);
+    EXPECT_EQ(latency.count(), st.folded);
+  }
+  TcpBaselineOptions bad;
+  bad.batch = 5000;
+  moirai::LatencyHistogram latency;
+  EXPECT_THROW(tcp_syscall_baseline(bad, latency), moirai::Error);
 }
 
 TEST(TelemetryCollector, BadOptionsAreRefusedNamingTheFix) {
