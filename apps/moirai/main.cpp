@@ -149,6 +149,17 @@ int main(int argc, char** argv) {
   demo_feed_cmd->add_option("--skip-every", feed_options.skip_every,
                             "The generator leaves out every n-th packet: gaps the handler reports");
   demo_feed_cmd->add_option("--cpus", demo_cpus, "Two CPUs, A,B: the handler on A, the load on B");
+  bool feed_no_strategy = false;
+  demo_feed_cmd->add_flag("--no-strategy", feed_no_strategy,
+                          "Leave out the IPC strategy process (on a two-CPU host it shares the load's CPU)");
+  std::string feed_handler_idle, feed_load_idle, feed_strategy_idle;
+  demo_feed_cmd->add_option("--handler-idle", feed_handler_idle,
+                            "Idle strategy of the handler (default spin)");
+  demo_feed_cmd->add_option("--load-idle", feed_load_idle,
+                            "Idle strategy of the generator and subscriber (default sleep: they share a CPU "
+                            "with the strategy process)");
+  demo_feed_cmd->add_option("--strategy-idle", feed_strategy_idle,
+                            "Idle strategy of the strategy process (default sleep)");
   demo_feed_cmd->add_flag("--json", demo_json, "Print JSON instead of a table");
   CLI::App* demo_telemetry_cmd = demo->add_subcommand(
       "telemetry", "Telemetry collector: TCP clients push samples, every shard aggregates, HTTP serves them");
@@ -200,6 +211,12 @@ int main(int argc, char** argv) {
   try {
     if (demo_feed_cmd->parsed()) {
       if (!demo_cpus.empty()) feed_options.cpus = moirai::parse_cpu_list(demo_cpus);
+      feed_options.strategy = !feed_no_strategy;
+      if (!feed_handler_idle.empty())
+        feed_options.handler_idle = moirai::parse_idle_strategy(feed_handler_idle);
+      if (!feed_load_idle.empty()) feed_options.load_idle = moirai::parse_idle_strategy(feed_load_idle);
+      if (!feed_strategy_idle.empty())
+        feed_options.strategy_idle = moirai::parse_idle_strategy(feed_strategy_idle);
       return demo_feed(feed_options, demo_json, std::cout);
     }
     if (demo_telemetry_cmd->parsed()) {
