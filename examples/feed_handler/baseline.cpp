@@ -18,6 +18,7 @@
 
 #include "moirai/core/clock.hpp"
 #include "moirai/core/cpu_relax.hpp"
+#include "moirai/core/cpu_set.hpp"
 #include "moirai/core/error.hpp"
 #include "moirai/core/pacer.hpp"
 #include "quote.hpp"
@@ -28,14 +29,6 @@ namespace {
 
 [[noreturn]] void fail(const std::string& what) {
   throw Error(Errc::invalid_argument, "feed baseline: " + what + ": " + std::strerror(errno));
-}
-
-void pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) != 0)
-    fail("cannot pin a thread to CPU " + std::to_string(cpu));
 }
 
 in_addr ipv4(const std::string& text, const char* what) {
@@ -53,12 +46,6 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
-
-void sleep_until(std::int64_t ns) {
-  timespec t{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-  while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, nullptr) == EINTR) {
-  }
-}
 
 }  // namespace
 
@@ -102,7 +89,7 @@ UdpBaselineStats udp_multicast_baseline(const UdpBaselineOptions& o, LatencyHist
   std::exception_ptr receiver_error;
   std::thread receiver([&] {
     try {
-      pin(o.receiver_cpu);
+      pin_current_thread(o.receiver_cpu);
       std::array<std::byte, kMaxPacketSize> buf;
       std::int64_t quiet_since = 0;
       for (;;) {
@@ -135,7 +122,7 @@ UdpBaselineStats udp_multicast_baseline(const UdpBaselineOptions& o, LatencyHist
   std::exception_ptr sender_error;
   std::thread sender([&] {
     try {
-      pin(o.sender_cpu);
+      pin_current_thread(o.sender_cpu);
     } catch (...) {
       sender_error = std::current_exception();
       return;
@@ -156,14 +143,7 @@ UdpBaselineStats udp_multicast_baseline(const UdpBaselineOptions& o, LatencyHist
     for (std::uint64_t step = 0; !sending_done.load(std::memory_order_relaxed); ++step) {
       const auto intended = start + static_cast<std::int64_t>(static_cast<double>(step) * step_ns);
       if (intended >= end) break;
-      // The generator's pacing, with the kernel's timer in place of the shard's.
-      const std::int64_t wake = intended - margin.ns();
-      if (wake > monotonic_ns()) {
-        sleep_until(wake);
-        margin.learn(wake, monotonic_ns());
-      }
-      while (monotonic_ns() < intended)
-        cpu_relax();
+      pace_thread_until(intended, margin);  // the generator's pacing, off a shard
       if (monotonic_ns() > intended + static_cast<std::int64_t>(step_ns)) ++st.behind;
       for (unsigned b = 0; b < o.burst; ++b) {
         for (Quote& q : quotes)

@@ -73,7 +73,6 @@ struct Market {
   std::vector<Quote> last;
 };
 
-
 }  // namespace
 
 Task<GeneratorStats> generate(GeneratorOptions o) {

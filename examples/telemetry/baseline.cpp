@@ -19,10 +19,12 @@
 
 #include "aggregator.hpp"
 #include "moirai/core/clock.hpp"
+#include "moirai/core/cpu_set.hpp"
 #include "moirai/core/error.hpp"
 #include "moirai/core/pacer.hpp"
 #include "moirai/transport/frame.hpp"
 #include "sample.hpp"
+#include "telemetry_load.hpp"
 
 namespace moirai::examples::telemetry {
 
@@ -36,14 +38,6 @@ namespace {
   throw Error(Errc::invalid_argument, "telemetry baseline: " + what);
 }
 
-void pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) != 0)
-    fail("cannot pin a thread to CPU " + std::to_string(cpu));
-}
-
 struct Fd {
   int fd = -1;
   Fd() = default;
@@ -54,12 +48,6 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
-
-void sleep_until(std::int64_t ns) {
-  timespec t{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-  while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, nullptr) == EINTR) {
-  }
-}
 
 // One receiving connection: bytes that arrived and are not yet a whole frame.
 struct Inbound {
@@ -111,7 +99,7 @@ TcpBaselineStats tcp_syscall_baseline(const TcpBaselineOptions& o, LatencyHistog
   std::exception_ptr receiver_error;
   std::thread receiver([&] {
     try {
-      pin(o.receiver_cpu);
+      pin_current_thread(o.receiver_cpu);
       Aggregator aggregator(16'384);  // a collector shard's default table
       std::vector<std::int64_t> intended(kMaxSamplesPerBatch);
       unsigned open = o.connections;
@@ -177,10 +165,8 @@ TcpBaselineStats tcp_syscall_baseline(const TcpBaselineOptions& o, LatencyHistog
   std::exception_ptr sender_error;
   std::thread sender([&] {
     try {
-      pin(o.sender_cpu);
-      std::vector<std::string> keys;
-      for (unsigned k = 0; k < o.keys; ++k)
-        keys.push_back("load.k" + std::to_string(k));
+      pin_current_thread(o.sender_cpu);
+      const std::vector<std::string> keys = load_keys("load", o.keys);
       std::vector<Sample> samples(o.batch);
       std::vector<std::byte> frame(transport::kFrameHeaderSize + batch_size(o.batch));
       transport::FrameHeader header;
@@ -197,20 +183,11 @@ TcpBaselineStats tcp_syscall_baseline(const TcpBaselineOptions& o, LatencyHistog
       for (std::uint64_t step = 0; !stop.load(std::memory_order_relaxed); ++step) {
         const auto intended = start + static_cast<std::int64_t>(static_cast<double>(step) * step_ns);
         if (intended >= end) break;
-        // The load's pacing, with the kernel's timer in place of the shard's.
-        const std::int64_t wake = intended - margin.ns();
-        if (wake > monotonic_ns()) {
-          sleep_until(wake);
-          margin.learn(wake, monotonic_ns());
-        }
-        while (monotonic_ns() < intended) {
-        }
+        pace_thread_until(intended, margin);  // the load's pacing, off a shard
         if (monotonic_ns() > intended + static_cast<std::int64_t>(step_ns)) ++st.behind;
         for (unsigned i = 0; i < o.batch; ++i, ++n) {
           const std::size_t k = n % o.keys;
-          const bool counter = k % 2 == 0;
-          const double v = counter ? static_cast<double>(1 + n % 10) : static_cast<double>(n % 1000);
-          make_sample(keys[k], counter ? Kind::counter : Kind::gauge, v, intended, samples[i]);
+          make_sample(keys[k], load_kind(k), load_value(n, load_kind(k)), intended, samples[i]);
         }
         write_batch(step, samples, payload);
         const int fd = tx[step % o.connections].fd;

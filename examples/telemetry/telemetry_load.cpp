@@ -79,6 +79,13 @@ Task<void> read_acks(Client& c, LoadResult& r, std::uint32_t batch) {
 
 }  // namespace
 
+std::vector<std::string> load_keys(const std::string& prefix, unsigned keys) {
+  std::vector<std::string> out;
+  for (unsigned k = 0; k < keys; ++k)
+    out.push_back(prefix + ".k" + std::to_string(k));
+  return out;
+}
+
 Task<LoadResult> run_load(LoadOptions o) {
   validate(o);
   const SocketAddress to = SocketAddress::parse(o.to);
@@ -95,12 +102,10 @@ Task<LoadResult> run_load(LoadOptions o) {
   for (auto& c : clients)
     readers.push_back(spawn(read_acks(*c, r, o.batch)));
 
-  std::vector<std::string> keys;
-  for (unsigned k = 0; k < o.keys; ++k)
-    keys.push_back(o.prefix + ".k" + std::to_string(k));
+  const std::vector<std::string> keys = load_keys(o.prefix, o.keys);
   std::vector<Aggregate> expected(o.keys);
   for (unsigned k = 0; k < o.keys; ++k)
-    expected[k].kind = k % 2 == 0 ? Kind::counter : Kind::gauge;
+    expected[k].kind = load_kind(k);
 
   std::vector<Sample> samples(o.batch);
   std::vector<std::byte> out(batch_size(o.batch));
@@ -122,8 +127,7 @@ Task<LoadResult> run_load(LoadOptions o) {
     if (monotonic_ns() > intended + static_cast<std::int64_t>(step_ns)) ++r.behind;
     for (unsigned i = 0; i < o.batch; ++i, ++n) {
       const std::size_t k = n % o.keys;
-      const double v =
-          expected[k].kind == Kind::counter ? static_cast<double>(1 + n % 10) : static_cast<double>(n % 1000);
+      const double v = load_value(n, expected[k].kind);
       make_sample(keys[k], expected[k].kind, v, intended, samples[i]);
       expected[k].add(v, intended);
     }

@@ -51,6 +51,17 @@ struct LoadResult {
   double seconds() const noexcept { return static_cast<double>(ended_ns - started_ns) / 1e9; }
 };
 
+// What the load sends (and the baseline the same): sample n is for key n % keys, "<prefix>.k<i>", a counter
+// for an even i and a gauge for an odd one; counters carry 1..10 and gauges 0..999, so that every sum is
+// exact in a double and a scrape compares equal.
+std::vector<std::string> load_keys(const std::string& prefix, unsigned keys);
+inline Kind load_kind(std::size_t key) noexcept {
+  return key % 2 == 0 ? Kind::counter : Kind::gauge;
+}
+inline double load_value(std::uint64_t n, Kind kind) noexcept {
+  return kind == Kind::counter ? static_cast<double>(1 + n % 10) : static_cast<double>(n % 1000);
+}
+
 // Throws moirai::Error naming the option that is out of range and what to give.
 void validate(const LoadOptions& options);
 

@@ -20,13 +20,8 @@ namespace {
 using namespace moirai::examples::telemetry;
 using moirai::Task;
 using moirai_test::one_shard_on;
+using moirai_test::within;
 using namespace std::chrono_literals;
-
-template <class T>
-T within(std::future<T> f, std::chrono::seconds limit = 20s) {
-  if (f.wait_for(limit) != std::future_status::ready) throw std::runtime_error("a task across the link hung");
-  return f.get();
-}
 
 }  // namespace
 

@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -344,6 +345,14 @@ class NetnsPair {
   bool made_a_ = false, made_b_ = false;
   std::string unavailable_;
 };
+
+// The value of a task a host's runtime ran (Runtime::submit), or an error if it did not end within `limit`
+// (a task stuck on the link), so that a test fails rather than hangs.
+template <class T>
+T within(std::future<T> f, std::chrono::seconds limit = std::chrono::seconds(20)) {
+  if (f.wait_for(limit) != std::future_status::ready) throw std::runtime_error("a task across the link hung");
+  return f.get();
+}
 
 }  // namespace moirai_test
 

@@ -6,11 +6,14 @@
 // decaying.
 #pragma once
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 
 #include "moirai/core/clock.hpp"
+#include "moirai/core/cpu_relax.hpp"
 #include "moirai/core/task.hpp"
 #include "moirai/core/timer.hpp"
 
@@ -49,6 +52,21 @@ inline Task<void> pace_until(std::int64_t deadline_ns, WakeMargin& margin) {
   }
   while (monotonic_ns() < deadline_ns)
     co_await yield();
+}
+
+// The same off a shard, for a plain thread (a baseline's sender): the kernel's timer (clock_nanosleep,
+// absolute) in place of the shard's, then a spin.
+inline void pace_thread_until(std::int64_t deadline_ns, WakeMargin& margin) noexcept {
+  const std::int64_t wake_ns = deadline_ns - margin.ns();
+  if (wake_ns > monotonic_ns()) {
+    const timespec t{static_cast<time_t>(wake_ns / 1'000'000'000),
+                     static_cast<long>(wake_ns % 1'000'000'000)};
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, nullptr) == EINTR) {
+    }
+    margin.learn(wake_ns, monotonic_ns());
+  }
+  while (monotonic_ns() < deadline_ns)
+    cpu_relax();
 }
 
 }  // namespace moirai
