@@ -1,7 +1,7 @@
 // feed_handler: the example feed handler as a program, and its load, for runs across hosts:
 //   feed_handler serve --feed 239.255.0.1:30001 --interface eth0 --publish 0.0.0.0:30002 [--ipc NAME]
 //   feed_handler generate --to 239.255.0.1:30001 --interface eth0 --rate 100000 --seconds 5
-//   feed_handler subscribe --connect HOST:30002 --seconds 6
+//   feed_handler subscribe --connect HOST:30002 --seconds 6 [--json]
 // Global options before the subcommand: --cpu N, --policy fifo:50, --idle spin.
 // (`moirai demo feed` runs all three on this host.) Each prints its counts; subscribe prints tick-to-publish
 // percentiles in ns, measured from each quote's intended send time. Exit 2 for bad options or set-up errors.
@@ -68,7 +68,7 @@ int run_generator(const GeneratorOptions& go, const std::string& cpu) {
   return 0;
 }
 
-int run_subscriber(const std::string& to, double for_seconds, const std::string& cpu) {
+int run_subscriber(const std::string& to, double for_seconds, const std::string& cpu, bool json) {
   Runtime rt(one_shard(cpu));
   auto latency = std::make_unique<LatencyHistogram>();
   ConsumerStats st;
@@ -88,6 +88,16 @@ int run_subscriber(const std::string& to, double for_seconds, const std::string&
       }
     }
   });
+  const double per_sec = for_seconds > 0 ? static_cast<double>(st.updates) / for_seconds : 0;
+  if (json) {
+    std::cout << "{\"updates\":" << st.updates << ",\"malformed\":" << st.malformed
+              << ",\"out_of_order\":" << st.out_of_order << ",\"per_sec\":" << per_sec
+              << ",\"tick_to_publish_ns\":{\"count\":" << latency->count()
+              << ",\"p50\":" << latency->percentile(50) << ",\"p90\":" << latency->percentile(90)
+              << ",\"p99\":" << latency->percentile(99) << ",\"p999\":" << latency->percentile(99.9)
+              << ",\"max\":" << latency->max() << "}}\n";
+    return st.updates != 0 && st.malformed == 0 && st.out_of_order == 0 ? 0 : 1;
+  }
   std::cout << "feed_handler: updates " << st.updates << " malformed " << st.malformed << " out_of_order "
             << st.out_of_order << " tick_to_publish_ns p50 " << latency->percentile(50) << " p99 "
             << latency->percentile(99) << " p99.9 " << latency->percentile(99.9) << " max " << latency->max()
@@ -132,6 +142,8 @@ int main(int argc, char** argv) {
   CLI::App* sub_cmd = app.add_subcommand("subscribe", "Read book changes and measure tick to publish");
   sub_cmd->add_option("--connect", connect, "The handler's publish address")->required();
   sub_cmd->add_option("--seconds", for_seconds, "How long to read")->check(CLI::PositiveNumber);
+  bool json = false;
+  sub_cmd->add_flag("--json", json, "Print one JSON object (updates per second over --seconds, percentiles)");
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -140,7 +152,7 @@ int main(int argc, char** argv) {
       go.duration = seconds(gen_seconds);
       return run_generator(go, cpu);
     }
-    return run_subscriber(connect, for_seconds, cpu);
+    return run_subscriber(connect, for_seconds, cpu, json);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "feed_handler: error: %s\n", e.what());
     return 2;
