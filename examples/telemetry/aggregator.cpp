@@ -44,13 +44,14 @@ void Aggregator::Free::operator()(Slot* p) const noexcept {
   std::free(p);
 }
 
-Aggregator::Aggregator(std::size_t max_keys) : max_keys_(std::max<std::size_t>(max_keys, 1)) {
+Aggregator::Aggregator(std::size_t max_keys) : max_keys_(std::clamp<std::size_t>(max_keys, 1, kMostKeys)) {
   static_assert(std::is_trivially_destructible_v<Slot> && std::is_aggregate_v<Slot>,
                 "calloc makes the slots: all zero must be an empty slot");
   const std::size_t size = std::bit_ceil(2 * max_keys_);
   slots_.reset(static_cast<Slot*>(std::calloc(size, sizeof(Slot))));
   if (!slots_) throw std::bad_alloc();
   mask_ = size - 1;
+  used_.reserve(max_keys_);
 }
 
 std::uint64_t Aggregator::hash_of(std::string_view key) noexcept {
@@ -77,6 +78,7 @@ AddResult Aggregator::add(const Sample& s) noexcept {
       std::memcpy(slot.key, s.key, s.key_size);
       slot.value.kind = s.kind;
       slot.value.add(s.value, s.intended_ns);
+      used_.push_back(static_cast<std::uint32_t>(i));
       ++keys_;
       return AddResult::added;
     }
@@ -91,9 +93,9 @@ AddResult Aggregator::add(const Sample& s) noexcept {
 std::vector<KeyAggregate> Aggregator::snapshot() const {
   std::vector<KeyAggregate> out;
   out.reserve(keys_);
-  for (std::size_t i = 0; i <= mask_; ++i) {
+  for (const std::uint32_t i : used_) {
     const Slot& slot = slots_[i];
-    if (slot.hash != 0) out.push_back({std::string(slot.key, slot.key_size), slot.value});
+    out.push_back({std::string(slot.key, slot.key_size), slot.value});
   }
   return out;
 }

@@ -40,7 +40,9 @@ enum class AddResult : std::uint8_t { added, table_full, kind_mismatch };
 
 class Aggregator {
  public:
-  // Room for `max_keys` (at least 1) distinct keys; the table is twice that, rounded up to a power of two.
+  static constexpr std::size_t kMostKeys = std::size_t{1} << 24;
+  // Room for `max_keys` (1..kMostKeys, clamped) distinct keys; the table is twice that, rounded up to a power
+  // of two.
   explicit Aggregator(std::size_t max_keys);
 
   // On the table's shard. A key first seen as a counter stays one: a gauge sample for it is refused.
@@ -48,7 +50,8 @@ class Aggregator {
 
   std::size_t keys() const noexcept { return keys_; }
   std::size_t max_keys() const noexcept { return max_keys_; }
-  // A copy of every key's aggregate, in no particular order (allocates: for a scrape, not the hot path).
+  // A copy of every key's aggregate, in the order the keys came (allocates: for a scrape, not the hot path;
+  // O(keys), not O(max_keys)).
   std::vector<KeyAggregate> snapshot() const;
 
  private:
@@ -66,6 +69,9 @@ class Aggregator {
   // calloc'd: an all-zero Slot is an empty one, so the table costs no page until a key lands on it (a large
   // max_keys is cheap to give, and setting up does not stall the shard touching every page).
   std::unique_ptr<Slot[], Free> slots_;
+  // The slots that hold a key, in the order they were taken (reserved for max_keys at construction, so
+  // adding a key allocates nothing): a snapshot reads these, not the whole table.
+  std::vector<std::uint32_t> used_;
   std::size_t mask_ = 0;
   std::size_t keys_ = 0;
   std::size_t max_keys_ = 0;

@@ -112,6 +112,11 @@ StreamListener bind_ingest(const SocketAddress& at) {
 CollectorOptions checked(CollectorOptions o) {
   if (o.max_keys == 0)
     throw Error(Errc::invalid_argument, "telemetry collector: max_keys 0: give at least 1");
+  if (o.max_keys > Aggregator::kMostKeys) {
+    throw Error(Errc::invalid_argument, "telemetry collector: max_keys " + std::to_string(o.max_keys) +
+                                            " is over " + std::to_string(Aggregator::kMostKeys) +
+                                            " per shard; give fewer, or more shards");
+  }
   if (o.max_connections == 0)
     throw Error(Errc::invalid_argument, "telemetry collector: max_connections 0: give at least 1");
   return o;

@@ -270,19 +270,23 @@ TEST(TelemetryCollector, BadOptionsAreRefusedNamingTheFix) {
   LoadOptions lo;
   lo.prefix = "no spaces";
   EXPECT_THROW(validate(lo), moirai::Error);
-  CollectorOptions co;
-  co.max_keys = 0;
+  CollectorOptions none, too_many;
+  none.max_keys = 0;
+  too_many.max_keys = Aggregator::kMostKeys + 1;
   moirai::Runtime rt(two_shards());
-  std::string what;
+  std::string what, what_many;
   rt.run([&]() -> Task<void> {
-    try {
-      Collector c(co);
-    } catch (const moirai::Error& e) {
-      what = e.what();
+    for (auto [options, out] : {std::pair{&none, &what}, std::pair{&too_many, &what_many}}) {
+      try {
+        Collector c(*options);
+      } catch (const moirai::Error& e) {
+        *out = e.what();
+      }
     }
     co_return;
   });
   EXPECT_NE(what.find("max_keys 0"), std::string::npos) << what;
+  EXPECT_NE(what_many.find("or more shards"), std::string::npos) << what_many;
 }
 
 // Sends `frames` (type, payload) on one connection and returns the acks it got, or the error that ended it.
