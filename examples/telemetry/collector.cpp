@@ -60,7 +60,8 @@ struct Collector::Part {
     }
     ack.rejected = h.count - ack.accepted;
     ack.aggregated_ns = monotonic_ns();
-    // Each sample's latency, from its intended send time to now that it is in the aggregates.
+    // Each sample's latency, from its intended send time to now that its batch is folded in (a refused
+    // sample's too: its answer is as late).
     for (std::uint32_t i = 0; i < h.count; ++i) {
       const std::int64_t intended = static_cast<std::int64_t>(
           transport::get_le(f.payload.data() + kBatchHeaderSize + std::size_t{i} * kSampleSize, 8));
