@@ -296,7 +296,13 @@ void Collector::stop() noexcept {
 Task<void> Collector::run() {
   if (this_shard_id() != 0)
     throw Error(Errc::invalid_argument, "telemetry collector: run it on shard 0, where it was made");
-  co_await invoke_on_all([this] { return setup_shard(); });
+  try {
+    co_await invoke_on_all([this] { return setup_shard(); });
+  } catch (...) {
+    ready_.set();  // started, if not well: run() throws what failed, and ready() waits no more
+    throw;
+  }
+  ready_.set();
   auto serving = spawn(invoke_on_all([this] { return serve_shard(); }));
   std::optional<TaskHandle<void>> endpoint;
   if (endpoint_) endpoint.emplace(spawn(endpoint_->serve()));

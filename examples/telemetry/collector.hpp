@@ -77,6 +77,10 @@ class Collector {
   Task<void> run();
   // From the home shard; run() returns once every shard's connections have ended.
   void stop() noexcept;
+  // From the home shard: waits until run() has a listener on every shard (or failed to; run() says why).
+  // Until then only the home shard's (bound by the constructor) takes connections, so a client that must
+  // reach every shard waits for this.
+  Event::Awaiter ready() noexcept { return ready_.wait(); }
 
   transport::SocketAddress ingest_address() const { return ingest_; }
   // The endpoint's address (throws moirai::Error when options.metrics was empty).
@@ -96,6 +100,7 @@ class Collector {
   std::optional<transport::MetricsEndpoint> endpoint_;
   std::vector<std::unique_ptr<Part>> parts_;  // one per shard, each made and used on its own shard
   Event stopped_;
+  Event ready_;
   bool stopping_ = false;
 };
 

@@ -64,14 +64,16 @@ int serve(const CollectorOptions& co, double for_seconds, const std::string& cpu
   CollectorSnapshot snap;
   rt.run([&]() -> Task<void> {
     Collector c(co);
+    auto serving = spawn(c.run());
+    co_await c.ready();
     std::cout << "telemetry: ingest " << c.ingest_address().to_string() << " on "
               << this_shard().shard_count() << " shards";
     if (!co.metrics.empty())
       std::cout << ", metrics http://" << c.metrics_address().to_string() << "/metrics";
     std::cout << std::endl;
-    auto serving = spawn(c.run());
     co_await sleep_for(seconds(for_seconds));
-    snap = co_await c.snapshot();
+    CollectorSnapshot got = co_await c.snapshot();  // named: g++ 12 mishandles assignment from co_await
+    snap = std::move(got);
     c.stop();
     co_await serving.join();
   });
@@ -89,7 +91,8 @@ int load(const LoadOptions& lo, const std::string& metrics, const std::string& c
   LoadResult r;
   std::string check = "not checked (no --metrics)";
   rt.run([&]() -> Task<void> {
-    r = co_await run_load(lo);
+    LoadResult got = co_await run_load(lo);  // named: g++ 12 mishandles assignment from co_await
+    r = std::move(got);
     if (!metrics.empty()) {
       const transport::SocketAddress endpoint = transport::SocketAddress::parse(metrics);
       const std::string path = "/metrics";  // named: g++ 12 mishandles owning temporaries in a co_await

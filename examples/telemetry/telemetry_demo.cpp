@@ -47,16 +47,19 @@ DemoResult run_demo(const DemoOptions& o) {
   rt.run([&]() -> Task<void> {
     Collector collector(CollectorOptions{});
     auto serving = spawn(collector.run());
+    co_await collector.ready();  // a listener on every shard, so the connections spread over them
     lo.to = collector.ingest_address().to_string();
     std::exception_ptr failed;
     try {
       auto load = [&lo] { return run_load(lo); };
-      result.load = co_await submit_to(load_shard, load);
+      LoadResult loaded = co_await submit_to(load_shard, load);  // named: see the g++ 12 note on submit_to
+      result.load = std::move(loaded);
       const transport::SocketAddress endpoint = collector.metrics_address();
       const std::string path = "/metrics";  // named: g++ 12 mishandles owning temporaries in a co_await
       const std::string text = co_await http_get(endpoint, path);
       result.scrape_check = check_scrape(result.load.expected, parse_scrape(text));
-      result.collector = co_await collector.snapshot();
+      CollectorSnapshot snap = co_await collector.snapshot();
+      result.collector = std::move(snap);
     } catch (...) {
       failed = std::current_exception();
     }

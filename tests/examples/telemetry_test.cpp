@@ -324,6 +324,7 @@ TEST(TelemetryCollector, BadInputIsRefusedAndCountedAndOtherClientsCarryOn) {
     co.log = false;
     Collector c(co);
     auto serving = moirai::spawn(c.run());
+    co_await c.ready();
     const SocketAddress at = c.ingest_address();
     // Each list named: no owning temporary inside a co_await (g++ 12 mishandles those).
     std::vector<std::byte> bad_magic = batch_of(1, {sample("x", Kind::counter, 1)});
@@ -397,6 +398,7 @@ TEST(TelemetryCollector, FoldingABatchInAllocatesNothing) {
       co.metrics = "";
       c.emplace(co);
       serving.emplace(moirai::spawn(c->run()));
+      co_await c->ready();
       client.emplace(co_await StreamSocket::connect(c->ingest_address()), EndpointId{3, 0, 0});
     }
     std::uint64_t accepted = 0;

@@ -44,6 +44,7 @@ TEST(TelemetryTwoHosts, SamplesPushedAcrossTheLinkAreAggregatedOnTwoShardsAndSer
     co_return;
   }));
   auto serving = a->submit(0, [&] { return collector->run(); });
+  within(a->submit(0, [&]() -> Task<void> { co_await collector->ready(); }));
   const moirai::transport::SocketAddress ingest =
       within(a->submit(0, [&] { return collector->ingest_address(); }));
   const moirai::transport::SocketAddress metrics =
