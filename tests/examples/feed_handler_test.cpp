@@ -141,7 +141,7 @@ struct FeedRun {
 // The handler on shard 0 (its feed on `fo.feed`'s group, at a port the kernel picks) and one reading
 // subscriber on the last shard. `connect_others(h)` may connect more subscribers and says how many; once all
 // are accepted, `load(h, load_shard, group_and_port, gen)` sends the feed. The handler stops once the load
-// has returned and what was in flight has arrived.
+// has returned and what was in flight has arrived (no datagram for 100 ms).
 template <class Others, class Load>
 FeedRun run_feed(FeedOptions fo, Others connect_others, Load load) {
   RuntimeOptions ro;
@@ -164,7 +164,15 @@ FeedRun run_feed(FeedOptions fo, Others connect_others, Load load) {
     const std::string group = fo.feed.substr(0, fo.feed.rfind(':'));
     const std::string to = group + ":" + std::to_string(h.feed_address().port());
     co_await load(h, load_shard, to, r.gen);
-    co_await sleep_for(50ms);
+    // What is still in flight arrives: wait until the handler has taken no datagram for 100 ms (a handler
+    // held up by a loaded host or a sanitizer may be well behind the generator), at most 10 s.
+    std::uint64_t seen = ~std::uint64_t{0};
+    for (int i = 0, quiet = 0; i < 500 && quiet < 5; ++i) {
+      co_await sleep_for(20ms);
+      const std::uint64_t now = h.stats().datagrams;
+      quiet = now == seen ? quiet + 1 : 0;
+      seen = now;
+    }
     h.stop();
     co_await serving.join();
     r.feed = h.stats();
