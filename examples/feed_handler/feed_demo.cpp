@@ -174,7 +174,7 @@ DemoResult run_demo(const DemoOptions& o) {
     go.skip_every = o.skip_every;
     go.duration = std::chrono::nanoseconds(static_cast<std::int64_t>(o.seconds * 1e9));
     result.generator = load_rt.submit(0, [&go] { return generate(go); }).get();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // what is still in flight arrives
+    handler_rt.submit(0, [&] { return handler->settle(); }).get();  // what is still in flight arrives
     handler_rt.submit(0, [&] { handler->stop(); }).get();
     serving.get();
     subscribing.get();

@@ -138,6 +138,20 @@ void FeedHandler::stop() noexcept {
   stopped_.set();
 }
 
+Task<void> FeedHandler::settle(Duration quiet, Duration limit) {
+  const std::int64_t give_up = deadline_after(limit);
+  const std::int64_t quiet_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(quiet).count();
+  std::uint64_t seen = stats_.datagrams;
+  std::int64_t since = monotonic_ns();
+  while (monotonic_ns() - since < quiet_ns && monotonic_ns() < give_up) {
+    co_await sleep_for(std::chrono::milliseconds(5));
+    if (stats_.datagrams != seen) {
+      seen = stats_.datagrams;
+      since = monotonic_ns();
+    }
+  }
+}
+
 Task<void> FeedHandler::run() {
   auto receiving = spawn(receive_loop());
   auto accepting = spawn(accept_loop());

@@ -79,6 +79,10 @@ class FeedHandler {
   Task<void> run();
   // From the handler's shard.
   void stop() noexcept;
+  // From the handler's shard, once the feed's sender is done: returns when no datagram has come for `quiet`
+  // (what was in flight has arrived, however far behind a loaded host held the handler), or after `limit`.
+  Task<void> settle(Duration quiet = std::chrono::milliseconds(100),
+                    Duration limit = std::chrono::seconds(10));
 
   const FeedStats& stats() const noexcept;
   const Book& book() const noexcept { return book_; }

@@ -164,15 +164,7 @@ FeedRun run_feed(FeedOptions fo, Others connect_others, Load load) {
     const std::string group = fo.feed.substr(0, fo.feed.rfind(':'));
     const std::string to = group + ":" + std::to_string(h.feed_address().port());
     co_await load(h, load_shard, to, r.gen);
-    // What is still in flight arrives: wait until the handler has taken no datagram for 100 ms (a handler
-    // held up by a loaded host or a sanitizer may be well behind the generator), at most 10 s.
-    std::uint64_t seen = ~std::uint64_t{0};
-    for (int i = 0, quiet = 0; i < 500 && quiet < 5; ++i) {
-      co_await sleep_for(20ms);
-      const std::uint64_t now = h.stats().datagrams;
-      quiet = now == seen ? quiet + 1 : 0;
-      seen = now;
-    }
+    co_await h.settle();  // what is still in flight arrives, however far behind a loaded host held it
     h.stop();
     co_await serving.join();
     r.feed = h.stats();

@@ -65,7 +65,7 @@ TEST(FeedTwoHosts, QuotesCrossTheLinkAsMulticastAndEveryChangeComesBackOverTcp) 
   go.symbols = 32;
   go.duration = 300ms;
   const GeneratorStats gen = within(b->submit(0, [&] { return generate(go); }));
-  std::this_thread::sleep_for(100ms);  // what is still crossing the link arrives
+  within(a->submit(0, [&] { return handler->settle(); }));  // what is still crossing the link arrives
   within(a->submit(0, [&] { handler->stop(); }));
   within(std::move(serving));
   const FeedStats feed = within(a->submit(0, [&] { return handler->stats(); }));
