@@ -25,6 +25,7 @@ using moirai::transport::EndpointId;
 using moirai::transport::IpcChannel;
 using moirai::transport::IpcMessage;
 using moirai::transport::IpcOptions;
+using moirai::transport::IpcWake;
 using moirai::transport::TransportErrc;
 using moirai::transport::TransportError;
 using namespace std::chrono_literals;
@@ -402,20 +403,21 @@ TEST(Ipc, APeerKilledMidStreamIsReportedAfterItsMessagesAndTheShardGoesOn) {
 }
 
 // The reader's shard sleeps (idle = sleep) before the writer even opens; the opener's arrival and then its
-// messages must wake it, through the futex wait in the ring or through the bounded recheck. The child waits
-// for the reader's "go" before it pauses, so the reader has nothing to do and sleeps however slowly either
-// runtime started (sanitizers).
-void sleeping_reader_is_woken(bool use_futex) {
-  const std::string name = unique_name(use_futex ? "sleep-futex" : "sleep-recheck");
+// messages must wake it, through the futex wait in the ring, the poll of its FIFO, or the bounded recheck.
+// The child waits for the reader's "go" before it pauses, so the reader has nothing to do and sleeps however
+// slowly either runtime started (sanitizers). With the futex or the FIFO nothing else bounds the shard's
+// sleep, so a wake-up that did not come would end the receive in its timeout, not in a message.
+void sleeping_reader_is_woken(IpcWake wake) {
+  const std::string name = unique_name(moirai::transport::to_string(wake));
   IpcOptions o;
-  o.use_futex_wait = use_futex;
+  o.wake = wake;
   IpcChannel ch = IpcChannel::create(name, o);
   const pid_t child = fork_child([&]() -> Task<int> {
     co_await moirai::sleep_for(20ms);  // the reader may fall asleep before anyone opened
     IpcChannel peer = IpcChannel::open(name, EndpointId{3, 0, 0}, o);
     std::uint32_t hello = 100;
     co_await peer.send(bytes_of(hello));
-    if (value_of(co_await peer.recv()) != 200) co_return 5;
+    if (value_of(co_await peer.recv(10s)) != 200) co_return 5;
     co_await moirai::sleep_for(20ms);  // the reader waits with nothing else to do: it sleeps
     for (std::uint32_t i = 0; i < 3; ++i) {
       co_await peer.send(bytes_of(i));
@@ -424,25 +426,47 @@ void sleeping_reader_is_woken(bool use_futex) {
     co_return 0;
   });
   std::vector<std::uint32_t> got;
+  bool fifo_while_asleep = false;
   moirai::Runtime rt(one_shard(0, moirai::IdleStrategy::sleep));
   rt.run([&]() -> Task<void> {
-    got.push_back(value_of(co_await ch.recv()));
+    got.push_back(value_of(co_await ch.recv(10s)));
+    fifo_while_asleep = ::access(("/dev/shm/" + name + ".wake0").c_str(), F_OK) == 0;
     std::uint32_t go = 200;
     co_await ch.send(bytes_of(go));
     for (int i = 0; i < 3; ++i)
-      got.push_back(value_of(co_await ch.recv()));
+      got.push_back(value_of(co_await ch.recv(10s)));
   });
   EXPECT_GT(rt.stats(0).sleeps, 0u);
   EXPECT_EQ(wait_child(child), 0);
   EXPECT_EQ(got, (std::vector<std::uint32_t>{100, 0, 1, 2}));
+  if (wake == IpcWake::recheck) {
+    EXPECT_EQ(ch.wakeups(), 0u);
+  } else {
+    EXPECT_GT(ch.wakeups(), 0u) << "no wake-up came through " << moirai::transport::to_string(ch.wake());
+  }
+  if (wake == IpcWake::fifo) {
+    EXPECT_EQ(ch.wake(), IpcWake::fifo);
+    EXPECT_TRUE(fifo_while_asleep) << "the reader slept without its FIFO";
+  } else if (wake == IpcWake::recheck) {
+    EXPECT_EQ(ch.wake(), IpcWake::recheck);
+    EXPECT_FALSE(fifo_while_asleep);
+  } else {
+    EXPECT_NE(ch.wake(), IpcWake::recheck) << "this kernel has io_uring's poll: the FIFO at least";
+  }
+  ch.close();
+  EXPECT_NE(::access(("/dev/shm/" + name + ".wake0").c_str(), F_OK), 0) << "close left the FIFO";
 }
 
 TEST(Ipc, ASleepingReaderIsWokenThroughTheFutex) {
-  sleeping_reader_is_woken(true);
+  sleeping_reader_is_woken(IpcWake::futex);
+}
+
+TEST(Ipc, ASleepingReaderIsWokenThroughItsFifo) {
+  sleeping_reader_is_woken(IpcWake::fifo);
 }
 
 TEST(Ipc, ASleepingReaderIsWokenByTheBoundedRecheck) {
-  sleeping_reader_is_woken(false);
+  sleeping_reader_is_woken(IpcWake::recheck);
 }
 
 TEST(Ipc, ACancelledReceiveEndsAndTheChannelStaysUsable) {

@@ -37,6 +37,10 @@ constexpr std::uint32_t kNoStash = ~0u;
 constexpr std::uint8_t kOpFutexWait = 51;
 constexpr std::int32_t kFutex2SizeU32 = 0x02;  // FUTEX2_SIZE_U32, without FUTEX2_PRIVATE: the word is shared
 constexpr std::uint64_t kFutexMatchAny = 0xffffffffull;  // FUTEX_BITSET_MATCH_ANY
+// The values of a ring's sleeping word: how its reader waits, so the writer knows how to wake it.
+constexpr std::uint32_t kAwake = 0;
+constexpr std::uint32_t kSleepsOnFutex = 1;
+constexpr std::uint32_t kSleepsOnFifo = 2;
 // Without a pidfd (or poll through the ring), the peer's pid is checked this often instead.
 constexpr std::int64_t kLivenessRecheckNs = 1'000'000;
 
@@ -56,8 +60,9 @@ struct RegionHeader {
 };
 static_assert(sizeof(RegionHeader) <= kLine);
 
-// The control of one ring, each word on its own line: the reader's futex word (written by the reader only
-// when it goes to sleep or wakes, read by the writer after each send) and the reader's released position
+// The control of one ring, each word on its own line: the reader's sleeping word (kAwake, or how it waits;
+// written by the reader only when it goes to sleep or wakes, read by the writer after each send; the futex
+// word too) and the reader's released position
 // (written by the reader after each message, read by the writer only when the ring looks full).
 struct alignas(kLine) RingControl {
   std::atomic<std::uint32_t> reader_sleeping;
@@ -100,6 +105,34 @@ std::string shm_path(std::string_view name) {
   path.push_back('/');
   path.append(name);
   return path;
+}
+
+// The FIFO that wakes the reader of side `reader_side` where there is no futex wait through the ring.
+std::string wake_fifo_path(std::string_view name, int reader_side) {
+  std::string path = "/dev/shm/";
+  path.append(name).append(".wake").append(std::to_string(reader_side));
+  return path;
+}
+
+// Wakes the reader of `ctl` if it sleeps: futex_wake, or a byte into its FIFO (`fifo`: the write end, opened
+// here at the first need and kept). Whoever takes the word from sleeping to kAwake makes the one wake-up.
+void wake_reader(RingControl& ctl, std::string_view name, int reader_side, int& fifo) noexcept {
+  // relaxed: the word is only a "please wake me" flag; the fences around it order the message itself.
+  const std::uint32_t was = ctl.reader_sleeping.exchange(kAwake, std::memory_order_relaxed);
+  if (was == kSleepsOnFutex) {
+    ::syscall(SYS_futex, &ctl.reader_sleeping, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  } else if (was == kSleepsOnFifo) {
+    if (fifo < 0) {
+      try {
+        fifo = ::open(wake_fifo_path(name, reader_side).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      } catch (...) {  // no memory for the path: the reader's bounded poll still finds the message
+      }
+    }
+    // A full FIFO (EAGAIN) already holds a wake-up; a failed one leaves the reader to its next look.
+    const char one = 1;
+    if (fifo >= 0 && ::write(fifo, &one, 1) < 0) {
+    }
+  }
 }
 
 std::string where(std::string_view name) {
@@ -174,7 +207,7 @@ struct IpcChannel::Impl final : Poller {
   std::uint32_t mask = 0;
   std::uint32_t max_payload = 0;
   EndpointId sender;
-  bool use_futex_wait = true;
+  IpcWake wake_asked = IpcWake::automatic;
   std::int64_t busy_poll_ns = 0;  // IpcOptions::busy_poll
 
   // Producer side (one writer): the next position to write and the last released head seen.
@@ -200,7 +233,15 @@ struct IpcChannel::Impl final : Poller {
   bool futex_supported = false;
   bool futex_armed = false;
   OpCompletion futex_done;
-  int peer = 0;  // the peer's pid, once known
+  // The FIFO wake (no futex wait through the ring): our read end, polled through the ring while we sleep,
+  // and the peer's write end, opened at the first wake-up it needs.
+  int wake_fifo = -1;
+  bool fifo_tried = false;
+  bool fifo_armed = false;
+  OpCompletion fifo_done;
+  int peer_fifo = -1;
+  std::uint64_t wakeups = 0;  // IpcChannel::wakeups()
+  int peer = 0;               // the peer's pid, once known
   int pidfd = -1;
   bool watching = false;  // a poll on the pidfd is armed
   bool liveness_by_kill = false;
@@ -299,16 +340,9 @@ struct IpcChannel::Impl final : Poller {
     // word, fences, loads seq. With both fences seq_cst one of us sees the other's store, so a sleeping
     // reader is never left with an unseen message, and a spinning one costs us this fence and no syscall.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (out_ctl->reader_sleeping.load(std::memory_order_relaxed) != 0) [[unlikely]]
-      wake_reader(*out_ctl);
+    if (out_ctl->reader_sleeping.load(std::memory_order_relaxed) != kAwake) [[unlikely]]
+      wake_reader(*out_ctl, name, 1 - side, peer_fifo);
     return true;
-  }
-
-  static void wake_reader(RingControl& ctl) noexcept {
-    // relaxed: the word is only a "please wake me" flag; the fences around it order the message itself.
-    // Whoever takes it from 1 to 0 makes the one futex_wake.
-    if (ctl.reader_sleeping.exchange(0, std::memory_order_relaxed) == 0) return;
-    ::syscall(SYS_futex, &ctl.reader_sleeping, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
   }
 
   // ---- receiving ----
@@ -321,7 +355,8 @@ struct IpcChannel::Impl final : Poller {
                                               " (the first that used it); send and receive on that shard");
     }
     shard = &s;
-    futex_supported = use_futex_wait && io::Ring::supports(kOpFutexWait);
+    futex_supported = (wake_asked == IpcWake::automatic || wake_asked == IpcWake::futex) &&
+                      io::Ring::supports(kOpFutexWait);
     watch_peer();
   }
 
@@ -456,27 +491,84 @@ struct IpcChannel::Impl final : Poller {
     auto cap = [&timeout_ns](long long limit) {
       timeout_ns = timeout_ns < 0 ? limit : std::min(timeout_ns, limit);
     };
-    if (!futex_supported) {
-      cap(std::chrono::duration_cast<std::chrono::nanoseconds>(kIpcFallbackRecheck).count());
+    const long long recheck =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(kIpcFallbackRecheck).count();
+    if (!futex_supported && !fifo_tried && wake_asked != IpcWake::recheck) open_wake_fifo();
+    const std::uint32_t word = futex_supported ? kSleepsOnFutex : wake_fifo >= 0 ? kSleepsOnFifo : kAwake;
+    if (word == kAwake) {
+      cap(recheck);
     } else {
       // relaxed store + seq_cst fence: the Dekker half that pairs with try_send's fence (see there).
-      in_ctl->reader_sleeping.store(1, std::memory_order_relaxed);
+      in_ctl->reader_sleeping.store(word, std::memory_order_relaxed);
       std::atomic_thread_fence(std::memory_order_seq_cst);
     }
     if (in_readable() || peer_gone() || peer_arrived()) {
-      in_ctl->reader_sleeping.store(0, std::memory_order_relaxed);
+      end_sleep();
       return true;
     }
-    if (futex_supported && !futex_armed) arm_futex_wait();
-    if (futex_supported && !futex_armed)
-      cap(std::chrono::duration_cast<std::chrono::nanoseconds>(kIpcFallbackRecheck).count());
+    if (word == kSleepsOnFutex) {
+      if (!futex_armed) arm_futex_wait();
+      if (!futex_armed) cap(recheck);
+    } else if (word == kSleepsOnFifo) {
+      if (!fifo_armed) arm_fifo_poll();
+      if (!fifo_armed) cap(recheck);
+    }
     if (liveness_by_kill) cap(kLivenessRecheckNs);
     return false;
   }
 
   void end_sleep() noexcept override {
-    // relaxed: only spares the writer a needless futex_wake; the next sleep raises the word again first.
-    if (futex_supported) in_ctl->reader_sleeping.store(0, std::memory_order_relaxed);
+    // relaxed: only spares the writer a needless wake-up; the next sleep raises the word again first. Stored
+    // only when raised, so a reader that never sleeps never writes the line the writer reads.
+    if (in_ctl->reader_sleeping.load(std::memory_order_relaxed) != kAwake)
+      in_ctl->reader_sleeping.store(kAwake, std::memory_order_relaxed);
+  }
+
+  // The FIFO of our incoming ring, made (or, left by an earlier process of ours, reused) at the first sleep.
+  // Opened for reading and writing, so it never reports the end of a writer; a path that is not a FIFO, or
+  // one we may not make, leaves the bounded recheck.
+  void open_wake_fifo() noexcept {
+    fifo_tried = true;
+    try {
+      const std::string path = wake_fifo_path(name, side);
+      if (::mkfifo(path.c_str(), 0600) != 0 && errno != EEXIST) return;
+      const int fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0) return;
+      struct stat st {};
+      if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+        ::close(fd);
+        return;
+      }
+      wake_fifo = fd;
+    } catch (...) {  // no memory for the path: the recheck
+    }
+  }
+
+  // A poll for "the FIFO is readable" through the ring: the CQE comes with the writer's byte. The bytes are
+  // drained then, so the next poll waits for the next wake-up. Stays armed across sleeps until it completes.
+  void arm_fifo_poll() noexcept {
+    io_uring_sqe* sqe = shard->ring().get_sqe();
+    if (sqe == nullptr) return;
+    io_uring_prep_poll_add(sqe, wake_fifo, POLLIN);
+    fifo_done.impl = this;
+    fifo_done.on_complete = [](io::Completion* c, int, std::uint32_t) noexcept {
+      Impl* self = static_cast<OpCompletion*>(c)->impl;
+      self->fifo_armed = false;
+      if (self->orphaned) {
+        self->free_if_idle();
+        return;
+      }
+      char drain[64];
+      ssize_t n = 0;
+      bool woken = false;
+      while ((n = ::read(self->wake_fifo, drain, sizeof drain)) > 0) {
+        woken = true;
+        if (n < static_cast<ssize_t>(sizeof drain)) break;
+      }
+      if (woken) ++self->wakeups;
+    };
+    io::Ring::set_completion(sqe, &fifo_done);
+    fifo_armed = true;
   }
 
   // A FUTEX_WAIT for "reader_sleeping == 1" through the ring: the CQE comes when the writer's futex_wake
@@ -499,7 +591,8 @@ struct IpcChannel::Impl final : Poller {
         self->free_if_idle();
         return;
       }
-      // Refused (a kernel without the flags, or a seccomp filter): fall back to the bounded recheck.
+      if (res == 0) ++self->wakeups;  // the writer's futex_wake (-EAGAIN: it came before the wait)
+      // Refused (a kernel without the flags, or a seccomp filter): the FIFO or the recheck from now on.
       if (res == -EINVAL || res == -EOPNOTSUPP || res == -ENOSYS) self->futex_supported = false;
     };
     io::Ring::set_completion(sqe, &futex_done);
@@ -516,7 +609,8 @@ struct IpcChannel::Impl final : Poller {
       // release: every message we published is visible to a peer that sees the flag (acquire).
       hdr->closed[side].store(1, std::memory_order_release);
       std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker, as in try_send: the peer may sleep
-      if (out_ctl->reader_sleeping.load(std::memory_order_relaxed) != 0) wake_reader(*out_ctl);
+      if (out_ctl->reader_sleeping.load(std::memory_order_relaxed) != kAwake)
+        wake_reader(*out_ctl, name, 1 - side, peer_fifo);
     }
     // Requests armed in the ring reference this object: cancel them and wait (bounded, at close, never on a
     // message path) for their CQEs. Off the shard, the runtime has ended and its ring with them.
@@ -524,25 +618,34 @@ struct IpcChannel::Impl final : Poller {
       io::Ring& ring = shard->ring();
       if (futex_armed) ring.cancel(&futex_done);
       if (watching) ring.cancel(&peer_exit);
-      for (int i = 0; i < 1000 && (futex_armed || watching); ++i)
+      if (fifo_armed) ring.cancel(&fifo_done);
+      for (int i = 0; i < 1000 && (futex_armed || watching || fifo_armed); ++i)
         ring.wait(1'000'000);
     } else {
-      futex_armed = watching = false;
+      futex_armed = watching = fifo_armed = false;
     }
     if (pidfd >= 0) ::close(std::exchange(pidfd, -1));
+    if (peer_fifo >= 0) ::close(std::exchange(peer_fifo, -1));
+    if (wake_fifo >= 0) {
+      ::close(std::exchange(wake_fifo, -1));
+      try {
+        ::unlink(wake_fifo_path(name, side).c_str());
+      } catch (...) {  // no memory for the path: the FIFO stays, and is reused by the next of this name
+      }
+    }
     if (base != nullptr) ::munmap(std::exchange(base, nullptr), bytes);
     hdr = nullptr;
     if (creator) ::shm_unlink(shm_path(name).c_str());
   }
 
   void free_if_idle() noexcept {
-    if (!futex_armed && !watching) delete this;
+    if (!futex_armed && !watching && !fifo_armed) delete this;
   }
 
   static void destroy(Impl* impl) noexcept {
     if (impl == nullptr) return;
     impl->close();
-    if (impl->futex_armed || impl->watching) {
+    if (impl->futex_armed || impl->watching || impl->fifo_armed) {
       impl->orphaned = true;
       return;
     }
@@ -638,7 +741,7 @@ IpcChannel IpcChannel::create(std::string_view name, const IpcOptions& options) 
   impl->slot_size = options.slot_size;
   impl->mask = cap - 1;
   impl->sender = options.sender;
-  impl->use_futex_wait = options.use_futex_wait;
+  impl->wake_asked = options.wake;
   impl->busy_poll_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.busy_poll).count();
   impl->map_layout();
   impl->init_stash(options.stash_capacity);
@@ -714,7 +817,11 @@ IpcChannel IpcChannel::open(std::string_view name, EndpointId sender, const IpcO
       std::launder(reinterpret_cast<RingControl*>(static_cast<std::byte*>(base) + kRingControlOffset));
   // The creator may sleep in a receive, waiting for a peer to watch: wake it (Dekker, as in try_send).
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (rings[1].reader_sleeping.load(std::memory_order_relaxed) != 0) Impl::wake_reader(rings[1]);
+  if (rings[1].reader_sleeping.load(std::memory_order_relaxed) != kAwake) {
+    int fifo = -1;
+    wake_reader(rings[1], name, 0, fifo);
+    if (fifo >= 0) ::close(fifo);
+  }
 
   auto impl = std::make_unique<Impl>();
   impl->name = std::string(name);
@@ -724,7 +831,7 @@ IpcChannel IpcChannel::open(std::string_view name, EndpointId sender, const IpcO
   impl->slot_size = ss;
   impl->mask = cap - 1;
   impl->sender = sender;
-  impl->use_futex_wait = options.use_futex_wait;
+  impl->wake_asked = options.wake;
   impl->busy_poll_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.busy_poll).count();
   impl->peer = creator_pid;
   impl->map_layout();
@@ -755,6 +862,30 @@ int IpcChannel::peer_pid() const noexcept {
   if (impl_->peer != 0 || impl_->hdr == nullptr) return impl_->peer;
   return impl_->hdr->pid[1 - impl_->side].load(std::memory_order_acquire);
 }
+const char* to_string(IpcWake w) noexcept {
+  switch (w) {
+    case IpcWake::automatic:
+      return "automatic";
+    case IpcWake::futex:
+      return "futex";
+    case IpcWake::fifo:
+      return "fifo";
+    case IpcWake::recheck:
+      return "recheck";
+  }
+  return "?";
+}
+
+std::uint64_t IpcChannel::wakeups() const noexcept {
+  return impl_->wakeups;
+}
+
+IpcWake IpcChannel::wake() const noexcept {
+  if (impl_->futex_supported) return IpcWake::futex;
+  if (impl_->wake_fifo >= 0) return IpcWake::fifo;
+  return impl_->fifo_tried || impl_->wake_asked == IpcWake::recheck ? IpcWake::recheck : IpcWake::automatic;
+}
+
 const std::string& IpcChannel::name() const noexcept {
   return impl_->name;
 }

@@ -8,11 +8,12 @@
 //
 // Receiving: `co_await ch.recv()` resumes on the shard that receives. While a receiver waits, the channel is
 // a Poller of its shard (see core/shard.hpp): a spinning shard finds the message in its next lap without a
-// syscall. A shard about to sleep raises the ring's "sleeping" word, looks again, and arms a futex wait
-// through its io_uring (IORING_OP_FUTEX_WAIT, Linux 6.7+); the writer calls futex_wake only when it sees that
-// word raised, so a spinning reader costs the writer no syscall. Where the kernel lacks the opcode, a
-// sleeping reader wakes every kFallbackRecheck to look (latency up to that, and that many wake-ups while
-// idle).
+// syscall. A shard about to sleep raises the ring's "sleeping" word, looks again, and arms a wait through its
+// io_uring: a futex wait (IORING_OP_FUTEX_WAIT, Linux 6.7+) where the kernel has it, else a poll on a FIFO
+// of its own next to the region (/dev/shm/NAME.wakeSIDE). The writer wakes it (futex_wake, or one byte into
+// the FIFO, as the word says) only when it sees that word raised, so a spinning reader costs the writer no
+// syscall. Where neither can be had (the FIFO refused), a sleeping reader wakes every kIpcFallbackRecheck
+// to look (latency up to that, and that many wake-ups while idle).
 //
 // A crashed peer: each side records its pid in the file; the receiving shard watches the peer with a pidfd
 // polled through its ring (readable when the process exits). Messages the peer published before it died are
@@ -46,6 +47,14 @@ inline constexpr std::uint32_t kIpcVersion = 1;
 // How often a sleeping reader looks at its ring where the kernel cannot wait on a futex through io_uring.
 inline constexpr Duration kIpcFallbackRecheck = std::chrono::microseconds(100);
 
+enum class IpcWake : std::uint8_t {
+  automatic,  // a futex wait through the ring where the kernel has it, else the FIFO, else the recheck
+  futex,      // the futex wait; where the kernel refuses it, as automatic
+  fifo,       // a poll on the reader's FIFO through the ring; where the FIFO cannot be made, the recheck
+  recheck,    // no wake-up: the sleeping reader looks every kIpcFallbackRecheck
+};
+const char* to_string(IpcWake w) noexcept;
+
 struct IpcOptions {
   // Bytes per slot, header included: a multiple of 64 (a cache line), 64 to 65536. The payload limit is
   // slot_size - 16.
@@ -60,9 +69,9 @@ struct IpcOptions {
   // create(): a region of the same name left by a process that is gone is replaced; one whose creator still
   // lives is refused.
   bool replace_stale = true;
-  // Wait for the ring through io_uring's futex wait where the kernel has it; false forces the bounded
-  // recheck a sleeping reader falls back to elsewhere (tests, or to compare).
-  bool use_futex_wait = true;
+  // How a sleeping reader is woken (see the top of this file). automatic is the best this kernel has; the
+  // others force one (tests, or to compare).
+  IpcWake wake = IpcWake::automatic;
   // How long a receive that finds no message watches the ring before it suspends, while nothing else on its
   // shard is ready to run (a task, a message from another shard, a completion, a due timer, io or messages
   // not yet handed over): then a message costs its cache-line transfer and no trip through the shard loop.
@@ -102,6 +111,12 @@ class IpcChannel {
   // The peer process, once known (0 until the peer opened the region).
   int peer_pid() const noexcept;
   const std::string& name() const noexcept;
+  // How this end's receiving shard is woken when it sleeps: futex, fifo or recheck (what the kernel and the
+  // options gave; automatic until the shard first went to sleep in a receive).
+  IpcWake wake() const noexcept;
+  // Times the peer woke this end's sleeping shard through the futex or the FIFO (not counted: wake-ups
+  // that found the reader awake, and the recheck's).
+  std::uint64_t wakeups() const noexcept;
 
   // Writes one message into the outgoing ring. Returns false, writing nothing, when the ring is full.
   // Throws TransportError(message_too_large) for a payload over max_payload() (nothing written) and
