@@ -1,19 +1,17 @@
 // Shared-memory IPC round trip between two processes (a forked echo child on CPU 1, a one-shard runtime on
 // CPU 0, both spinning) beside its physical limit measured in the same run: two pinned threads bouncing one
-// cache line. Compare the two means; only their ratio means anything on a shared host.
+// cache line. Compare BM_IpcRoundTrip's time with BM_CachelineBounce's ns_per_trip; only their ratio means
+// anything on a shared host.
 #include <benchmark/benchmark.h>
-#include <pthread.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "moirai/core/cpu_relax.hpp"
+#include "baselines.hpp"
+#include "moirai/core/histogram.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/transport/ipc.hpp"
 
@@ -21,48 +19,19 @@ namespace {
 
 using namespace moirai::transport;
 
-void pin_self(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
-void unpin_self() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    CPU_SET(c, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
+// The cache-line bounce of `moirai bench` (baseline.cacheline), in batches of kBatch trips: the figure is
+// that of the same code the CLI reports, not of a second copy of it. An iteration is a batch (its time the
+// batch's trips, not the threads' start); ns_per_trip is the figure to set beside BM_IpcRoundTrip's time.
 void BM_CachelineBounce(benchmark::State& state) {
-  struct alignas(64) Line {
-    std::atomic<std::uint64_t> value{0};
-  } line;
-  constexpr std::uint64_t kStop = ~0ull;
-  std::thread responder([&line] {
-    pin_self(1);
-    for (std::uint64_t expected = 1;; expected += 2) {
-      std::uint64_t seen;
-      while ((seen = line.value.load(std::memory_order_acquire)) != expected) {
-        if (seen == kStop) return;
-        moirai::cpu_relax();
-      }
-      line.value.store(expected + 1, std::memory_order_release);
-    }
-  });
-  pin_self(0);
-  std::uint64_t n = 0;
+  constexpr std::uint64_t kBatch = 20'000;
+  double mean_sum = 0;
   for (auto _ : state) {
-    line.value.store(n + 1, std::memory_order_release);
-    while (line.value.load(std::memory_order_acquire) != n + 2)
-      moirai::cpu_relax();
-    n += 2;
+    moirai::LatencyHistogram hist;
+    moirai::cli::cacheline_pingpong(0, 1, moirai::cli::RunBudget{kBatch, {}}, hist);
+    state.SetIterationTime(hist.mean() * static_cast<double>(kBatch) * 1e-9);
+    mean_sum += hist.mean();
   }
-  line.value.store(kStop, std::memory_order_release);
-  responder.join();
-  unpin_self();
+  state.counters["ns_per_trip"] = benchmark::Counter(mean_sum, benchmark::Counter::kAvgIterations);
 }
 
 moirai::RuntimeOptions spinning_shard(int cpu) {
@@ -120,6 +89,6 @@ void BM_IpcRoundTrip(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_CachelineBounce)->MinTime(0.5);
+BENCHMARK(BM_CachelineBounce)->UseManualTime()->MinTime(0.5);
 BENCHMARK(BM_IpcRoundTrip)->Arg(48)->Arg(64)->MinTime(0.5);
-BENCHMARK(BM_CachelineBounce)->MinTime(0.5);
+BENCHMARK(BM_CachelineBounce)->UseManualTime()->MinTime(0.5);
