@@ -1,5 +1,7 @@
 #include "moirai/transport/framed_datagram.hpp"
 
+#include <sys/utsname.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -41,7 +43,24 @@ std::uint64_t DatagramStats::dropped_total() const noexcept {
   return n;
 }
 
+bool detail::send_takes_address() noexcept {
+  static const bool takes = [] {
+    utsname u{};
+    int major = 0;
+    return ::uname(&u) == 0 && std::sscanf(u.release, "%d", &major) == 1 && major >= 6;
+  }();
+  return takes;
+}
+
 void detail::FramedSendPrep::operator()(io_uring_sqe* sqe) noexcept {
+  const std::size_t bytes = header.size() + payload.size();
+  if (bytes <= flat.size() && (to == nullptr || send_takes_address())) {
+    std::memcpy(flat.data(), header.data(), header.size());
+    if (!payload.empty()) std::memcpy(flat.data() + header.size(), payload.data(), payload.size());
+    io_uring_prep_send(sqe, fd, flat.data(), bytes, 0);
+    if (to != nullptr) io_uring_prep_send_set_addr(sqe, to->data(), static_cast<std::uint16_t>(to->size()));
+    return;
+  }
   // Filled here, in the awaiter's final place: the kernel reads msg and the iovecs until the send is issued.
   iov[0].iov_base = header.data();
   iov[0].iov_len = header.size();

@@ -8,8 +8,9 @@
 // second; the socket and every other sender go on. There is no connection to close on UDP, and a hostile
 // sender must not be able to end a receive that others depend on.
 //
-// Sends gather the header (built in the awaiter) and the payload (where the caller has it) in one sendmsg
-// through the ring: nothing is copied or allocated. Receives are DatagramSocket's: a multishot recvmsg into a
+// Sends go through the ring with nothing allocated: a frame of up to 256 bytes is copied into the awaiter and
+// sent whole; a larger one gathers the header (built in the awaiter) and the payload (where the caller has
+// it) in one sendmsg. Receives are DatagramSocket's: a multishot recvmsg into a
 // provided-buffer ring, resumed from the CQE on the socket's shard; a frame's payload is a view of the ring's
 // buffer, valid until the next receive.
 #pragma once
@@ -75,7 +76,14 @@ struct DatagramStats {
 };
 
 namespace detail {
-// One sendmsg of two pieces: the header bytes, built here, and the payload where it is.
+// Frames of up to this many bytes, header included, are copied whole into the send's awaiter and go out as
+// one plain send (see FramedSendPrep).
+inline constexpr std::size_t kFlatFrameBytes = 256;
+
+// One frame's send. A small frame is copied, header and payload, into `flat` and sent with IORING_OP_SEND
+// (to the connected peer, or to `to` where the kernel takes an address there: Linux 6.0): the kernel then
+// copies in no msghdr and no iovec, which on loopback UDP costs more than the copy. Other frames go in one
+// sendmsg of two pieces, the header built here and the payload where it is.
 struct FramedSendPrep {
   int fd;
   const SocketAddress* to;  // null: the connected peer
@@ -83,8 +91,12 @@ struct FramedSendPrep {
   std::span<const std::byte> payload;
   iovec iov[2]{};
   msghdr msg{};
+  std::array<std::byte, kFlatFrameBytes> flat{};
   void operator()(io_uring_sqe* sqe) noexcept;
 };
+// Whether IORING_OP_SEND takes a destination address on this kernel (Linux 6.0 and later; the ring's probe
+// lists opcodes, not their fields, so the kernel's release says).
+bool send_takes_address() noexcept;
 }  // namespace detail
 
 class FramedDatagramSocket {
