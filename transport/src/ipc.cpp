@@ -125,7 +125,7 @@ void wake_reader(RingControl& ctl, std::string_view name, int reader_side, int& 
     if (fifo < 0) {
       try {
         fifo = ::open(wake_fifo_path(name, reader_side).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-      } catch (...) {  // no memory for the path: the reader's bounded poll still finds the message
+      } catch (...) {  // no memory for the path: the message waits for the reader's next wake-up or look
       }
     }
     // A full FIFO (EAGAIN) already holds a wake-up; a failed one leaves the reader to its next look.
