@@ -112,7 +112,8 @@ class IpcChannel {
   int peer_pid() const noexcept;
   const std::string& name() const noexcept;
   // How this end's receiving shard is woken when it sleeps: futex, fifo or recheck (what the kernel and the
-  // options gave; automatic until the shard first went to sleep in a receive).
+  // options gave). futex is known once the channel is first used on a shard; fifo and recheck only after
+  // its first sleep in a receive; automatic until then.
   IpcWake wake() const noexcept;
   // Times the peer woke this end's sleeping shard through the futex or the FIFO (not counted: wake-ups
   // that found the reader awake, and the recheck's).
