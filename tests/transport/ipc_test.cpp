@@ -469,6 +469,46 @@ TEST(Ipc, ASleepingReaderIsWokenByTheBoundedRecheck) {
   sleeping_reader_is_woken(IpcWake::recheck);
 }
 
+// A writer that cannot reach the reader's FIFO (here: removed by hand while the reader sleeps on it) wakes
+// nobody; the reader's safety recheck still finds every message. The child asks for a reply to each within
+// 2 s, 200 times the recheck's period; without the recheck nothing would end the reader's sleep before its
+// own 30 s timeout, so the child's receive would time out and it would exit with 101.
+TEST(Ipc, ASleepingReaderWhoseFifoIsGoneStillGetsEveryMessage) {
+  const std::string name = unique_name("fifo-gone");
+  const std::string fifo = "/dev/shm/" + name + ".wake0";
+  IpcOptions o;
+  o.wake = IpcWake::fifo;
+  IpcChannel ch = IpcChannel::create(name, o);
+  const pid_t child = fork_child([&]() -> Task<int> {
+    // The reader makes its FIFO when it first falls asleep (however slowly its runtime started).
+    for (int i = 0; i < 10'000 && ::access(fifo.c_str(), F_OK) != 0; ++i)
+      co_await moirai::sleep_for(1ms);
+    if (::unlink(fifo.c_str()) != 0) co_return 6;
+    IpcChannel peer = IpcChannel::open(name, EndpointId{3, 0, 0}, o);
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      co_await peer.send(bytes_of(i));
+      if (value_of(co_await peer.recv(2s)) != i + 100) co_return 7;
+      co_await moirai::sleep_for(5ms);  // the reader sleeps again
+    }
+    co_return 0;
+  });
+  std::vector<std::uint32_t> got;
+  moirai::Runtime rt(one_shard(0, moirai::IdleStrategy::sleep));
+  rt.run([&]() -> Task<void> {
+    for (int i = 0; i < 3; ++i) {
+      const std::uint32_t v = value_of(co_await ch.recv(30s));
+      got.push_back(v);
+      const std::uint32_t reply = v + 100;
+      co_await ch.send(bytes_of(reply));
+    }
+  });
+  EXPECT_EQ(wait_child(child), 0);
+  EXPECT_EQ(got, (std::vector<std::uint32_t>{0, 1, 2}));
+  EXPECT_EQ(ch.wake(), IpcWake::fifo);
+  EXPECT_EQ(ch.wakeups(), 0u) << "the FIFO was gone: no wake-up could come through it";
+  EXPECT_GT(rt.stats(0).sleeps, 0u);
+}
+
 TEST(Ipc, ACancelledReceiveEndsAndTheChannelStaysUsable) {
   const std::string name = unique_name("cancel");
   IpcChannel a = IpcChannel::create(name);

@@ -66,6 +66,7 @@ void detail::FramedSendPrep::operator()(io_uring_sqe* sqe) noexcept {
   iov[0].iov_len = header.size();
   iov[1].iov_base = const_cast<std::byte*>(payload.data());
   iov[1].iov_len = payload.size();
+  msg = msghdr{};
   msg.msg_name = to != nullptr ? const_cast<sockaddr*>(to->data()) : nullptr;
   msg.msg_namelen = to != nullptr ? to->size() : 0;
   msg.msg_iov = iov;
@@ -101,9 +102,10 @@ detail::SendAwaiter<detail::FramedSendPrep> FramedDatagramSocket::send_frame(
                              " bytes is over this socket's maximum of " + std::to_string(max_payload_) +
                              "; nothing was sent");
   }
-  detail::FramedSendPrep prep{socket_.fd(), to, {}, payload};
-  write_frame_header(FrameHeader{static_cast<std::uint32_t>(payload.size()), type, self_}, prep.header);
-  return detail::SendAwaiter<detail::FramedSendPrep>(std::move(prep), to != nullptr ? "send to" : "send", to);
+  return detail::SendAwaiter<detail::FramedSendPrep>(
+      detail::FramedSendPrep(socket_.fd(), to,
+                             FrameHeader{static_cast<std::uint32_t>(payload.size()), type, self_}, payload),
+      to != nullptr ? "send to" : "send", to);
 }
 
 void FramedDatagramSocket::drop(DropReason why, const Datagram& d, std::size_t bytes) {

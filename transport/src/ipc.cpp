@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -43,6 +45,8 @@ constexpr std::uint32_t kSleepsOnFutex = 1;
 constexpr std::uint32_t kSleepsOnFifo = 2;
 // Without a pidfd (or poll through the ring), the peer's pid is checked this often instead.
 constexpr std::int64_t kLivenessRecheckNs = 1'000'000;
+constexpr std::int64_t kFifoSafetyRecheckNs =
+    std::chrono::duration_cast<std::chrono::nanoseconds>(kIpcFifoSafetyRecheck).count();
 
 // The first line of the region. Written once by the creator before `magic`, except the pids (set by each
 // side as it arrives) and the closed flags (set by each side as it leaves). Read-mostly: a writer loads
@@ -114,25 +118,42 @@ std::string wake_fifo_path(std::string_view name, int reader_side) {
   return path;
 }
 
-// Wakes the reader of `ctl` if it sleeps: futex_wake, or a byte into its FIFO (`fifo`: the write end, opened
-// here at the first need and kept). Whoever takes the word from sleeping to kAwake makes the one wake-up.
-void wake_reader(RingControl& ctl, std::string_view name, int reader_side, int& fifo) noexcept {
+// The write end of the peer's FIFO, opened at the first wake-up that needs it and kept.
+struct PeerFifo {
+  int fd = -1;
+  bool reported = false;  // a failure to reach it was logged
+};
+
+// Wakes the reader of `ctl` if it sleeps: futex_wake, or a byte into its FIFO. Whoever takes the word from
+// sleeping to kAwake makes the one wake-up. A FIFO that cannot be opened or written (a full one already holds
+// a wake-up) is logged once; the reader then finds the message at its safety recheck.
+void wake_reader(RingControl& ctl, std::string_view name, int reader_side, PeerFifo& fifo) noexcept {
   // relaxed: the word is only a "please wake me" flag; the fences around it order the message itself.
   const std::uint32_t was = ctl.reader_sleeping.exchange(kAwake, std::memory_order_relaxed);
   if (was == kSleepsOnFutex) {
     ::syscall(SYS_futex, &ctl.reader_sleeping, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-  } else if (was == kSleepsOnFifo) {
-    if (fifo < 0) {
-      try {
-        fifo = ::open(wake_fifo_path(name, reader_side).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-      } catch (...) {  // no memory for the path: the message waits for the reader's next wake-up or look
-      }
-    }
-    // A full FIFO (EAGAIN) already holds a wake-up; a failed one leaves the reader to its next look.
-    const char one = 1;
-    if (fifo >= 0 && ::write(fifo, &one, 1) < 0) {
-    }
+    return;
   }
+  if (was != kSleepsOnFifo) return;
+  int err = ENOMEM;
+  try {
+    if (fifo.fd < 0)
+      fifo.fd = ::open(wake_fifo_path(name, reader_side).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    const char one = 1;
+    if (fifo.fd >= 0 && (::write(fifo.fd, &one, 1) == 1 || errno == EAGAIN)) return;
+    err = errno;
+  } catch (...) {  // no memory for the path
+  }
+  if (std::exchange(fifo.reported, true)) return;
+  std::fprintf(
+      stderr,
+      "moirai: IpcChannel '%.*s': cannot wake its sleeping reader through /dev/shm/%.*s.wake%d (%s); "
+      "it finds each message at its next look, within %lld ms. Let both processes open that FIFO "
+      "(same user, or its mode), and do not remove it while the channel is open\n",
+      static_cast<int>(name.size()), name.data(), static_cast<int>(name.size()), name.data(), reader_side,
+      std::strerror(err),
+      static_cast<long long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(kIpcFifoSafetyRecheck).count()));
 }
 
 std::string where(std::string_view name) {
@@ -239,7 +260,7 @@ struct IpcChannel::Impl final : Poller {
   bool fifo_tried = false;
   bool fifo_armed = false;
   OpCompletion fifo_done;
-  int peer_fifo = -1;
+  PeerFifo peer_fifo;
   std::uint64_t wakeups = 0;  // IpcChannel::wakeups()
   int peer = 0;               // the peer's pid, once known
   int pidfd = -1;
@@ -511,7 +532,7 @@ struct IpcChannel::Impl final : Poller {
       if (!futex_armed) cap(recheck);
     } else if (word == kSleepsOnFifo) {
       if (!fifo_armed) arm_fifo_poll();
-      if (!fifo_armed) cap(recheck);
+      cap(fifo_armed ? kFifoSafetyRecheckNs : recheck);
     }
     if (liveness_by_kill) cap(kLivenessRecheckNs);
     return false;
@@ -625,7 +646,7 @@ struct IpcChannel::Impl final : Poller {
       futex_armed = watching = fifo_armed = false;
     }
     if (pidfd >= 0) ::close(std::exchange(pidfd, -1));
-    if (peer_fifo >= 0) ::close(std::exchange(peer_fifo, -1));
+    if (peer_fifo.fd >= 0) ::close(std::exchange(peer_fifo.fd, -1));
     if (wake_fifo >= 0) {
       ::close(std::exchange(wake_fifo, -1));
       try {
@@ -815,14 +836,6 @@ IpcChannel IpcChannel::open(std::string_view name, EndpointId sender, const IpcO
   }
   auto* rings =
       std::launder(reinterpret_cast<RingControl*>(static_cast<std::byte*>(base) + kRingControlOffset));
-  // The creator may sleep in a receive, waiting for a peer to watch: wake it (Dekker, as in try_send).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (rings[1].reader_sleeping.load(std::memory_order_relaxed) != kAwake) {
-    int fifo = -1;
-    wake_reader(rings[1], name, 0, fifo);
-    if (fifo >= 0) ::close(fifo);
-  }
-
   auto impl = std::make_unique<Impl>();
   impl->name = std::string(name);
   impl->side = 1;
@@ -836,6 +849,11 @@ IpcChannel IpcChannel::open(std::string_view name, EndpointId sender, const IpcO
   impl->peer = creator_pid;
   impl->map_layout();
   impl->init_stash(options.stash_capacity);
+  // The creator may sleep in a receive, waiting for a peer to watch: wake it (Dekker, as in try_send),
+  // through the FIFO end this channel keeps for its sends.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (rings[1].reader_sleeping.load(std::memory_order_relaxed) != kAwake)
+    wake_reader(rings[1], name, 0, impl->peer_fifo);
   return IpcChannel(impl.release());
 }
 

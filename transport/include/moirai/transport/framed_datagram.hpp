@@ -84,14 +84,25 @@ inline constexpr std::size_t kFlatFrameBytes = 256;
 // (to the connected peer, or to `to` where the kernel takes an address there: Linux 6.0): the kernel then
 // copies in no msghdr and no iovec, which on loopback UDP costs more than the copy. Other frames go in one
 // sendmsg of two pieces, the header built here and the payload where it is.
+//
+// `flat`, `iov` and `msg` are scratch that operator() fills in the awaiter's final place: they are left
+// uninitialised, and a move carries only what the send is, so no send pays for zeroing or moving 256 bytes.
 struct FramedSendPrep {
+  FramedSendPrep(int socket, const SocketAddress* dest, const FrameHeader& h,
+                 std::span<const std::byte> body) noexcept
+      : fd(socket), to(dest), payload(body) {
+    write_frame_header(h, header);
+  }
+  FramedSendPrep(FramedSendPrep&& o) noexcept : fd(o.fd), to(o.to), header(o.header), payload(o.payload) {}
+  FramedSendPrep& operator=(FramedSendPrep&&) = delete;
+
   int fd;
   const SocketAddress* to;  // null: the connected peer
-  std::array<std::byte, kFrameHeaderSize> header{};
+  std::array<std::byte, kFrameHeaderSize> header;
   std::span<const std::byte> payload;
-  iovec iov[2]{};
-  msghdr msg{};
-  std::array<std::byte, kFlatFrameBytes> flat{};
+  iovec iov[2];
+  msghdr msg;
+  std::array<std::byte, kFlatFrameBytes> flat;
   void operator()(io_uring_sqe* sqe) noexcept;
 };
 // Whether IORING_OP_SEND takes a destination address on this kernel (Linux 6.0 and later; the ring's probe

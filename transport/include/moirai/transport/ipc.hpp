@@ -13,7 +13,9 @@
 // of its own next to the region (/dev/shm/NAME.wakeSIDE). The writer wakes it (futex_wake, or one byte into
 // the FIFO, as the word says) only when it sees that word raised, so a spinning reader costs the writer no
 // syscall. Where neither can be had (the FIFO refused), a sleeping reader wakes every kIpcFallbackRecheck
-// to look (latency up to that, and that many wake-ups while idle).
+// to look (latency up to that, and that many wake-ups while idle). A writer can fail to reach a FIFO that the
+// reader made (refused by permissions, removed by hand): it says so once on stderr, and a reader sleeping on
+// its FIFO also looks every kIpcFifoSafetyRecheck, so such a message waits that long at most, never forever.
 //
 // A crashed peer: each side records its pid in the file; the receiving shard watches the peer with a pidfd
 // polled through its ring (readable when the process exits). Messages the peer published before it died are
@@ -46,6 +48,8 @@ namespace moirai::transport {
 inline constexpr std::uint32_t kIpcVersion = 1;
 // How often a sleeping reader looks at its ring where the kernel cannot wait on a futex through io_uring.
 inline constexpr Duration kIpcFallbackRecheck = std::chrono::microseconds(100);
+// How often a reader sleeping on its FIFO looks anyway, in case a writer could not reach the FIFO.
+inline constexpr Duration kIpcFifoSafetyRecheck = std::chrono::milliseconds(10);
 
 enum class IpcWake : std::uint8_t {
   automatic,  // a futex wait through the ring where the kernel has it, else the FIFO, else the recheck
