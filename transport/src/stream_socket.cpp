@@ -57,6 +57,7 @@ StreamSocket& StreamSocket::operator=(StreamSocket&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(o.fd_, -1);
+    zero_copy_refused_ = std::exchange(o.zero_copy_refused_, false);
   }
   return *this;
 }

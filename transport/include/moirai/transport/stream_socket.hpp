@@ -18,6 +18,8 @@
 
 namespace moirai::transport {
 
+class SendBuffer;
+
 struct RetryPolicy {
   unsigned attempts = 1;                                // connection attempts in all (1: no retry)
   std::chrono::nanoseconds initial_backoff{1'000'000};  // wait before the second attempt; doubles each time
@@ -42,7 +44,8 @@ class StreamSocket {
  public:
   StreamSocket() noexcept = default;
   explicit StreamSocket(int fd) noexcept : fd_(fd) {}
-  StreamSocket(StreamSocket&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  StreamSocket(StreamSocket&& o) noexcept
+      : fd_(std::exchange(o.fd_, -1)), zero_copy_refused_(std::exchange(o.zero_copy_refused_, false)) {}
   StreamSocket& operator=(StreamSocket&& o) noexcept;
   StreamSocket(const StreamSocket&) = delete;
   StreamSocket& operator=(const StreamSocket&) = delete;
@@ -66,6 +69,12 @@ class StreamSocket {
   // All of `data`, in as many sends as the kernel needs. Throws TransportError(connection_reset) when the
   // peer is gone. `more`: more data follows at once (MSG_MORE), so the kernel may hold a TCP segment for it.
   Task<void> send_all(std::span<const std::byte> data, bool more = false);
+  // The first `bytes` of a registered send buffer (send_buffers.hpp), whole: zero-copy from the registered
+  // memory where the pool and the socket allow it (a Unix socket does not: its first refusal makes this
+  // socket send plainly from then on), else a plain send. The buffer goes back to its pool when the kernel
+  // is done with it. Throws as send_all, or std::invalid_argument for an empty buffer or `bytes` over its
+  // size.
+  Task<void> send(SendBuffer buffer, std::size_t bytes);
   // Graceful close: shuts the sending side down (the peer reads end of stream), then closes the socket.
   Task<void> close();
 
@@ -91,6 +100,7 @@ class StreamSocket {
 
  private:
   int fd_ = -1;
+  bool zero_copy_refused_ = false;  // the kernel refused a zero-copy send on this socket (EOPNOTSUPP)
 };
 
 struct ListenOptions {

@@ -1,0 +1,225 @@
+// Registered send buffers: messages written into a pool's buffers arrive whole and in order over TCP and
+// Unix sockets, zero-copy from the registered memory where the kernel has it and plainly where it does not
+// (forced, a second pool on the ring, a Unix socket); every buffer comes back to its pool once the kernel is
+// done with it; a sender waits for a buffer when all are out, and a cancelled wait gives nothing away.
+#include "moirai/transport/send_buffers.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../core/core_test_support.hpp"
+#include "moirai/core/runtime.hpp"
+#include "moirai/core/spawn.hpp"
+#include "moirai/core/submit.hpp"
+#include "moirai/core/timer.hpp"
+#include "moirai/io/ring.hpp"
+#include "moirai/transport/stream_socket.hpp"
+
+namespace {
+
+using moirai::Task;
+using moirai_test::two_shards;
+using namespace moirai::transport;
+using namespace std::chrono_literals;
+
+constexpr std::size_t kMessage = 40'000;  // not a multiple of the page: a buffer's tail stays unsent
+
+// Byte `i` of message `m`.
+std::byte pattern(int m, std::size_t i) {
+  return static_cast<std::byte>((static_cast<std::size_t>(m) * 131 + i * 7) & 0xff);
+}
+
+// Reads `messages` messages of kMessage bytes on shard 1 and counts the bytes that were not the pattern.
+Task<std::size_t> drain(StreamListener& listener, int messages) {
+  StreamSocket s = co_await listener.accept();
+  std::vector<std::byte> buf(65536);
+  std::size_t wrong = 0;
+  std::size_t at = 0;  // bytes received in all
+  const std::size_t total = kMessage * static_cast<std::size_t>(messages);
+  while (at < total) {
+    const std::size_t n = co_await s.recv_some(buf);
+    if (n == 0) break;
+    for (std::size_t k = 0; k < n; ++k, ++at)
+      if (buf[k] != pattern(static_cast<int>(at / kMessage), at % kMessage)) ++wrong;
+  }
+  co_await s.close();
+  co_return wrong + (total - at);  // a byte missing counts as wrong
+}
+
+struct Sent {
+  std::size_t wrong = 0;
+  SendBufferStats stats;
+  bool registered = false;
+  bool zero_copy = false;
+  unsigned available_after = 0;
+};
+
+// `messages` messages from a pool of `options`, each written into a buffer acquired (waiting when all are
+// out) and sent whole, to a drain on shard 1. `second_pool`: another pool is made on the shard first and
+// holds the ring's buffer table.
+Sent send_through_pool(const SocketAddress& where, SendBufferOptions options, int messages,
+                       bool second_pool = false) {
+  moirai::Runtime rt(two_shards());
+  StreamListener listener = StreamListener::bind(where);
+  const SocketAddress at = listener.local_address();
+  Sent out;
+  rt.run([&]() -> Task<void> {
+    auto server = moirai::spawn([&]() -> Task<void> {
+      out.wrong = co_await moirai::submit_to(1, [&] { return drain(listener, messages); });
+    });
+    std::optional<SendBufferPool> first;
+    if (second_pool) first.emplace(SendBufferOptions{4096, 1, true});
+    SendBufferPool pool(options);
+    StreamSocket c = co_await StreamSocket::connect(at);
+    for (int m = 0; m < messages; ++m) {
+      SendBuffer b = co_await pool.acquire();
+      std::span<std::byte> bytes = b.bytes();
+      for (std::size_t i = 0; i < kMessage; ++i)
+        bytes[i] = pattern(m, i);
+      co_await c.send(std::move(b), kMessage);
+    }
+    co_await server.join();  // the drain read everything: the kernel is done with every buffer
+    co_await c.close();
+    // The last notifications may still be on their way through the ring.
+    for (int i = 0; i < 1000 && pool.available() != pool.count(); ++i)
+      co_await moirai::sleep_for(1ms);
+    out.stats = pool.stats();
+    out.registered = pool.registered();
+    out.zero_copy = pool.zero_copy();
+    out.available_after = pool.available();
+  });
+  return out;
+}
+
+TEST(SendBuffers, TcpMessagesFromRegisteredBuffersArriveWholeAndEveryBufferComesBack) {
+  const Sent s =
+      send_through_pool(SocketAddress::parse("127.0.0.1:0"), SendBufferOptions{kMessage, 4, true}, 200);
+  EXPECT_EQ(s.wrong, 0u);
+  EXPECT_EQ(s.available_after, 4u);
+  if (moirai::io::Ring::supports(IORING_OP_SEND_ZC)) {
+    EXPECT_TRUE(s.zero_copy);
+    EXPECT_TRUE(s.registered) << "root on this kernel may register buffers";
+    EXPECT_GE(s.stats.zero_copy_sends, 200u);
+    EXPECT_LE(s.stats.copied_sends, s.stats.zero_copy_sends);
+    EXPECT_EQ(s.stats.plain_sends, 0u);
+  } else {
+    EXPECT_GE(s.stats.plain_sends, 200u);
+  }
+}
+
+TEST(SendBuffers, WithZeroCopyOffTheSameBuffersGoOutAsPlainSends) {
+  const Sent s =
+      send_through_pool(SocketAddress::parse("127.0.0.1:0"), SendBufferOptions{kMessage, 2, false}, 100);
+  EXPECT_EQ(s.wrong, 0u);
+  EXPECT_FALSE(s.zero_copy);
+  EXPECT_FALSE(s.registered);
+  EXPECT_EQ(s.stats.zero_copy_sends, 0u);
+  EXPECT_GE(s.stats.plain_sends, 100u);
+  EXPECT_EQ(s.available_after, 2u);
+}
+
+TEST(SendBuffers, ASecondPoolOnTheRingIsUnregisteredAndStillSends) {
+  const Sent s =
+      send_through_pool(SocketAddress::parse("127.0.0.1:0"), SendBufferOptions{kMessage, 3, true}, 50,
+                        /*second_pool=*/true);
+  EXPECT_EQ(s.wrong, 0u);
+  EXPECT_FALSE(s.registered) << "the first pool holds the ring's buffer table";
+  EXPECT_EQ(s.available_after, 3u);
+  if (moirai::io::Ring::supports(IORING_OP_SEND_ZC)) {
+    EXPECT_GE(s.stats.zero_copy_sends, 50u);
+  }
+}
+
+TEST(SendBuffers, AUnixSocketRefusesZeroCopyOnceAndIsSentPlainly) {
+  const std::string path = "/tmp/moirai-send-buffers-" + std::to_string(::getpid()) + ".sock";
+  const Sent s =
+      send_through_pool(SocketAddress::parse("unix:" + path), SendBufferOptions{kMessage, 2, true}, 50);
+  EXPECT_EQ(s.wrong, 0u);
+  EXPECT_GE(s.stats.plain_sends, 50u);
+  EXPECT_LE(s.stats.zero_copy_sends, 1u) << "only the first send tries zero copy";
+  EXPECT_EQ(s.available_after, 2u);
+}
+
+TEST(SendBuffers, AnAcquireWaitsForABufferAndACancelledOneTakesNone) {
+  moirai::Runtime rt(two_shards());
+  unsigned free_when_full = 99;
+  bool second_got = false;
+  bool cancelled_threw = false;
+  unsigned free_at_end = 0;
+  rt.run([&]() -> Task<void> {
+    SendBufferPool pool(SendBufferOptions{4096, 2, true});
+    std::optional<SendBuffer> a = pool.try_acquire();
+    std::optional<SendBuffer> b = pool.try_acquire();
+    free_when_full = pool.available();
+    EXPECT_FALSE(pool.try_acquire().has_value());
+    // A waiter that is cancelled before any buffer comes back.
+    auto doomed = moirai::spawn([&]() -> Task<void> {
+      SendBuffer never = co_await pool.acquire();
+      ADD_FAILURE() << "a cancelled acquire got a buffer";
+    });
+    // A waiter that gets the first buffer given back.
+    auto waiting = moirai::spawn([&]() -> Task<void> {
+      SendBuffer got = co_await pool.acquire();
+      second_got = got.bytes().size() == 4096;
+    });
+    co_await moirai::sleep_for(1ms);
+    doomed.cancel();
+    try {
+      co_await doomed.join();
+    } catch (const moirai::TaskCancelled&) {
+      cancelled_threw = true;
+    }
+    a.reset();  // to `waiting`, which drops it at its end
+    co_await waiting.join();
+    b.reset();
+    free_at_end = pool.available();
+  });
+  EXPECT_EQ(free_when_full, 0u);
+  EXPECT_TRUE(cancelled_threw);
+  EXPECT_TRUE(second_got);
+  EXPECT_EQ(free_at_end, 2u);
+}
+
+TEST(SendBuffers, BadOptionsAndSendsAreRefusedNamingTheLimit) {
+  moirai::Runtime rt(two_shards());
+  std::string zero_count, too_many, past_size, empty;
+  rt.run([&]() -> Task<void> {
+    try {
+      SendBufferPool p(SendBufferOptions{4096, 0, true});
+    } catch (const std::invalid_argument& e) {
+      zero_count = e.what();
+    }
+    try {
+      SendBufferPool p(SendBufferOptions{4096, 5000, true});
+    } catch (const std::invalid_argument& e) {
+      too_many = e.what();
+    }
+    SendBufferPool pool(SendBufferOptions{4096, 1, true});
+    StreamSocket none;
+    SendBuffer one = std::move(*pool.try_acquire());
+    try {
+      co_await none.send(std::move(one), 4097);
+    } catch (const std::invalid_argument& e) {
+      past_size = e.what();
+    }
+    SendBuffer nothing;
+    try {
+      co_await none.send(std::move(nothing), 1);
+    } catch (const std::invalid_argument& e) {
+      empty = e.what();
+    }
+    EXPECT_EQ(pool.available(), 1u) << "a refused send gives its buffer back";
+  });
+  EXPECT_NE(zero_count.find("1 to 1024"), std::string::npos) << zero_count;
+  EXPECT_NE(too_many.find("5000"), std::string::npos) << too_many;
+  EXPECT_NE(past_size.find("4097 bytes from a buffer of 4096"), std::string::npos) << past_size;
+  EXPECT_NE(empty.find("empty"), std::string::npos) << empty;
+}
+
+}  // namespace
