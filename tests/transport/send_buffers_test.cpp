@@ -19,6 +19,7 @@
 #include "moirai/core/submit.hpp"
 #include "moirai/core/timer.hpp"
 #include "moirai/io/ring.hpp"
+#include "moirai/transport/framed_stream.hpp"
 #include "moirai/transport/stream_socket.hpp"
 
 namespace {
@@ -50,6 +51,13 @@ Task<std::size_t> drain(StreamListener& listener, int messages) {
   }
   co_await s.close();
   co_return wrong + (total - at);  // a byte missing counts as wrong
+}
+
+// Waits (a bounded while) for the kernel's last notifications to bring every buffer of `pool` back, so the
+// pool goes at the end of its test, not later.
+Task<void> all_back(SendBufferPool& pool) {
+  for (int i = 0; i < 5000 && pool.available() != pool.count(); ++i)
+    co_await moirai::sleep_for(1ms);
 }
 
 struct Sent {
@@ -86,9 +94,7 @@ Sent send_through_pool(const SocketAddress& where, SendBufferOptions options, in
     }
     co_await server.join();  // the drain read everything: the kernel is done with every buffer
     co_await c.close();
-    // The last notifications may still be on their way through the ring.
-    for (int i = 0; i < 1000 && pool.available() != pool.count(); ++i)
-      co_await moirai::sleep_for(1ms);
+    co_await all_back(pool);
     out.stats = pool.stats();
     out.registered = pool.registered();
     out.zero_copy = pool.zero_copy();
@@ -220,6 +226,48 @@ TEST(SendBuffers, BadOptionsAndSendsAreRefusedNamingTheLimit) {
   EXPECT_NE(too_many.find("5000"), std::string::npos) << too_many;
   EXPECT_NE(past_size.find("4097 bytes from a buffer of 4096"), std::string::npos) << past_size;
   EXPECT_NE(empty.find("empty"), std::string::npos) << empty;
+}
+
+// A frame from a send buffer leaves behind the frames queued before it, with this side's sender id, and one
+// that does not fit its buffer is refused with nothing sent.
+TEST(SendBuffers, AFramedStreamSendsAFrameFromABufferInOrderWithItsQueue) {
+  moirai::Runtime rt(two_shards());
+  StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  const SocketAddress at = listener.local_address();
+  std::vector<std::string> got;
+  std::string refused;
+  rt.run([&]() -> Task<void> {
+    auto server = moirai::spawn([&]() -> Task<void> {
+      co_await moirai::submit_to(1, [&]() -> Task<void> {
+        FramedStream s(co_await listener.accept(), EndpointId{0, 1, 0});
+        for (int i = 0; i < 3; ++i) {
+          Frame f = co_await s.recv();
+          got.push_back(std::to_string(f.header.type) + "/" + std::to_string(f.header.sender.channel) + ":" +
+                        std::string(reinterpret_cast<const char*>(f.payload.data()), f.payload.size()));
+        }
+      });
+    });
+    SendBufferPool pool(SendBufferOptions{4096, 2, true});
+    FramedStream c(co_await StreamSocket::connect(at), EndpointId{0, 0, 7});
+    const std::string first = "queued", second = "from a registered buffer", third = "sent after";
+    co_await c.queue(1, std::as_bytes(std::span<const char>(first.data(), first.size())));
+    SendBuffer b = co_await pool.acquire();
+    std::memcpy(b.bytes().data() + kFrameHeaderSize, second.data(), second.size());
+    co_await c.send(std::move(b), 2, second.size());
+    SendBuffer too_small = co_await pool.acquire();
+    try {
+      co_await c.send(std::move(too_small), 9, pool.buffer_size());
+    } catch (const std::invalid_argument& e) {
+      refused = e.what();
+    }
+    co_await c.send(3, std::as_bytes(std::span<const char>(third.data(), third.size())));
+    co_await server.join();
+    co_await c.close();
+    co_await all_back(pool);
+    EXPECT_EQ(pool.available(), 2u);
+  });
+  EXPECT_EQ(got, (std::vector<std::string>{"1/7:queued", "2/7:from a registered buffer", "3/7:sent after"}));
+  EXPECT_NE(refused.find("does not fit a send buffer of 4096 bytes"), std::string::npos) << refused;
 }
 
 }  // namespace

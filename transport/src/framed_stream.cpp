@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 
 #include "moirai/transport/error.hpp"
+#include "moirai/transport/send_buffers.hpp"
 
 namespace moirai::transport {
 namespace {
@@ -86,6 +88,21 @@ Task<void> FramedStream::send(std::uint16_t type, std::span<const std::byte> pay
   // and, with TCP_NODELAY, possibly two segments.
   co_await queue(type, payload);
   co_await flush();
+}
+
+Task<void> FramedStream::send(SendBuffer buffer, std::uint16_t type, std::size_t payload_bytes) {
+  check_size(payload_bytes);
+  const std::span<std::byte> b = buffer.bytes();
+  if (b.size() < kFrameHeaderSize + payload_bytes) {
+    throw std::invalid_argument("FramedStream::send: a frame of " + std::to_string(payload_bytes) +
+                                " payload bytes and its " + std::to_string(kFrameHeaderSize) +
+                                "-byte header does not fit a send buffer of " + std::to_string(b.size()) +
+                                " bytes");
+  }
+  if (out_used_ != 0) co_await flush();  // what was queued goes first
+  write_frame_header(FrameHeader{static_cast<std::uint32_t>(payload_bytes), type, self_},
+                     b.first<kFrameHeaderSize>());
+  co_await stream_.send(std::move(buffer), kFrameHeaderSize + payload_bytes);
 }
 
 Task<void> FramedStream::close() {

@@ -116,6 +116,11 @@ class FramedStream {
   // TransportError(message_too_large) for a payload over the maximum (nothing is sent), or the stream's
   // errors.
   Task<void> send(std::uint16_t type, std::span<const std::byte> payload);
+  // One frame of `type` whose payload the caller wrote into `buffer` (a registered send buffer, see
+  // send_buffers.hpp) at kFrameHeaderSize: the header is written in front of it and the frame leaves after
+  // anything queued, zero-copy where the pool and socket allow. Throws as send(), or std::invalid_argument
+  // when header and payload do not fit the buffer.
+  Task<void> send(SendBuffer buffer, std::uint16_t type, std::size_t payload_bytes);
   // Pipelining: queue() copies a frame into the send buffer without a syscall (it flushes first only when the
   // buffer is full), and flush() sends everything queued in as few sends as the kernel takes. A server that
   // queues its replies and flushes when has_buffered_frame() turns false answers a burst of requests with one
