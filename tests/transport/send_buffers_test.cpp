@@ -19,6 +19,7 @@
 #include "moirai/core/submit.hpp"
 #include "moirai/core/timer.hpp"
 #include "moirai/io/ring.hpp"
+#include "moirai/transport/datagram_socket.hpp"
 #include "moirai/transport/framed_stream.hpp"
 #include "moirai/transport/stream_socket.hpp"
 
@@ -268,6 +269,39 @@ TEST(SendBuffers, AFramedStreamSendsAFrameFromABufferInOrderWithItsQueue) {
   });
   EXPECT_EQ(got, (std::vector<std::string>{"1/7:queued", "2/7:from a registered buffer", "3/7:sent after"}));
   EXPECT_NE(refused.find("does not fit a send buffer of 4096 bytes"), std::string::npos) << refused;
+}
+
+TEST(SendBuffers, DatagramsFromRegisteredBuffersArriveWhole) {
+  moirai::Runtime rt(two_shards());
+  std::size_t wrong = 0;
+  int received = 0;
+  SendBufferStats stats;
+  rt.run([&]() -> Task<void> {
+    DatagramSocket rx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"));
+    DatagramSocket tx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"));
+    tx.connect(rx.local_address());
+    SendBufferPool pool(SendBufferOptions{4096, 2, true});
+    constexpr std::size_t kDatagram = 1200;
+    for (int m = 0; m < 100; ++m) {
+      SendBuffer b = co_await pool.acquire();
+      for (std::size_t i = 0; i < kDatagram; ++i)
+        b.bytes()[i] = pattern(m, i);
+      const std::size_t sent = co_await tx.send(std::move(b), kDatagram);
+      Datagram d = co_await rx.recv(5s);
+      if (sent != kDatagram || d.bytes.size() != kDatagram) ++wrong;
+      for (std::size_t i = 0; i < d.bytes.size(); ++i)
+        if (d.bytes[i] != pattern(m, i)) ++wrong;
+      ++received;
+    }
+    co_await all_back(pool);
+    EXPECT_EQ(pool.available(), 2u);
+    stats = pool.stats();
+  });
+  EXPECT_EQ(received, 100);
+  EXPECT_EQ(wrong, 0u);
+  if (moirai::io::Ring::supports(IORING_OP_SEND_ZC)) {
+    EXPECT_EQ(stats.zero_copy_sends, 100u);
+  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "moirai/io/ring.hpp"
+#include "moirai/transport/datagram_socket.hpp"
 #include "moirai/transport/stream_socket.hpp"
 #include "socket_error.hpp"
 
@@ -286,30 +287,55 @@ const SendBufferStats& SendBufferPool::stats() const noexcept {
 
 // ---- sending ----
 
-Task<void> StreamSocket::send(SendBuffer buffer, std::size_t bytes) {
-  if (!buffer) throw std::invalid_argument("StreamSocket::send: the send buffer is empty (moved from?)");
-  detail::SendSlot* slot = buffer.slot_;
-  if (bytes > slot->pool->buffer_size)
-    throw std::invalid_argument("StreamSocket::send: " + std::to_string(bytes) + " bytes from a buffer of " +
-                                std::to_string(slot->pool->buffer_size));
-  const int fd = fd_;
-  std::size_t sent = 0;
-  while (sent < bytes) {
-    const bool zc = slot->pool->zero_copy && !zero_copy_refused_;
-    detail::SlotSend op(slot, fd, sent, bytes - sent, zc);
+namespace detail {
+
+SendSlot* SendAccess::slot_for(const SendBuffer& buffer, std::size_t bytes, const char* who) {
+  if (buffer.slot_ == nullptr)
+    throw std::invalid_argument(std::string(who) + ": the send buffer is empty (moved from?)");
+  if (bytes > buffer.slot_->pool->buffer_size)
+    throw std::invalid_argument(std::string(who) + ": " + std::to_string(bytes) + " bytes from a buffer of " +
+                                std::to_string(buffer.slot_->pool->buffer_size));
+  return buffer.slot_;
+}
+
+// Bytes [at, at + len) of the slot's buffer in one send: zero-copy unless the pool or `refused` says not, and
+// again without what the kernel refused (zero copy on this socket, or usage reports). The kernel's result.
+Task<int> send_slice(SendSlot* slot, int fd, std::size_t at, std::size_t len, bool& refused) {
+  for (;;) {
+    const bool zc = slot->pool->zero_copy && !refused;
+    SlotSend op(slot, fd, at, len, zc);
     const int res = co_await op;
     if (res == -EOPNOTSUPP && zc) {  // a socket without zero copy (AF_UNIX): plain sends from now on
-      zero_copy_refused_ = true;
+      refused = true;
       continue;
     }
     if (res == -EINVAL && zc && slot->pool->report_usage) {  // a kernel before 6.2: no usage reports
       slot->pool->report_usage = false;
       continue;
     }
+    co_return res;
+  }
+}
+
+}  // namespace detail
+
+Task<void> StreamSocket::send(SendBuffer buffer, std::size_t bytes) {
+  detail::SendSlot* slot = detail::SendAccess::slot_for(buffer, bytes, "StreamSocket::send");
+  std::size_t sent = 0;
+  while (sent < bytes) {
+    const int res = co_await detail::send_slice(slot, fd_, sent, bytes - sent, zero_copy_refused_);
     if (res < 0) throw detail::error_for(-res, "send");
     if (res == 0) throw TransportError(TransportErrc::closed, "send: the socket took no bytes");
     sent += static_cast<std::size_t>(res);
   }
+}
+
+Task<std::size_t> DatagramSocket::send(SendBuffer buffer, std::size_t bytes) {
+  detail::SendSlot* slot = detail::SendAccess::slot_for(buffer, bytes, "DatagramSocket::send");
+  bool refused = false;
+  const int res = co_await detail::send_slice(slot, fd_, 0, bytes, refused);
+  if (res < 0) detail::fail(-res, "send", nullptr);
+  co_return static_cast<std::size_t>(res);
 }
 
 }  // namespace moirai::transport

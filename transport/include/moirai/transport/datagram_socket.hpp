@@ -43,6 +43,8 @@
 
 namespace moirai::transport {
 
+class SendBuffer;
+
 // One received datagram: a view of its bytes in the receive buffer (valid until the next recv() on the same
 // socket) and of its sender's address.
 struct Datagram {
@@ -136,6 +138,12 @@ class DatagramSocket {
   auto send(std::span<const std::byte> bytes) noexcept {
     return detail::SendAwaiter<detail::SendPrep>(detail::SendPrep{fd_, bytes}, "send", nullptr);
   }
+  // One datagram of the first `bytes` of a registered send buffer (send_buffers.hpp) to the connected peer:
+  // zero-copy from the registered memory where the pool allows, else a plain send; the buffer goes back to
+  // its pool when the kernel is done with it. Yields the bytes sent; throws as send(), or
+  // std::invalid_argument for an empty buffer or `bytes` over its size. For large datagrams leaving
+  // through a NIC: a small one costs more this way (see above).
+  Task<std::size_t> send(SendBuffer buffer, std::size_t bytes);
 
   class [[nodiscard]] RecvAwaiter : public detail::ReceiveAwaiterBase {
    public:

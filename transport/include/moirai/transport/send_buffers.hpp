@@ -1,12 +1,13 @@
 // Registered send buffers: a shard's pool of fixed-size buffers in one mapping, registered with the shard's
 // ring (io_uring_register_buffers), that the application writes a message into and then sends whole.
 //
-// A send from one goes out as IORING_OP_SEND_ZC with IORING_RECVSEND_FIXED_BUF: the kernel neither copies
-// the bytes into the socket nor pins their pages per send (they were pinned once, at registration). The send
-// resumes its task when the kernel has taken the bytes; the buffer goes back to the pool later, with the
-// zero-copy notification, once no part of the kernel reads it any more (on a real NIC: when the segments
-// were acknowledged and freed). Until then it is not handed out again, so a sender never overwrites bytes
-// still in flight.
+// StreamSocket::send(SendBuffer, bytes), DatagramSocket::send(SendBuffer, bytes) and
+// FramedStream::send(SendBuffer, type, payload_bytes) take one. A send from one goes out as IORING_OP_SEND_ZC
+// with IORING_RECVSEND_FIXED_BUF: the kernel neither copies the bytes into the socket nor pins their pages
+// per send (they were pinned once, at registration). The send resumes its task when the kernel has taken the
+// bytes; the buffer goes back to the pool later, with the zero-copy notification, once no part of the kernel
+// reads it any more (on a real NIC: when the segments were acknowledged and freed). Until then it is not
+// handed out again, so a sender never overwrites bytes still in flight.
 //
 // Where zero copy does not pay or is not there, the same buffers are sent with a plain IORING_OP_SEND (one
 // copy into the socket, the buffer free again at its completion):
@@ -57,6 +58,7 @@ class SendBufferPool;
 namespace detail {
 struct SendSlot;
 struct SendPoolState;
+struct SendAccess;
 // A task waiting in SendBufferPool::acquire(), and the buffer handed to it.
 struct SlotWaiter : moirai::detail::Waiter {
   SendSlot* got = nullptr;
@@ -82,10 +84,19 @@ class SendBuffer {
 
  private:
   friend class SendBufferPool;
-  friend class StreamSocket;
+  friend struct detail::SendAccess;
   explicit SendBuffer(detail::SendSlot* slot) noexcept : slot_(slot) {}
   detail::SendSlot* slot_ = nullptr;
 };
+
+namespace detail {
+// What the sockets' sends need of a buffer (internal).
+struct SendAccess {
+  // The slot behind `buffer`; std::invalid_argument, naming `who`, for an empty buffer or `bytes` over its
+  // size.
+  static SendSlot* slot_for(const SendBuffer& buffer, std::size_t bytes, const char* who);
+};
+}  // namespace detail
 
 class SendBufferPool {
  public:
