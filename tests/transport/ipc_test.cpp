@@ -402,6 +402,52 @@ TEST(Ipc, APeerKilledMidStreamIsReportedAfterItsMessagesAndTheShardGoesOn) {
   EXPECT_TRUE(went_on);
 }
 
+// A reader killed while asleep on its FIFO leaves its sleeping word raised and no reader on the FIFO: the
+// writer's next wake-up must not raise SIGPIPE (which would kill the survivor), and the writer goes on to
+// learn that its peer died.
+TEST(Ipc, AWriterOutlivesAReaderKilledAsleepOnItsFifo) {
+  const std::string name = unique_name("fifo-killed");
+  const std::string fifo = "/dev/shm/" + name + ".wake1";
+  IpcOptions o;
+  o.wake = IpcWake::fifo;
+  IpcChannel ch = IpcChannel::create(name, o);
+  const pid_t child = fork_child([&]() -> Task<int> {
+    IpcChannel peer = IpcChannel::open(name, EndpointId{4, 0, 0}, o);
+    const std::uint32_t v = value_of(co_await peer.recv(10s));
+    co_await peer.send(bytes_of(v));
+    (void)co_await peer.recv(10s);  // asleep here when it is killed
+    co_return 0;
+  });
+  std::string why;
+  bool went_on = false;
+  moirai::Runtime rt(one_shard(0));
+  rt.run([&]() -> Task<void> {
+    for (int i = 0; i < 10'000 && ::access(fifo.c_str(), F_OK) != 0; ++i)  // the child fell asleep
+      co_await moirai::sleep_for(1ms);
+    std::uint32_t first = 7;
+    co_await ch.send(bytes_of(first));  // wakes the child through its FIFO
+    EXPECT_EQ(value_of(co_await ch.recv(10s)), 7u);
+    co_await moirai::sleep_for(50ms);  // the child is asleep again
+    ::kill(child, SIGKILL);
+    EXPECT_EQ(wait_child(child), 1000 + SIGKILL);
+    co_await moirai::sleep_for(200ms);  // the dead child's ring, and its poll on the FIFO, are torn down
+    std::uint32_t second = 8;
+    try {
+      co_await ch.send(bytes_of(second));  // its wake-up finds the FIFO without a reader
+    } catch (const TransportError&) {      // or the death was already seen: closed
+    }
+    try {
+      (void)co_await ch.recv(10s);
+    } catch (const TransportError& e) {
+      if (e.errc() == TransportErrc::closed) why = e.what();
+    }
+    went_on = true;
+  });
+  EXPECT_NE(why.find("pid " + std::to_string(child) + ") died"), std::string::npos) << why;
+  EXPECT_TRUE(went_on);
+  ::unlink(fifo.c_str());  // the killed child could not remove its FIFO
+}
+
 // The reader's shard sleeps (idle = sleep) before the writer even opens; the opener's arrival and then its
 // messages must wake it, through the futex wait in the ring, the poll of its FIFO, or the bounded recheck.
 // The child waits for the reader's "go" before it pauses, so the reader has nothing to do and sleeps however

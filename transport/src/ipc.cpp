@@ -118,7 +118,7 @@ std::string wake_fifo_path(std::string_view name, int reader_side) {
   return path;
 }
 
-// The write end of the peer's FIFO, opened at the first wake-up that needs it and kept.
+// Our end of the peer's FIFO, opened at the first wake-up that needs it and kept.
 struct PeerFifo {
   int fd = -1;
   bool reported = false;  // a failure to reach it was logged
@@ -138,7 +138,9 @@ void wake_reader(RingControl& ctl, std::string_view name, int reader_side, PeerF
   int err = ENOMEM;
   try {
     if (fifo.fd < 0)
-      fifo.fd = ::open(wake_fifo_path(name, reader_side).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      // Read and write, so the FIFO always has a reader: a byte into one whose reader died (its process
+      // killed while asleep) stays there, where write-only it would raise SIGPIPE and kill this process.
+      fifo.fd = ::open(wake_fifo_path(name, reader_side).c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
     const char one = 1;
     if (fifo.fd >= 0 && (::write(fifo.fd, &one, 1) == 1 || errno == EAGAIN)) return;
     err = errno;
