@@ -9,19 +9,20 @@
 // reads it any more (on a real NIC: when the segments were acknowledged and freed). Until then it is not
 // handed out again, so a sender never overwrites bytes still in flight.
 //
-// Where zero copy does not pay or is not there, the same buffers are sent with a plain IORING_OP_SEND (one
-// copy into the socket, the buffer free again at its completion):
-//   - the kernel lacks IORING_OP_SEND_ZC (Linux 6.0), or SendBufferOptions::zero_copy is off;
-//   - the ring's buffer table is taken (one registered pool per ring: a second pool on the same shard is
-//     unregistered, and its zero-copy sends pin their pages per send) or the kernel refused registration
+// The fallbacks (tests force each: zero_copy off, a second pool, a Unix socket):
+//   - plain IORING_OP_SEND from the same buffers (one copy into the socket; the buffer is free again at its
+//     completion) where the kernel lacks IORING_OP_SEND_ZC (Linux 6.0) or SendBufferOptions::zero_copy is
+//     off, and from a socket's first EOPNOTSUPP on (Unix sockets have no zero copy);
+//   - zero copy from unregistered memory (its pages pinned per send) where the ring's buffer table is taken
+//     (one registered pool per ring: a second pool on the same shard) or the kernel refused registration
 //     (RLIMIT_MEMLOCK, for one): registered() says which.
-// Over loopback and Unix sockets the kernel copies a zero-copy send's bytes anyway, when it hands them to
-// the receiving socket (the notification says so, on Linux 6.2+: SendBufferStats::copied_sends), so zero copy
-// costs more than a plain send there: bench/send_buffers_bench.cpp measures both. It pays for large messages
-// leaving through a NIC.
+// Over loopback the kernel copies a zero-copy send's bytes anyway, when it hands them to the receiving
+// socket (the notification says so, on Linux 6.2+: SendBufferStats::copied_sends), so zero copy costs more
+// than a plain send there: bench/send_buffers_bench.cpp measures both. It pays for large messages leaving
+// through a NIC.
 //
-// A frame (frame.hpp) goes out of a buffer as any message does: write_frame_header() into its first
-// kFrameHeaderSize bytes and the payload after them.
+// A frame (frame.hpp): write its payload at kFrameHeaderSize and FramedStream::send(SendBuffer, type, bytes)
+// writes the header in front of it.
 //
 // A pool belongs to the shard that made it: use and destroy it there, before the runtime ends (a pool whose
 // buffers are still in flight then frees itself when the last comes back). Nothing is allocated per send: the
