@@ -402,6 +402,13 @@ TEST(Ipc, APeerKilledMidStreamIsReportedAfterItsMessagesAndTheShardGoesOn) {
   EXPECT_TRUE(went_on);
 }
 
+// Waits (up to 10 s) until `path` exists: a reader makes its FIFO when it first falls asleep, however slowly
+// its runtime started.
+Task<void> until_made(const std::string& path) {
+  for (int i = 0; i < 10'000 && ::access(path.c_str(), F_OK) != 0; ++i)
+    co_await moirai::sleep_for(1ms);
+}
+
 // A reader killed while asleep on its FIFO leaves its sleeping word raised and no reader on the FIFO: the
 // writer's next wake-up must not raise SIGPIPE (which would kill the survivor), and the writer goes on to
 // learn that its peer died.
@@ -422,8 +429,7 @@ TEST(Ipc, AWriterOutlivesAReaderKilledAsleepOnItsFifo) {
   bool went_on = false;
   moirai::Runtime rt(one_shard(0));
   rt.run([&]() -> Task<void> {
-    for (int i = 0; i < 10'000 && ::access(fifo.c_str(), F_OK) != 0; ++i)  // the child fell asleep
-      co_await moirai::sleep_for(1ms);
+    co_await until_made(fifo);  // the child fell asleep
     std::uint32_t first = 7;
     co_await ch.send(bytes_of(first));  // wakes the child through its FIFO
     EXPECT_EQ(value_of(co_await ch.recv(10s)), 7u);
@@ -526,9 +532,7 @@ TEST(Ipc, ASleepingReaderWhoseFifoIsGoneStillGetsEveryMessage) {
   o.wake = IpcWake::fifo;
   IpcChannel ch = IpcChannel::create(name, o);
   const pid_t child = fork_child([&]() -> Task<int> {
-    // The reader makes its FIFO when it first falls asleep (however slowly its runtime started).
-    for (int i = 0; i < 10'000 && ::access(fifo.c_str(), F_OK) != 0; ++i)
-      co_await moirai::sleep_for(1ms);
+    co_await until_made(fifo);  // the reader fell asleep
     if (::unlink(fifo.c_str()) != 0) co_return 6;
     IpcChannel peer = IpcChannel::open(name, EndpointId{3, 0, 0}, o);
     for (std::uint32_t i = 0; i < 3; ++i) {
