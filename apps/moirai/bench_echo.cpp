@@ -4,6 +4,7 @@
 // row.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/submit.hpp"
+#include "moirai/io/ring.hpp"
 #include "moirai/transport/framed_datagram.hpp"
 #include "moirai/transport/framed_stream.hpp"
 #include "moirai/transport/stream_socket.hpp"
@@ -169,21 +171,42 @@ double moirai_stream_throughput(const BenchOptions& o, int a, int b, IdleStrateg
 BenchReport bench_echo(const BenchOptions& o) {
   const auto [a, b] = two_cpus(o);
   const RunBudget budget = or_default(o.budget, 100'000);
-  const IdleStrategy idle = idle_or(o, IdleStrategy::spin);
+  // The socket rows' shards wait busy-polling in the kernel unless --idle says otherwise; beside them, the
+  // same with shards spinning in user space (the `.spin` rows), so the two ways of spinning are compared in
+  // one run. The IPC row spins in user space: its receiver watches shared memory, which no kernel wait sees.
+  const IdleStrategy idle = idle_or(o, IdleStrategy::busy_poll);
+  const IdleStrategy ipc_idle = idle_or(o, IdleStrategy::spin);
+  const bool both = idle == IdleStrategy::busy_poll;
+  std::string busy_poll_refused;
+  if (idle == IdleStrategy::busy_poll) {
+    io::Ring probe_ring;
+    busy_poll_refused = probe_ring.enable_busy_poll(std::chrono::milliseconds(1));
+  }
   struct Pair {
     const char* baseline;
     const char* raw_ring;
     const char* mine;
+    const char* mine_spin;
     SocketKind kind;
     std::unique_ptr<Hist> base = std::make_unique<Hist>();
     std::unique_ptr<Hist> ring = std::make_unique<Hist>();
     std::unique_ptr<Hist> hist = std::make_unique<Hist>();
+    std::unique_ptr<Hist> spin = std::make_unique<Hist>();
   };
   std::vector<Pair> pairs;
-  pairs.push_back({"baseline.tcp_syscall_spin", "baseline.tcp_raw_ring", "moirai.tcp", SocketKind::tcp});
-  pairs.push_back({"baseline.udp_syscall_spin", "baseline.udp_raw_ring", "moirai.udp", SocketKind::udp});
-  pairs.push_back(
-      {"baseline.unix_syscall_spin", "baseline.unix_raw_ring", "moirai.unix", SocketKind::unix_stream});
+  pairs.push_back({"baseline.tcp_syscall_spin", "baseline.tcp_raw_ring", "moirai.tcp", "moirai.tcp.spin",
+                   SocketKind::tcp});
+  pairs.push_back({"baseline.udp_syscall_spin", "baseline.udp_raw_ring", "moirai.udp", "moirai.udp.spin",
+                   SocketKind::udp});
+  pairs.push_back({"baseline.unix_syscall_spin", "baseline.unix_raw_ring", "moirai.unix", "moirai.unix.spin",
+                   SocketKind::unix_stream});
+  auto measure = [&](const Pair& p, IdleStrategy how, Hist& hist) {
+    if (p.kind == SocketKind::udp) {
+      moirai_udp_round_trip(o, a, b, how, share(budget, kRounds), hist);
+    } else {
+      moirai_stream_round_trip(o, p.kind, a, b, how, share(budget, kRounds), hist);
+    }
+  };
   for (unsigned round = 0; round < kRounds; ++round) {
     for (Pair& p : pairs) {
       progress(o, (std::string("echo: ") + p.baseline).c_str());
@@ -191,10 +214,10 @@ BenchReport bench_echo(const BenchOptions& o) {
       progress(o, (std::string("echo: ") + p.raw_ring).c_str());
       socket_raw_ring_spin(p.kind, a, b, kWireBytes, share(budget, kRounds), *p.ring);
       progress(o, (std::string("echo: ") + p.mine).c_str());
-      if (p.kind == SocketKind::udp) {
-        moirai_udp_round_trip(o, a, b, idle, share(budget, kRounds), *p.hist);
-      } else {
-        moirai_stream_round_trip(o, p.kind, a, b, idle, share(budget, kRounds), *p.hist);
+      measure(p, idle, *p.hist);
+      if (both) {
+        progress(o, (std::string("echo: ") + p.mine_spin).c_str());
+        measure(p, IdleStrategy::spin, *p.spin);
       }
     }
   }
@@ -207,7 +230,7 @@ BenchReport bench_echo(const BenchOptions& o) {
     cacheline_pingpong(a, b, share(budget, kRounds), *cacheline);
     progress(o, "echo: moirai.ipc");
     // 64 bytes on the ring as on the sockets: the slot's 16-byte header (length, sender) and 48 of payload.
-    moirai_ipc_round_trip(o, a, b, idle, share(budget, kRounds), *ipc, kPayload);
+    moirai_ipc_round_trip(o, a, b, ipc_idle, share(budget, kRounds), *ipc, kPayload);
   }
   progress(o, "echo: moirai.tcp.throughput");
   auto tput = std::make_unique<Hist>();
@@ -224,6 +247,11 @@ BenchReport bench_echo(const BenchOptions& o) {
     BenchRow row = summarize(p.mine, *p.hist);
     row.compare_with = p.baseline;
     r.rows.push_back(row);
+    if (both) {
+      BenchRow spin = summarize(p.mine_spin, *p.spin);
+      spin.compare_with = p.baseline;
+      r.rows.push_back(spin);
+    }
     if (ring.p50 != 0) {
       char text[96];
       std::snprintf(text, sizeof text, "%s%s p50 = %.2fx %s", floors.empty() ? "" : ", ", p.mine,
@@ -241,13 +269,17 @@ BenchReport bench_echo(const BenchOptions& o) {
   r.note =
       "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
       std::to_string(a) + " to shard on CPU " + std::to_string(b) + " and back; idle " + to_string(idle) +
+      (busy_poll_refused.empty()
+           ? std::string()
+           : " (refused, so the shards spun in user space: " + busy_poll_refused + ")") +
+      (both ? " (the .spin rows: idle spin, in user space)" : "") +
       "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket "
       "(syscall_spin), or each through a raw io_uring with Moirai's ring flags, one request at a time, "
       "spinning on its completion queue (raw_ring: io_uring's own cost here, the floor for Moirai's rows; " +
       floors +
       "). ipc: two processes, a 64-byte message (a 16-byte slot header + 48 bytes) each way through an "
       "IpcChannel in /dev/shm" +
-      (idle == IdleStrategy::spin
+      (ipc_idle == IdleStrategy::spin
            ? ", receives busy-poll " + std::to_string(kIpcBenchBusyPoll.count()) + " us"
            : std::string()) +
       ", against two threads bouncing a cache line (baseline.cacheline). throughput: " +

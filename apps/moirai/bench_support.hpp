@@ -65,7 +65,8 @@ inline void apply_bench_policy(const BenchOptions& o, RuntimeOptions& ro) {
   const auto kind = ro.thread_policy.kind;
   const bool realtime = kind == rt::ThreadPolicy::Kind::fifo || kind == rt::ThreadPolicy::Kind::round_robin;
   const std::vector<int> allowed = resolve_shard_cpus({}, CpuFacts::current());
-  if (realtime && ro.idle == IdleStrategy::spin && ro.cpus.size() >= allowed.size()) {
+  const bool spins = ro.idle == IdleStrategy::spin || ro.idle == IdleStrategy::busy_poll;
+  if (realtime && spins && ro.cpus.size() >= allowed.size()) {
     throw Error(
         Errc::invalid_argument,
         "--policy " + o.policy + " with spinning shards on every CPU (" + format_cpu_list(ro.cpus) +

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "bench.hpp"
 #include "demo_feed.hpp"
@@ -17,6 +19,11 @@
 #include "report_files.hpp"
 #include "soak.hpp"
 #include "topo.hpp"
+
+namespace {
+// What --idle takes (moirai::parse_idle_strategy reads each).
+const std::vector<std::string> kIdleStrategies = {"spin", "sleep", "spin-then-sleep", "busy-poll"};
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace moirai::cli;
@@ -36,8 +43,7 @@ int main(int argc, char** argv) {
           ->check(CLI::PositiveNumber);
   count_opt->excludes(duration_opt);
   bench->add_option("--cpus", cpus, "CPUs to use, as A,B (shard 0 on A, shard 1 on B)");
-  bench->add_option("--idle", idle, "Idle strategy of the shards")
-      ->check(CLI::IsMember({"spin", "sleep", "spin-then-sleep"}));
+  bench->add_option("--idle", idle, "Idle strategy of the shards")->check(CLI::IsMember(kIdleStrategies));
   bench->add_option("--interval-us", interval_us, "Sleep interval of the timer bench, in microseconds")
       ->check(CLI::Range(1u, 10'000'000u));
   bench->add_flag("--json", json, "Print JSON instead of tables");
@@ -112,8 +118,7 @@ int main(int argc, char** argv) {
   echo->add_option("--timeout", eo.timeout_s, "Client: seconds to wait for each reply")
       ->check(CLI::PositiveNumber);
   echo->add_option("--cpus", echo_cpus, "The CPU of the shard (give client and server different ones)");
-  echo->add_option("--idle", eo.idle, "Idle strategy of the shard")
-      ->check(CLI::IsMember({"spin", "sleep", "spin-then-sleep"}));
+  echo->add_option("--idle", eo.idle, "Idle strategy of the shard")->check(CLI::IsMember(kIdleStrategies));
   echo->add_flag("--json", eo.json, "Client: print JSON instead of a table");
   echo->add_option("--keep-caps", eo.caps.keep,
                    "Capabilities the runtime keeps once set up, as CAP_A,CAP_B (it drops the others)")
@@ -176,8 +181,9 @@ int main(int argc, char** argv) {
   demo_telemetry_cmd->add_option("--cpus", demo_cpus,
                                  "The collector's CPUs, one shard each; the load runs on the last");
   std::string telemetry_idle;
-  demo_telemetry_cmd->add_option("--idle", telemetry_idle,
-                                 "Idle strategy of the shards: spin (default), sleep or spin-then-sleep");
+  demo_telemetry_cmd->add_option(
+      "--idle", telemetry_idle,
+      "Idle strategy of the shards: spin (default), sleep, spin-then-sleep or busy-poll");
   demo_telemetry_cmd->add_flag("--json", demo_json, "Print JSON instead of a table");
 
   CLI::App* soak = app.add_subcommand(

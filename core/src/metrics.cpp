@@ -46,6 +46,8 @@ constexpr Counter kCounters[] = {
     {"timers_fired", &ShardStats::timers_fired, "Timers fired."},
     {"wakeups_sent", &ShardStats::wakeups_sent, "Sleeping peers this shard had to wake."},
     {"sleeps", &ShardStats::sleeps, "Times the shard slept in its ring."},
+    {"busy_polls", &ShardStats::busy_polls,
+     "Times the shard waited in its ring while the kernel busy-polled."},
     {"stalls", &ShardStats::stalls, "Tasks that ran past the stall budget without suspending."},
     {"deadline_misses", &ShardStats::deadline_misses, "Real-time jobs that ended past their deadline."},
     {"wcet_overruns", &ShardStats::wcet_overruns, "Real-time jobs that ran longer than their WCET."},

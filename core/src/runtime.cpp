@@ -21,6 +21,8 @@ const char* to_string(IdleStrategy s) noexcept {
       return "spin-then-sleep";
     case IdleStrategy::sleep:
       return "sleep";
+    case IdleStrategy::busy_poll:
+      return "busy-poll";
   }
   return "?";
 }
@@ -29,8 +31,9 @@ IdleStrategy parse_idle_strategy(const std::string& text) {
   if (text == "spin") return IdleStrategy::spin;
   if (text == "sleep") return IdleStrategy::sleep;
   if (text == "spin-then-sleep" || text == "spin_then_sleep") return IdleStrategy::spin_then_sleep;
+  if (text == "busy-poll" || text == "busy_poll") return IdleStrategy::busy_poll;
   throw Error(Errc::invalid_argument,
-              "unknown idle strategy '" + text + "': use spin, sleep or spin-then-sleep");
+              "unknown idle strategy '" + text + "': use spin, sleep, spin-then-sleep or busy-poll");
 }
 
 namespace detail {
@@ -81,6 +84,13 @@ void validate(const RuntimeOptions& o) {
                                             std::to_string(o.queue_capacity) + ")");
   }
   if (o.task_quota == 0) throw Error(Errc::invalid_argument, "RuntimeOptions::task_quota must be at least 1");
+  if (o.idle == IdleStrategy::busy_poll &&
+      (o.busy_poll_window < std::chrono::microseconds(1) || o.busy_poll_window > std::chrono::seconds(1))) {
+    throw Error(Errc::invalid_argument,
+                "RuntimeOptions::busy_poll_window must be between 1 us and 1 s (got " +
+                    std::to_string(o.busy_poll_window.count()) +
+                    " ns): the kernel spins that long at a time without yielding its CPU");
+  }
   try {
     o.thread_policy.validate();
   } catch (const std::exception& e) {

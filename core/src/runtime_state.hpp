@@ -23,6 +23,7 @@ struct RuntimeState {
   std::atomic<bool> thread_policy_warned{false};
   // The same for lock_memory refused (RLIMIT_MEMLOCK, no CAP_IPC_LOCK): one line per runtime, not per shard.
   std::atomic<bool> memory_lock_warned{false};
+  std::atomic<bool> busy_poll_warned{false};  // the kernel refused busy polling: said once per runtime
   // Capabilities the runtime's threads dropped (rt::CapabilityMask), and whether a refusal was reported.
   std::atomic<std::uint64_t> dropped_capabilities{0};
   std::atomic<bool> capability_drop_warned{false};

@@ -24,6 +24,10 @@ constexpr long long kStoppingRecheckNs =
     1'000'000;  // while stopping, look at the shutdown timeout this often
 constexpr unsigned kWatchLaps =
     1024;  // spin strategy: idle laps between two reads of the clock for the watch
+// busy_poll: a shard leaves the kernel's spin this long before its next timer is due and spins the rest in
+// user space, since a wait that runs to its timeout ends with a short sleep in the kernel (about 13 us here)
+// that would make the timer that late.
+constexpr long long kBusyPollTimerMarginNs = 50'000;
 
 }  // namespace
 
@@ -116,6 +120,7 @@ ShardStats Shard::stats() const noexcept {
   s.timers_fired = r(stats_.timers_fired);
   s.wakeups_sent = r(stats_.wakeups_sent);
   s.sleeps = r(stats_.sleeps);
+  s.busy_polls = r(stats_.busy_polls);
   s.stalls = r(stats_.stalls);
   s.deadline_misses = r(stats_.deadline_misses);
   s.wcet_overruns = r(stats_.wcet_overruns);
@@ -206,6 +211,14 @@ void Shard::init_on_thread() {
   };
   arm_eventfd_read();
   ring_->submit();
+  if (rt_.options.idle == IdleStrategy::busy_poll) {
+    const std::string refused = ring_->enable_busy_poll(
+        std::chrono::duration_cast<std::chrono::microseconds>(rt_.options.busy_poll_window));
+    kernel_busy_poll_ = refused.empty();
+    if (!kernel_busy_poll_ && !rt_.busy_poll_warned.exchange(true)) {
+      std::fprintf(stderr, "moirai: idle strategy busy-poll: %s\n", refused.c_str());
+    }
+  }
 
   const double tpu = ticks_per_us();
   spin_ticks_ =
@@ -853,7 +866,7 @@ bool Shard::has_work_for_sleep_check() const noexcept {
   return io_uring_cq_ready(r) != 0 || ring_->needs_enter();
 }
 
-void Shard::sleep_in_ring() {
+void Shard::sleep_in_ring(bool busy_poll) {
   sleeping_.store(true, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (has_work_for_sleep_check()) {
@@ -862,7 +875,9 @@ void Shard::sleep_in_ring() {
   }
   long long timeout = -1;
   auto cap = [&timeout](long long limit) { timeout = timeout < 0 ? limit : std::min(timeout, limit); };
-  if (!timers_.empty()) cap(std::max<long long>(0, timers_.next_deadline() - monotonic_ns()));
+  const long long early = busy_poll ? kBusyPollTimerMarginNs : 0;
+  if (!timers_.empty()) cap(std::max<long long>(0, timers_.next_deadline() - monotonic_ns() - early));
+  if (busy_poll) cap(rt_.options.busy_poll_window.count());
   if (!dirty_.empty()) cap(kBackpressureRecheckNs);
   if (stop_seen_ && !quiesced_) cap(kStoppingRecheckNs);
   if (stall_ticks_ != 0 && peer_in_unreported_run()) cap(rt_.options.stall_budget.count());  // watch it
@@ -871,7 +886,7 @@ void Shard::sleep_in_ring() {
     sleeping_.store(false, std::memory_order_relaxed);
     return;
   }
-  bump(stats_.sleeps);
+  bump(busy_poll ? stats_.busy_polls : stats_.sleeps);
   const unsigned n = ring_->wait(timeout);
   if (n != 0) bump(stats_.completions, n);
   sleeping_.store(false, std::memory_order_relaxed);
@@ -903,6 +918,15 @@ void Shard::idle() {
       cpu_relax();
       return;
     }
+    case IdleStrategy::busy_poll:
+      // Spin in user space for the last stretch before a timer, and where the kernel cannot busy-poll.
+      if (kernel_busy_poll_ &&
+          (timers_.empty() || timers_.next_deadline() - monotonic_ns() > kBusyPollTimerMarginNs)) {
+        sleep_in_ring(true);
+      } else {
+        cpu_relax();
+      }
+      return;
   }
 }
 

@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
   app.add_option("--cpu", cpu, "CPU of the one shard (default: the first this process may use)");
   app.add_option("--policy", g_policy,
                  "Kernel policy of the shard: other[:NICE], fifo:PRIO, rr:PRIO, deadline:R/D/P");
-  app.add_option("--idle", g_idle, "Idle strategy: spin, sleep or spin-then-sleep");
+  app.add_option("--idle", g_idle, "Idle strategy: spin, sleep, spin-then-sleep or busy-poll");
   double for_seconds = 5;
 
   FeedOptions fo;

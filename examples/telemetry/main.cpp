@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.add_option("--policy", g_policy,
                  "Kernel policy of the shards: other[:NICE], fifo:PRIO, rr:PRIO, deadline:R/D/P");
-  app.add_option("--idle", g_idle, "Idle strategy: spin, sleep or spin-then-sleep");
+  app.add_option("--idle", g_idle, "Idle strategy: spin, sleep, spin-then-sleep or busy-poll");
 
   CollectorOptions co;
   std::string cpus;

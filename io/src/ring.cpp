@@ -1,12 +1,14 @@
 #include "moirai/io/ring.hpp"
 
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <bitset>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -51,6 +53,28 @@ const Probe& probe() {
     return result;
   }();
   return p;
+}
+
+// IORING_REGISTER_NAPI and its argument as the kernel defines them (Linux 6.13 for the opcode fields); Debian
+// 12's headers predate both.
+constexpr unsigned kRegisterNapi = 27;
+constexpr unsigned kUnregisterNapi = 28;
+constexpr std::uint8_t kNapiRegisterOp = 0;    // IO_URING_NAPI_REGISTER_OP
+constexpr std::uint8_t kNapiStaticAddId = 1;   // IO_URING_NAPI_STATIC_ADD_ID
+constexpr std::uint32_t kNapiTrackStatic = 1;  // IO_URING_NAPI_TRACKING_STATIC
+struct NapiArg {
+  std::uint32_t busy_poll_to = 0;  // microseconds
+  std::uint8_t prefer_busy_poll = 0;
+  std::uint8_t opcode = 0;
+  std::uint8_t pad[2] = {0, 0};
+  std::uint32_t op_param = 0;
+  std::uint32_t resv = 0;
+};
+static_assert(sizeof(NapiArg) == 16);
+
+int register_napi(int ring_fd, unsigned op, NapiArg* arg) noexcept {
+  const long rc = ::syscall(__NR_io_uring_register, ring_fd, op, arg, arg != nullptr ? 1 : 0);
+  return rc < 0 ? -errno : 0;
 }
 
 bool file_contains(const char* path, const char* needle) {
@@ -198,6 +222,56 @@ Ring::Ring(const RingOptions& options) {
   if (rc != 0) throw RingError(-rc, describe_setup_error(-rc, HostFacts::current()));
   if (options.register_ring_fd && io_uring_register_ring_fd(&ring_) == 1) ring_fd_registered_ = true;
   probe();  // now, not at the first MSG_RING: the probe allocates, and the hot path must not
+}
+
+// Why the kernel's own wait, spinning, beats a user-space spin on the CQ: measured on this project's 2-vCPU
+// VMs, 64-byte TCP ping-pong over loopback, a thread spinning on recv(2) had its data about 0.5 us after the
+// peer's send returned, a thread spinning on the CQ about 2 us after (it sees the TASKRUN flag, then pays a
+// whole io_uring_enter to run the receive); spinning inside io_uring_enter instead took the round trip from
+// about 1.3x the recv(2) spin to about 1.15x.
+//
+// The kernel spins only while the ring has NAPI ids to poll. In static tracking the ids are the caller's, and
+// the ring is given two that no device has: NAPI instances are numbered upwards from NR_CPUS + 1, so the top
+// of the 32-bit range is never reached. The kernel's loop then polls no device and spins on its own exit
+// conditions alone: work for the ring (a completion to run), enough CQEs, the timeout, a signal. Two, not
+// one: with a single id the kernel hands the loop to the network stack's, which returns at once for an id it
+// does not know, and the wait would go straight to sleep. Over a NIC its real ids could be added as well.
+std::string Ring::enable_busy_poll(std::chrono::microseconds window) {
+  if (busy_poll_) return {};
+  if (window.count() <= 0 || window.count() > 1'000'000) {
+    return "a busy-poll window of " + std::to_string(window.count()) +
+           " us is out of range; give 1 us to 1 s (the kernel spins that long without yielding its CPU)";
+  }
+  NapiArg reg;
+  reg.busy_poll_to = static_cast<std::uint32_t>(window.count());
+  reg.opcode = kNapiRegisterOp;
+  reg.op_param = kNapiTrackStatic;
+  int rc = register_napi(ring_.ring_fd, kRegisterNapi, &reg);
+  if (rc == -EINVAL) {
+    return "the kernel refused io_uring NAPI busy polling with static tracking (it needs Linux 6.13 or "
+           "newer); shards spin in user space instead";
+  }
+  if (rc == -EOPNOTSUPP) {
+    return "this kernel is built without CONFIG_NET_RX_BUSY_POLL, so io_uring cannot busy-poll; shards spin "
+           "in user space instead";
+  }
+  if (rc != 0) {
+    return std::string("io_uring NAPI registration failed: ") + std::strerror(-rc) +
+           "; shards spin in user space instead";
+  }
+  for (std::uint32_t id : {0xFFFFFFFEu, 0xFFFFFFFFu}) {
+    NapiArg add;
+    add.opcode = kNapiStaticAddId;
+    add.op_param = id;
+    rc = register_napi(ring_.ring_fd, kRegisterNapi, &add);
+    if (rc != 0 && rc != -EEXIST) {
+      register_napi(ring_.ring_fd, kUnregisterNapi, nullptr);
+      return std::string("io_uring refused a NAPI id to busy-poll: ") + std::strerror(-rc) +
+             "; shards spin in user space instead";
+    }
+  }
+  busy_poll_ = true;
+  return {};
 }
 
 Ring::~Ring() {

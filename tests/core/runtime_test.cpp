@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <string>
 
 #include "moirai/core/submit.hpp"
 #include "moirai/core/timer.hpp"
@@ -62,6 +63,33 @@ TEST(Runtime, ExceptionsCrossShards) {
     co_return "none";
   });
   EXPECT_EQ(what, "from shard 1");
+}
+
+TEST(Runtime, IdleStrategyNamesReadBackAndAnUnknownOneNamesTheChoices) {
+  for (const auto s : {moirai::IdleStrategy::spin, moirai::IdleStrategy::spin_then_sleep,
+                       moirai::IdleStrategy::sleep, moirai::IdleStrategy::busy_poll})
+    EXPECT_EQ(moirai::parse_idle_strategy(moirai::to_string(s)), s);
+  try {
+    moirai::parse_idle_strategy("busy");
+    ADD_FAILURE() << "an unknown strategy was accepted";
+  } catch (const moirai::Error& e) {
+    EXPECT_EQ(e.errc(), moirai::Errc::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("busy-poll"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Runtime, ABusyPollWindowOutOfRangeIsRefusedAtStart) {
+  for (const auto window : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(std::chrono::seconds(2))}) {
+    RuntimeOptions o = two_shards(moirai::IdleStrategy::busy_poll);
+    o.busy_poll_window = window;
+    try {
+      Runtime rt(o);
+      ADD_FAILURE() << "a window of " << window.count() << " ns was accepted";
+    } catch (const moirai::Error& e) {
+      EXPECT_EQ(e.errc(), moirai::Errc::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find("busy_poll_window"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Runtime, SpawnJoinAndSleep) {

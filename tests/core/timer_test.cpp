@@ -405,15 +405,18 @@ TEST_P(TimersUnderIdle, SleepWorksOnBothShards) {
     EXPECT_EQ(co_await here.join(), 0);
     EXPECT_GE(rt.stats(0).timers_fired, 3u);
     EXPECT_GE(rt.stats(1).timers_fired, 3u);
-    if (GetParam() == moirai::IdleStrategy::spin) {
+    if (GetParam() == moirai::IdleStrategy::spin || GetParam() == moirai::IdleStrategy::busy_poll) {
       EXPECT_EQ(rt.stats(0).sleeps, 0u) << "a spinning shard never sleeps in the ring";
+    }
+    if (GetParam() == moirai::IdleStrategy::busy_poll && moirai::this_shard().kernel_busy_poll()) {
+      EXPECT_GT(rt.stats(0).busy_polls, 0u) << "the idle shard waited busy-polling in the kernel";
     }
   });
 }
 
 INSTANTIATE_TEST_SUITE_P(Idle, TimersUnderIdle,
                          ::testing::Values(moirai::IdleStrategy::spin, moirai::IdleStrategy::spin_then_sleep,
-                                           moirai::IdleStrategy::sleep),
+                                           moirai::IdleStrategy::sleep, moirai::IdleStrategy::busy_poll),
                          [](const auto& p) {
                            switch (p.param) {
                              case moirai::IdleStrategy::spin:
@@ -422,6 +425,8 @@ INSTANTIATE_TEST_SUITE_P(Idle, TimersUnderIdle,
                                return std::string("SpinThenSleep");
                              case moirai::IdleStrategy::sleep:
                                return std::string("Sleep");
+                             case moirai::IdleStrategy::busy_poll:
+                               return std::string("BusyPoll");
                            }
                            return std::string("Unknown");
                          });

@@ -269,6 +269,57 @@ TEST(Ring, MsgRingPostsACompletionIntoAnotherRing) {
   EXPECT_EQ(target.poll(), 0u);
 }
 
+// Busy polling: the kernel (Linux 6.13, CONFIG_NET_RX_BUSY_POLL) takes it, or the ring says why not and works
+// on unchanged.
+TEST(Ring, BusyPollIsTakenOrRefusedWithAReason) {
+  Ring ring;
+  const std::string refused = ring.enable_busy_poll(std::chrono::microseconds(500));
+  if (!refused.empty()) {
+    EXPECT_FALSE(ring.busy_poll_enabled());
+    EXPECT_THAT(refused, HasSubstr("user space"));
+    GTEST_SKIP() << "this kernel does not busy-poll: " << refused;
+  }
+  EXPECT_TRUE(ring.busy_poll_enabled());
+  EXPECT_EQ(ring.enable_busy_poll(std::chrono::microseconds(500)), "") << "a second call changes nothing";
+  // A wait with nothing to complete still ends at its timeout.
+  EXPECT_EQ(ring.wait(2'000'000), 0u);
+  // A completion that becomes ready while the kernel spins is returned by the same wait: a pipe written from
+  // another thread.
+  Pipe pipe;
+  Recorder rec;
+  char buf[8];
+  io_uring_sqe* sqe = ring.get_sqe();
+  ASSERT_NE(sqe, nullptr);
+  io_uring_prep_read(sqe, pipe.read_fd, buf, sizeof buf, 0);
+  Ring::set_completion(sqe, &rec);
+  ring.submit();
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(write(pipe.write_fd, "ab", 2), 2);
+  });
+  unsigned got = 0;
+  for (int i = 0; i < 1000 && got == 0; ++i)  // each wait spins at most its 500 us, then sleeps until 1 s
+    got = ring.wait(1'000'000'000);
+  writer.join();
+  EXPECT_EQ(got, 1u);
+  EXPECT_EQ(rec.calls, 1);
+  EXPECT_EQ(rec.res, 2);
+}
+
+TEST(Ring, BusyPollWindowOutOfRangeIsRefusedWithTheRange) {
+  Ring ring;
+  EXPECT_THAT(ring.enable_busy_poll(std::chrono::microseconds(0)), HasSubstr("1 us to 1 s"));
+  EXPECT_THAT(ring.enable_busy_poll(std::chrono::seconds(2)), HasSubstr("1 us to 1 s"));
+  EXPECT_FALSE(ring.busy_poll_enabled());
+  Recorder rec;
+  io_uring_sqe* sqe = ring.get_sqe();
+  ASSERT_NE(sqe, nullptr);
+  io_uring_prep_nop(sqe);
+  Ring::set_completion(sqe, &rec);
+  EXPECT_EQ(ring.wait(1'000'000'000), 1u) << "the ring works on";
+  EXPECT_EQ(rec.calls, 1);
+}
+
 // The shard wake-up path: another thread, with its own ring (a single-issuer ring belongs to the thread that
 // created it), posts into a ring whose owner is parked in wait().
 TEST(Ring, MsgRingFromAnotherThreadWakesAWaitingRing) {

@@ -45,8 +45,9 @@ Task<void> echo(DatagramSocket& s, int n) {
   }
 }
 
-void echo_between_shards(const ReceiveOptions& receive, bool expect_multishot) {
-  moirai::Runtime rt(two_shards());
+void echo_between_shards(const ReceiveOptions& receive, bool expect_multishot,
+                         moirai::IdleStrategy idle = moirai::IdleStrategy::spin_then_sleep) {
+  moirai::Runtime rt(two_shards(idle));
   std::unique_ptr<DatagramSocket> server;  // lives on shard 1
   SocketAddress at;
   std::vector<std::string> got;
@@ -93,6 +94,11 @@ void echo_between_shards(const ReceiveOptions& receive, bool expect_multishot) {
 
 TEST(Udp, EchoesBetweenTwoShardsWithTheSendersAddress) {
   echo_between_shards(ReceiveOptions{}, true);
+}
+
+// Shards that wait busy-polling in the kernel: each datagram's completion ends the wait it arrives in.
+TEST(Udp, EchoesBetweenShardsThatBusyPoll) {
+  echo_between_shards(ReceiveOptions{}, true, moirai::IdleStrategy::busy_poll);
 }
 
 TEST(Udp, EchoesOnTheOneShotFallbackWhenForced) {

@@ -55,8 +55,8 @@ Task<void> echo_server(StreamListener& listener, int connections, std::vector<Tr
   }
 }
 
-TEST(Tcp, FramesEchoInOrderWithTheirSender) {
-  moirai::Runtime rt(two_shards());
+void frames_echo_in_order(moirai::IdleStrategy idle) {
+  moirai::Runtime rt(two_shards(idle));
   StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
   const SocketAddress at = listener.local_address();
   std::vector<TransportErrc> endings;
@@ -82,6 +82,15 @@ TEST(Tcp, FramesEchoInOrderWithTheirSender) {
   EXPECT_EQ(senders.front(), (EndpointId{0, 1, 9}));
   ASSERT_EQ(endings.size(), 1u);
   EXPECT_EQ(endings[0], TransportErrc::closed);  // the client closed cleanly between frames
+}
+
+TEST(Tcp, FramesEchoInOrderWithTheirSender) {
+  frames_echo_in_order(moirai::IdleStrategy::spin_then_sleep);
+}
+
+// Shards that wait busy-polling in the kernel: the receive's completion is run inside the wait it ends.
+TEST(Tcp, FramesEchoInOrderBetweenShardsThatBusyPoll) {
+  frames_echo_in_order(moirai::IdleStrategy::busy_poll);
 }
 
 TEST(UnixSocket, FramesEchoOverAUnixStreamSocket) {

@@ -17,11 +17,20 @@ enum class IdleStrategy : std::uint8_t {
   spin,             // never sleep: lowest latency, one busy CPU per shard
   spin_then_sleep,  // spin for `spin_before_sleep`, then sleep in the ring until work or a timer
   sleep,            // sleep as soon as there is nothing to do
+  // Never sleep, but spin inside the kernel: an idle shard waits in its ring while io_uring busy-polls
+  // (io::Ring::enable_busy_poll), so a socket's completion is run and returned by the entry already made,
+  // where a user-space spinner must see it flagged and enter the kernel again (the lowest socket round trip
+  // here). The shard comes back to user space at least every `busy_poll_window`, and before its next timer
+  // is due. Peers and IPC writers wake it as they wake a sleeping shard, which costs them a system call: a
+  // cross-core message to it is slower than to a `spin` shard. Where the kernel cannot busy-poll (before
+  // Linux 6.13, or without CONFIG_NET_RX_BUSY_POLL) the shard spins in user space, as `spin`, and says so
+  // once on stderr.
+  busy_poll,
 };
 
 const char* to_string(IdleStrategy s) noexcept;
-// Parses "spin", "sleep" or "spin-then-sleep"; throws moirai::Error(Errc::invalid_argument) naming the
-// choices.
+// Parses "spin", "sleep", "spin-then-sleep" or "busy-poll"; throws moirai::Error(Errc::invalid_argument)
+// naming the choices.
 IdleStrategy parse_idle_strategy(const std::string& text);
 
 // A task that ran past RuntimeOptions::stall_budget without suspending. Reported by its own shard when it
@@ -64,6 +73,10 @@ struct RuntimeOptions {
   std::vector<int> cpus;  // one shard per CPU, in this order; empty: every CPU of the process's affinity mask
   IdleStrategy idle = IdleStrategy::spin_then_sleep;
   std::chrono::nanoseconds spin_before_sleep = std::chrono::microseconds(100);
+  // busy_poll: the longest the kernel spins before the shard looks at its own queues again (1 us to 1 s).
+  // Each return costs a short sleep in the kernel (its timer; about 13 us here), and for that long the kernel
+  // does not yield the CPU to other work of the same CPU on a kernel without preemption.
+  std::chrono::nanoseconds busy_poll_window = std::chrono::milliseconds(1);
   bool pin_threads = true;
   unsigned ring_entries = 256;    // SQ entries per shard ring (CQ is four times larger)
   unsigned queue_capacity = 512;  // messages per cross-core ring (one per ordered pair of shards)

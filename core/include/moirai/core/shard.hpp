@@ -105,6 +105,9 @@ class Shard {
   // A snapshot of this shard's counters and histograms, from any thread (metrics.hpp).
   void metrics_into(ShardMetrics& out) const noexcept;
   io::Ring& ring() noexcept { return *ring_; }
+  // Whether this shard's idle waits busy-poll in the kernel (IdleStrategy::busy_poll, and the kernel took
+  // it).
+  bool kernel_busy_poll() const noexcept { return kernel_busy_poll_; }
   // The task whose code is running now (null inside a plain message handler).
   detail::TaskControl* current_task() const noexcept { return current_task_; }
   // True once this shard has begun shutting down: new spawns and incoming requests are refused.
@@ -198,7 +201,9 @@ class Shard {
   bool prepare_pollers_for_sleep(long long& timeout_ns) noexcept;
   void end_pollers_sleep() noexcept;
   void idle();
-  void sleep_in_ring();
+  // Waits in the ring until work comes: sleeping, or (busy_poll) spinning in the kernel for at most the
+  // busy-poll window and returning before the next timer is due.
+  void sleep_in_ring(bool busy_poll = false);
   bool has_work_for_sleep_check() const noexcept;
   void wake_peer(Shard& peer) noexcept;
   bool stop_step();
@@ -264,6 +269,7 @@ class Shard {
   // Idle and wake-up state.
   std::uint64_t idle_since_ = 0;
   std::uint64_t spin_ticks_ = 0;
+  bool kernel_busy_poll_ = false;  // idle busy_poll, and the ring took it (otherwise the shard spins)
   std::uint64_t stall_ticks_ = 0;
   std::uint64_t last_watch_ = 0;  // ticks() when this shard last looked at its peers for ongoing stalls
   unsigned idle_laps_ = 0;  // under the spin strategy, the clock is read once every kWatchLaps idle laps
@@ -292,7 +298,7 @@ class Shard {
   struct AtomicStats {
     std::atomic<std::uint64_t> tasks_spawned{0}, tasks_run{0}, tasks_completed{0}, tasks_failed{0},
         tasks_cancelled{0}, messages_in{0}, messages_out{0}, completions{0}, timers_fired{0}, wakeups_sent{0},
-        sleeps{0}, stalls{0}, deadline_misses{0}, wcet_overruns{0};
+        sleeps{0}, busy_polls{0}, stalls{0}, deadline_misses{0}, wcet_overruns{0};
   };
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

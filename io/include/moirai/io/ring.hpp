@@ -8,6 +8,7 @@
 #include <liburing.h>
 
 #include <bitset>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <system_error>
@@ -115,6 +116,16 @@ class Ring {
   // How many MSG_RINGs failed since the last call (each lost the wake-up it carried).
   unsigned take_msg_ring_failures() noexcept { return std::exchange(msg_ring_failures_, 0u); }
 
+  // Turns on io_uring's NAPI busy poll for this ring (IORING_REGISTER_NAPI, static tracking: Linux 6.13):
+  // from then on a wait() spins inside the kernel for up to `window` (or its own timeout, if shorter) before
+  // it sleeps, and a completion that becomes ready meanwhile (a socket's data, a MSG_RING) is run and
+  // returned by that same entry. A thread spinning in user space must notice the TASKRUN flag and enter the
+  // kernel again to get the same completion: on this host that entry was most of io_uring's cost over a
+  // thread spinning on recv(2) (see ring.cpp). Returns an empty string when the kernel took it, otherwise
+  // why not, in words; the ring works on either way (its waits then sleep at once).
+  std::string enable_busy_poll(std::chrono::microseconds window);
+  bool busy_poll_enabled() const noexcept { return busy_poll_; }
+
   int fd() const noexcept { return ring_.ring_fd; }
   SetupMode mode() const noexcept { return mode_; }
   unsigned sq_entries() const noexcept { return ring_.sq.ring_entries; }
@@ -145,6 +156,7 @@ class Ring {
   unsigned msg_ring_failures_ = 0;
   SetupMode mode_ = SetupMode::kPlain;
   bool ring_fd_registered_ = false;
+  bool busy_poll_ = false;
   std::bitset<65536> buffer_groups_;  // buffer-group ids in use
 };
 
