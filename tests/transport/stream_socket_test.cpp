@@ -55,8 +55,10 @@ Task<void> echo_server(StreamListener& listener, int connections, std::vector<Tr
   }
 }
 
-void frames_echo_in_order(moirai::IdleStrategy idle) {
+void frames_echo_in_order(moirai::IdleStrategy idle,
+                          const ReceiveOptions& receive = FramedOptions{}.receive) {
   moirai::Runtime rt(two_shards(idle));
+  bool multishot = false;
   StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
   const SocketAddress at = listener.local_address();
   std::vector<TransportErrc> endings;
@@ -66,16 +68,21 @@ void frames_echo_in_order(moirai::IdleStrategy idle) {
     auto server = moirai::spawn([&]() -> Task<void> {
       co_await moirai::submit_to(1, [&]() { return echo_server(listener, 1, endings); });
     });
-    FramedStream client(co_await StreamSocket::connect(at), EndpointId{0, 0, 3}, 1024);
+    FramedOptions fo;
+    fo.max_payload = 1024;
+    fo.receive = receive;
+    FramedStream client(co_await StreamSocket::connect(at), EndpointId{0, 0, 3}, fo);
     for (int i = 0; i < 200; ++i) {
       co_await client.send(static_cast<std::uint16_t>(i), bytes_of("message " + std::to_string(i)));
       Frame f = co_await client.recv();
       got.push_back(std::to_string(f.header.type) + ":" + text_of(f.payload));
       senders.push_back(f.header.sender);
     }
+    multishot = client.multishot();
     co_await client.close();
     co_await server.join();
   });
+  EXPECT_EQ(multishot, !receive.force_fallback) << "Linux 6.0 and later receive with one multishot recv";
   ASSERT_EQ(got.size(), 200u);
   for (int i = 0; i < 200; ++i)
     EXPECT_EQ(got[static_cast<std::size_t>(i)], std::to_string(i) + ":message " + std::to_string(i));
@@ -91,6 +98,13 @@ TEST(Tcp, FramesEchoInOrderWithTheirSender) {
 // Shards that wait busy-polling in the kernel: the receive's completion is run inside the wait it ends.
 TEST(Tcp, FramesEchoInOrderBetweenShardsThatBusyPoll) {
   frames_echo_in_order(moirai::IdleStrategy::busy_poll);
+}
+
+// Where the kernel lacks multishot receive: one-shot receives into the same ring's buffers.
+TEST(Tcp, FramesEchoInOrderOnTheOneShotReceiveFallback) {
+  ReceiveOptions receive = FramedOptions{}.receive;
+  receive.force_fallback = true;
+  frames_echo_in_order(moirai::IdleStrategy::spin_then_sleep, receive);
 }
 
 TEST(UnixSocket, FramesEchoOverAUnixStreamSocket) {

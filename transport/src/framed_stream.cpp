@@ -22,6 +22,7 @@ std::string node_text(std::uint32_t node) {
 
 FramedStream::FramedStream(StreamSocket stream, EndpointId self, FramedOptions options)
     : stream_(std::move(stream)),
+      receive_options_(options.receive),
       self_(self),
       max_payload_(options.max_payload),
       peer_node_(options.peer_node),
@@ -42,6 +43,22 @@ void FramedStream::grow_to(std::size_t bytes) {
   begin_ = 0;
   buffer_ = std::move(bigger);
   capacity_ = bytes;
+}
+
+// Copies a received chunk whole behind the bytes held, and gives its buffer back. When it does not fit, the
+// held bytes move to the front, then the buffer grows as before a receive (doubling, up to the `needed`
+// bytes of the frame being read), or further if the chunk holds more than that: its bytes did arrive.
+void FramedStream::take(const Chunk& chunk, std::size_t needed) {
+  const std::size_t n = chunk.bytes.size();
+  if (capacity_ - end_ < n && begin_ != 0) {
+    std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (capacity_ - end_ < n) grow_to(std::max(end_ + n, std::min(capacity_ * 2, needed)));
+  std::memcpy(buffer_.get() + end_, chunk.bytes.data(), n);
+  end_ += n;
+  receiver_->recycle(chunk);
 }
 
 void FramedStream::check_size(std::size_t payload) const {
@@ -107,6 +124,7 @@ Task<void> FramedStream::send(SendBuffer buffer, std::uint16_t type, std::size_t
 
 Task<void> FramedStream::close() {
   co_await flush();
+  receiver_.reset();
   co_await stream_.close();
 }
 
@@ -205,14 +223,20 @@ Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration tim
     Duration left = Duration::max();
     if (until != INT64_MAX) left = Duration(std::max<std::int64_t>(0, until - monotonic_ns()));
     if (frame_deadline && left.count() == 0) incomplete_frame(r.needed);
-    std::size_t got = 0;
+    Chunk chunk;
     try {
-      got = co_await stream_.recv_some(std::span<std::byte>(buffer_.get() + end_, capacity_ - end_), left);
+      if (!receiver_) receiver_ = std::make_unique<StreamReceiver>(stream_, receive_options_);
+      // Not one conditional expression over two co_awaits: g++ 12 evaluates both of its arms.
+      if (left == Duration::max()) {
+        chunk = co_await receiver_->recv();
+      } else {
+        chunk = co_await receiver_->recv(left);
+      }
     } catch (const TransportError& e) {
       if (frame_deadline && e.errc() == TransportErrc::timeout) incomplete_frame(r.needed);
       throw;
     }
-    if (got == 0) {
+    if (chunk.end()) {
       if (end_ == begin_) throw TransportError(TransportErrc::closed, "FramedStream::recv: the peer closed");
       throw TransportError(TransportErrc::connection_reset,
                            "FramedStream::recv: the peer closed in the middle of a frame (" +
@@ -225,7 +249,7 @@ Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration tim
         frame_start_known_ = true;
       }
     }
-    end_ += got;
+    take(chunk, r.needed);
     seat_.set(received_bytes());
   }
 }

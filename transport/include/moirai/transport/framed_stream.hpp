@@ -4,10 +4,13 @@
 // TransportError(message_too_large) or (malformed): the caller closes it, counts the reason and goes on with
 // its other connections.
 //
-// Receive buffers start small and grow, doubling, to the largest frame the peer actually sends (never past
-// the maximum, and never more than twice the bytes that arrived: a header announcing a large frame costs
-// nothing until its bytes come), so thousands of idle or slow connections cost little memory; in steady state
-// nothing is allocated.
+// Receive: one multishot recv stays armed on the connection (StreamReceiver: io_uring fills a small ring of
+// provided buffers of the connection's own, so a receive costs no submission and no re-armed poll), and each
+// chunk that arrives is copied behind what the connection already holds. Where the kernel lacks buffer rings
+// or multishot receive, one-shot receives into the same buffers. The receive buffer starts small and grows,
+// doubling, to the largest frame the peer actually sends (never more than twice the bytes that arrived: a
+// header announcing a large frame costs nothing until its bytes come), so thousands of idle or slow
+// connections cost little memory; in steady state nothing is allocated.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +23,8 @@
 #include "moirai/core/task.hpp"
 #include "moirai/transport/detail/frame_stash.hpp"
 #include "moirai/transport/frame.hpp"
+#include "moirai/transport/receive_options.hpp"
+#include "moirai/transport/stream_receiver.hpp"
 #include "moirai/transport/stream_socket.hpp"
 
 namespace moirai::transport {
@@ -97,6 +102,10 @@ struct FramedOptions {
   // or hostile peer cannot keep a partial frame open for ever). max: no limit. FramedServer sets it from
   // ServerOptions::frame_complete_timeout.
   Duration frame_complete_timeout = Duration::max();
+  // The connection's receive ring (made at its first receive): chunks land there and are copied out at once,
+  // so a few buffers suffice; while the application does not receive, a full ring holds the peer back through
+  // TCP's flow control.
+  ReceiveOptions receive{8, 4096, nullptr, false};
 };
 
 class FramedStream {
@@ -142,13 +151,17 @@ class FramedStream {
   Task<Frame> recv_from(EndpointId sender, Duration timeout = Duration::max());
   // Flushes what is queued, then closes gracefully (see StreamSocket::close).
   Task<void> close();
+  // The socket, for its options and for sending; once this stream has received, do not receive from the
+  // socket directly (the stream's armed receive takes the bytes).
   StreamSocket& stream() noexcept { return stream_; }
+  // Whether the receive is a multishot one (false before the first receive, and where the kernel lacks it).
+  bool multishot() const noexcept { return receiver_ != nullptr && receiver_->multishot(); }
   // The node this connection's frames come from, once known.
   std::optional<std::uint32_t> peer_node() const noexcept { return peer_node_; }
   // Bytes of received frames waiting in the stash.
   std::size_t stashed_bytes() const noexcept { return stash_.bytes(); }
   // Bytes received and not yet returned as a frame (a partial frame, or whole ones not yet asked for), and
-  // the receive buffer's size (at most the maximum frame).
+  // the receive buffer's size (at most the maximum frame and one receive chunk).
   std::size_t received_bytes() const noexcept { return end_ - begin_ - consumed_; }
   std::size_t receive_capacity() const noexcept { return capacity_; }
   // Counts received_bytes() in `budget` from now on, until leave_budget() or the stream's end.
@@ -162,9 +175,14 @@ class FramedStream {
   Task<Frame> receive(std::optional<EndpointId> sender, Duration timeout);
   void drop_returned() noexcept;
   void grow_to(std::size_t bytes);
+  void take(const Chunk& chunk, std::size_t needed);
   [[noreturn]] void incomplete_frame(std::size_t needed) const;
 
   StreamSocket stream_;
+  // Declared after stream_, so that it goes first: a receive armed on the socket is cancelled before the
+  // socket closes.
+  std::unique_ptr<StreamReceiver> receiver_;
+  ReceiveOptions receive_options_;
   EndpointId self_;
   std::uint32_t max_payload_;
   std::optional<std::uint32_t> peer_node_;
