@@ -107,8 +107,7 @@ void run(benchmark::State& state, Way way) {
       state.counters["copied"] = static_cast<double>(pool->stats().copied_sends);
     }
     // The pool goes here, on its shard, once the kernel gave every buffer back.
-    for (int k = 0; k < 5000 && pool && pool->available() != pool->count(); ++k)
-      co_await moirai::sleep_for(std::chrono::milliseconds(1));
+    if (pool) co_await pool->drained();
     pool.reset();
   });
 }

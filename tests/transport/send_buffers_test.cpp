@@ -54,11 +54,11 @@ Task<std::size_t> drain(StreamListener& listener, int messages) {
   co_return wrong + (total - at);  // a byte missing counts as wrong
 }
 
-// Waits (a bounded while) for the kernel's last notifications to bring every buffer of `pool` back, so the
-// pool goes at the end of its test, not later.
+// Waits for the kernel's last notifications to bring every buffer of `pool` back, so the pool goes at the end
+// of its test; a buffer that never came back fails the test (TimedOut) instead of hanging it.
 Task<void> all_back(SendBufferPool& pool) {
-  for (int i = 0; i < 5000 && pool.available() != pool.count(); ++i)
-    co_await moirai::sleep_for(1ms);
+  co_await moirai::with_timeout(5s, pool.drained());
+  EXPECT_EQ(pool.available(), pool.count());
 }
 
 struct Sent {
@@ -191,6 +191,35 @@ TEST(SendBuffers, AnAcquireWaitsForABufferAndACancelledOneTakesNone) {
   EXPECT_TRUE(cancelled_threw);
   EXPECT_TRUE(second_got);
   EXPECT_EQ(free_at_end, 2u);
+}
+
+// drained() returns once every buffer is back, and one that is cancelled first gives back what it took.
+TEST(SendBuffers, DrainedWaitsForEveryBufferAndACancelledOneKeepsNone) {
+  moirai::Runtime rt(two_shards());
+  bool timed_out = false;
+  unsigned free_after_timeout = 99;
+  unsigned free_after_drain = 99;
+  rt.run([&]() -> Task<void> {
+    SendBufferPool pool(SendBufferOptions{4096, 4, true});
+    std::optional<SendBuffer> held = pool.try_acquire();
+    try {
+      co_await moirai::with_timeout(5ms, pool.drained());
+    } catch (const moirai::TimedOut&) {
+      timed_out = true;
+    }
+    free_after_timeout = pool.available();
+    // Given back by another task while drained() waits.
+    auto releaser = moirai::spawn([&]() -> Task<void> {
+      co_await moirai::sleep_for(2ms);
+      held.reset();
+    });
+    co_await pool.drained();
+    free_after_drain = pool.available();
+    co_await releaser.join();
+  });
+  EXPECT_TRUE(timed_out);
+  EXPECT_EQ(free_after_timeout, 3u) << "the cancelled drain gave back the three it had taken";
+  EXPECT_EQ(free_after_drain, 4u);
 }
 
 TEST(SendBuffers, BadOptionsAndSendsAreRefusedNamingTheLimit) {

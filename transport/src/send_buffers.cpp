@@ -42,10 +42,11 @@ struct SendSlot : io::Completion {
   SendPoolState* pool = nullptr;
   std::byte* data = nullptr;
   unsigned index = 0;
-  bool held = false;           // a SendBuffer owns it
-  unsigned results = 0;        // sends whose result CQE has not come
-  unsigned notices = 0;        // notifications still to come
-  SlotSend* sender = nullptr;  // the send waiting for its result
+  bool held = false;               // a SendBuffer owns it
+  unsigned results = 0;            // sends whose result CQE has not come
+  unsigned notices = 0;            // notifications still to come
+  SlotSend* sender = nullptr;      // the send waiting for its result
+  SendSlot* drain_next = nullptr;  // SendBufferPool::drained(): the next buffer it holds
 };
 
 struct SendPoolState {
@@ -283,6 +284,31 @@ unsigned SendBufferPool::available() const noexcept {
 }
 const SendBufferStats& SendBufferPool::stats() const noexcept {
   return state_->stats;
+}
+
+Task<void> SendBufferPool::drained() {
+  // Each buffer is taken in turn and kept, linked through its slot (nothing allocated): once the last is
+  // taken, none is held elsewhere or in flight. They all go back at the end, or when the wait is cancelled.
+  detail::SendSlot* taken = nullptr;
+  auto give_all_back = [&taken]() noexcept {
+    while (taken != nullptr) {
+      SendBuffer(std::exchange(taken, taken->drain_next)).release();
+    }
+  };
+  unsigned n = 0;
+  try {
+    while (n < state_->count) {
+      SendBuffer b = co_await acquire();
+      detail::SendSlot* s = std::exchange(b.slot_, nullptr);
+      s->drain_next = taken;
+      taken = s;
+      ++n;
+    }
+  } catch (...) {
+    give_all_back();
+    throw;
+  }
+  give_all_back();
 }
 
 // ---- sending ----

@@ -129,6 +129,11 @@ class SendBufferPool {
   };
   // A free buffer, waiting (in order of asking) for one to come back when none is free.
   AcquireAwaiter acquire() noexcept { return AcquireAwaiter(state_); }
+  // Returns once every buffer is back: those the application held, and those the kernel may still read until
+  // its zero-copy notification. Await it before destroying the pool, on its shard. It takes the buffers in
+  // turn as acquire() does (tasks acquiring meanwhile wait behind it) and gives them all back at the end, so
+  // the caller must hold none itself; bound it with with_timeout() if a buffer may never come back.
+  Task<void> drained();
 
   // Whether the buffers are registered with the ring (sends use IORING_RECVSEND_FIXED_BUF).
   bool registered() const noexcept;
