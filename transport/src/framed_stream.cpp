@@ -226,7 +226,8 @@ Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration tim
     Chunk chunk;
     try {
       if (!receiver_) receiver_ = std::make_unique<StreamReceiver>(stream_, receive_options_);
-      // Not one conditional expression over two co_awaits: g++ 12 evaluates both of its arms.
+      // Not one conditional expression over two co_awaits: g++ 12 evaluates both of its arms when they
+      // co_await awaiters with destructors (both receives ran, each taking a chunk).
       if (left == Duration::max()) {
         chunk = co_await receiver_->recv();
       } else {
