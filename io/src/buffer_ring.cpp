@@ -31,7 +31,7 @@ void* map_or_throw(std::size_t bytes, const char* what) {
 }  // namespace
 
 BufferRing::BufferRing(Ring& ring, const BufferRingOptions& options)
-    : ring_(&ring), count_(options.count), size_(options.buffer_size) {
+    : ring_(&ring), ring_alive_(ring.alive()), count_(options.count), size_(options.buffer_size) {
   if (count_ == 0 || count_ > kMaxBuffers || (count_ & (count_ - 1)) != 0) {
     throw RingError(EINVAL, "buffer ring: " + std::to_string(count_) +
                                 " buffers; the count must be a power of two from 1 to 32768");
@@ -100,6 +100,12 @@ BufferRing::BufferRing(Ring& ring, const BufferRingOptions& options)
 }
 
 BufferRing::~BufferRing() {
+  if (!*ring_alive_) {
+    // The ring went first (an owner destroyed after its runtime ended). The kernel tears a closed ring down
+    // in its own time and may still pick a buffer of this group meanwhile, so the memory stays mapped, a leak
+    // of this ring's size, rather than unmapped (or mapped again for something else) under a receive.
+    return;
+  }
   // Unregistering first: after it the kernel can select no buffer from this group, so unmapping the memory
   // below cannot race with a receive writing into it.
   if (registered_) io_uring_unregister_buf_ring(ring_->native(), group_);

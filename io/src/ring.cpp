@@ -221,6 +221,7 @@ Ring::Ring(const RingOptions& options) {
   }
   if (rc != 0) throw RingError(-rc, describe_setup_error(-rc, HostFacts::current()));
   if (options.register_ring_fd && io_uring_register_ring_fd(&ring_) == 1) ring_fd_registered_ = true;
+  alive_ = std::make_shared<bool>(true);
   probe();  // now, not at the first MSG_RING: the probe allocates, and the hot path must not
 }
 
@@ -276,6 +277,7 @@ std::string Ring::enable_busy_poll(std::chrono::microseconds window) {
 }
 
 Ring::~Ring() {
+  *alive_ = false;
   io_uring_queue_exit(&ring_);
 }
 

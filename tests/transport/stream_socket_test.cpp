@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -98,6 +99,32 @@ TEST(Tcp, FramesEchoInOrderWithTheirSender) {
 // Shards that wait busy-polling in the kernel: the receive's completion is run inside the wait it ends.
 TEST(Tcp, FramesEchoInOrderBetweenShardsThatBusyPoll) {
   frames_echo_in_order(moirai::IdleStrategy::busy_poll);
+}
+
+// A stream kept past its runtime (declared before it) is destroyed after the shard's ring: its armed receive
+// must then leave the ring alone (AddressSanitizer finds the use after free this once was).
+TEST(Tcp, AFramedStreamThatOutlivesItsRuntimeIsDestroyedWithoutItsRing) {
+  std::optional<FramedStream> kept;
+  std::vector<TransportErrc> endings;
+  std::string got;
+  {
+    moirai::Runtime rt(two_shards());
+    StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
+    const SocketAddress at = listener.local_address();
+    rt.run([&]() -> Task<void> {
+      auto server = moirai::spawn([&]() -> Task<void> {
+        co_await moirai::submit_to(1, [&]() { return echo_server(listener, 1, endings); });
+      });
+      kept.emplace(co_await StreamSocket::connect(at), EndpointId{0, 0, 3}, 1024);
+      co_await kept->send(1, bytes_of("kept"));
+      got = text_of((co_await kept->recv()).payload);  // the receive is armed from here on
+      ::shutdown(kept->stream().fd(), SHUT_WR);  // the server sees the end and closes; `kept` stays open
+      co_await server.join();
+    });
+  }
+  EXPECT_EQ(got, "kept");
+  EXPECT_TRUE(kept->multishot());
+  kept.reset();  // after the runtime: nothing to cancel, and the ring is not touched
 }
 
 // Where the kernel lacks multishot receive: one-shot receives into the same ring's buffers.

@@ -75,6 +75,12 @@ void ReceiveEngine::destroy(ReceiveEngine* e) noexcept {
   if (e == nullptr) return;
   e->closing_ = true;
   if (e->waiter_ != nullptr) e->waiter_ = nullptr;  // a waiter's frame is going too
+  if (!e->buffers_->ring_alive()) {
+    // Destroyed after its shard's ring (a socket kept past its runtime): the ring's end cancelled the
+    // request, and nothing here may touch the ring; the buffer memory stays mapped (see BufferRing).
+    delete e;
+    return;
+  }
   if (e->armed_) {
     e->ring_->cancel(e);
     // The cancel is usually done at submit and the last CQE follows at once; wait for it in the ring (a

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -56,6 +57,8 @@ class BufferRing {
   unsigned count() const noexcept { return count_; }
   std::uint32_t buffer_size() const noexcept { return size_; }
   Ring& ring() const noexcept { return *ring_; }
+  // False once the ring is gone (this buffer ring outlived it): then neither it nor its owner may touch it.
+  bool ring_alive() const noexcept { return *ring_alive_; }
 
   std::byte* buffer(std::uint16_t bid) const noexcept {
     return base_ + static_cast<std::size_t>(bid) * size_;
@@ -77,6 +80,7 @@ class BufferRing {
 
  private:
   Ring* ring_;
+  std::shared_ptr<const bool> ring_alive_;
   unsigned count_;
   std::uint32_t size_;
   std::uint16_t group_ = 0;

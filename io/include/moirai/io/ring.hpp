@@ -10,6 +10,7 @@
 #include <bitset>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -138,6 +139,9 @@ class Ring {
   static bool probe_available() noexcept;
 
   io_uring* native() noexcept { return &ring_; }
+  // True until the ring is destroyed, for what may outlive it by mistake (a receive buffer ring whose socket
+  // is destroyed after its runtime ended): such an owner then leaves the ring alone.
+  std::shared_ptr<const bool> alive() const noexcept { return alive_; }
 
   // Buffer-group ids (the namespace of provided-buffer rings, per ring): the lowest free id, or -1 when all
   // 65536 are taken; `release_buffer_group` frees one. Set-up calls, used by BufferRing.
@@ -157,6 +161,7 @@ class Ring {
   SetupMode mode_ = SetupMode::kPlain;
   bool ring_fd_registered_ = false;
   bool busy_poll_ = false;
+  std::shared_ptr<bool> alive_;
   std::bitset<65536> buffer_groups_;  // buffer-group ids in use
 };
 
