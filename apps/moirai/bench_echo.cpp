@@ -95,7 +95,8 @@ void moirai_stream_round_trip(const BenchOptions& o, SocketKind kind, int a, int
   });
 }
 
-// The same over framed UDP: shard 1 sends every frame back to its sender's address.
+// The same over framed UDP: shard 1 sends every frame back to its sender. Both sockets are connected to their
+// one peer, as the baselines' are (an unconnected send names its address and looks up its route each time).
 void moirai_udp_round_trip(const BenchOptions& o, int a, int b, IdleStrategy idle, const RunBudget& budget,
                            Hist& hist) {
   RuntimeOptions ro = bench_runtime(o, {a, b}, idle);
@@ -113,11 +114,15 @@ void moirai_udp_round_trip(const BenchOptions& o, int a, int b, IdleStrategy idl
       co_await submit_to(1, [&]() -> Task<void> {
         // UDP may lose a datagram even on loopback (a full receive buffer): a bench must then fail or end,
         // not hang, so both sides wait with a timeout.
+        bool connected = false;
         for (;;) {
           DatagramFrame f = co_await server->recv(std::chrono::seconds(5));
           if (f.header.type == 0) break;  // the client's last word
-          const SocketAddress from = f.sender_address();
-          co_await server->send_to(from, f.header.type, f.payload);
+          if (!connected) {
+            server->connect(f.sender_address());
+            connected = true;
+          }
+          co_await server->send(f.header.type, f.payload);
         }
       });
     });
