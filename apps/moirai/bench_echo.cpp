@@ -271,24 +271,28 @@ BenchReport bench_echo(const BenchOptions& o) {
   BenchRow t = summarize("moirai.tcp.throughput", *tput);
   t.per_sec = per_sec;
   r.rows.push_back(t);
-  r.note =
-      "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
-      std::to_string(a) + " to shard on CPU " + std::to_string(b) + " and back; idle " + to_string(idle) +
-      (busy_poll_refused.empty()
-           ? std::string()
-           : " (refused, so the shards spun in user space: " + busy_poll_refused + ")") +
-      (both ? " (the .spin rows: idle spin, in user space)" : "") +
-      "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket "
-      "(syscall_spin), or each through a raw io_uring with Moirai's ring flags, one request at a time, "
-      "spinning on its completion queue (raw_ring: io_uring's own cost here, the floor for Moirai's rows; " +
-      floors +
-      "). ipc: two processes, a 64-byte message (a 16-byte slot header + 48 bytes) each way through an "
-      "IpcChannel in /dev/shm" +
-      (ipc_idle == IdleStrategy::spin
-           ? ", receives busy-poll " + std::to_string(kIpcBenchBusyPoll.count()) + " us"
-           : std::string()) +
-      ", against two threads bouncing a cache line (baseline.cacheline). throughput: " +
-      std::to_string(kWindow) + " frames in flight, ns per message";
+  r.note = "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
+           std::to_string(a) + " to shard on CPU " + std::to_string(b) + " and back; idle " +
+           to_string(idle) +
+           (busy_poll_refused.empty()
+                ? std::string()
+                : " (refused, so the shards spun in user space: " + busy_poll_refused + ")") +
+           (both ? " (the .spin rows: idle spin, in user space)" : "") +
+           (o.inline_io != 0 ? "; sends as syscalls where the socket has room (up to " +
+                                   std::to_string(o.inline_io) + " per resumption), else through the ring"
+                             : std::string("; every send through the ring")) +
+           "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket "
+           "(syscall_spin), or each through a raw io_uring with Moirai's ring flags, one request at a time, "
+           "spinning on its completion queue (raw_ring: io_uring's cost here with a request per send and per "
+           "receive; " +
+           floors +
+           "). ipc: two processes, a 64-byte message (a 16-byte slot header + 48 bytes) each way through an "
+           "IpcChannel in /dev/shm" +
+           (ipc_idle == IdleStrategy::spin
+                ? ", receives busy-poll " + std::to_string(kIpcBenchBusyPoll.count()) + " us"
+                : std::string()) +
+           ", against two threads bouncing a cache line (baseline.cacheline). throughput: " +
+           std::to_string(kWindow) + " frames in flight, ns per message";
   return r;
 }
 

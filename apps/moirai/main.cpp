@@ -44,6 +44,12 @@ int main(int argc, char** argv) {
   count_opt->excludes(duration_opt);
   bench->add_option("--cpus", cpus, "CPUs to use, as A,B (shard 0 on A, shard 1 on B)");
   bench->add_option("--idle", idle, "Idle strategy of the shards")->check(CLI::IsMember(kIdleStrategies));
+  unsigned inline_io = moirai::RuntimeOptions{}.inline_io_per_resumption;
+  bench
+      ->add_option("--inline-io", inline_io,
+                   "Sends a task may make per resumption as non-blocking syscalls (0: all through the ring)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 1'000'000u));
   bench->add_option("--interval-us", interval_us, "Sleep interval of the timer bench, in microseconds")
       ->check(CLI::Range(1u, 10'000'000u));
   bench->add_flag("--json", json, "Print JSON instead of tables");
@@ -270,6 +276,7 @@ int main(int argc, char** argv) {
     o.budget.duration = std::chrono::nanoseconds(static_cast<long long>(duration_s * 1e9));
     if (!cpus.empty()) o.cpus = moirai::parse_cpu_list(cpus);
     o.idle = idle;
+    o.inline_io = inline_io;
     o.interval = std::chrono::microseconds(interval_us);
     o.policy = policy;
     o.metrics = bench_metrics;

@@ -48,6 +48,8 @@ constexpr Counter kCounters[] = {
     {"sleeps", &ShardStats::sleeps, "Times the shard slept in its ring."},
     {"busy_polls", &ShardStats::busy_polls,
      "Times the shard waited in its ring while the kernel busy-polled."},
+    {"inline_io", &ShardStats::inline_io,
+     "Operations a non-blocking syscall finished in place of a ring request (sends with room)."},
     {"stalls", &ShardStats::stalls, "Tasks that ran past the stall budget without suspending."},
     {"deadline_misses", &ShardStats::deadline_misses, "Real-time jobs that ended past their deadline."},
     {"wcet_overruns", &ShardStats::wcet_overruns, "Real-time jobs that ran longer than their WCET."},

@@ -70,6 +70,7 @@ Shard::Shard(detail::RuntimeState& rt, unsigned id, int cpu)
   memory_options_.huge_pages = rt.options.huge_pages ? numa::HugePages::prefer : numa::HugePages::off;
   memory_options_.lock = rt.options.lock_memory;
   memory_options_.prefault = true;
+  inline_io_per_resume_ = rt.options.inline_io_per_resumption;
   memory_.cpu = cpu;
   memory_.node = node_;
   // Message slots are small: huge pages would waste most of a 2 MiB page per ring.
@@ -121,6 +122,7 @@ ShardStats Shard::stats() const noexcept {
   s.wakeups_sent = r(stats_.wakeups_sent);
   s.sleeps = r(stats_.sleeps);
   s.busy_polls = r(stats_.busy_polls);
+  s.inline_io = r(stats_.inline_io);
   s.stalls = r(stats_.stalls);
   s.deadline_misses = r(stats_.deadline_misses);
   s.wcet_overruns = r(stats_.wcet_overruns);
@@ -390,6 +392,7 @@ bool Shard::run_tasks() {
     current_task_ = t;
     resumed_task_ = t;
     resumed_task_done_ = false;
+    inline_io_left_ = inline_io_per_resume_;
     // Real-time tasks have their execution time accounted (WCET checks, round-robin slices); the others pay
     // for the clock only when the stall check is on.
     const bool timed = t != nullptr && t->sched.cls != detail::SchedClass::best_effort;

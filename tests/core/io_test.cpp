@@ -299,6 +299,87 @@ TEST(Io, IoOnAnyPrepFunctionGivesTheCqeResult) {
   });
 }
 
+// A write to a pipe that can also be made as a non-blocking syscall (InlineIo), counting which way it went.
+struct CountedWrite {
+  int fd;
+  const char* data;
+  std::size_t size;
+  int* inline_calls;
+  int* ring_requests;
+  void operator()(io_uring_sqe* sqe) const noexcept {
+    ++*ring_requests;
+    io_uring_prep_write(sqe, fd, data, static_cast<unsigned>(size), 0);
+  }
+  int try_inline() noexcept {
+    ++*inline_calls;
+    const ssize_t n = ::write(fd, data, size);
+    return n >= 0 ? static_cast<int>(n) : -errno;  // -EAGAIN on a full pipe: the ring waits for room
+  }
+};
+static_assert(moirai::InlineIo<CountedWrite>);
+
+TEST(InlineIo, EachResumptionHasItsShareOfSyscallsAndTheNextRequestGoesThroughTheRing) {
+  moirai::RuntimeOptions o = one_shard();
+  o.inline_io_per_resumption = 4;
+  Runtime rt(o);
+  rt.run([&rt]() -> Task<void> {
+    Pipe p;
+    EXPECT_EQ(fcntl(p.w, F_SETFL, O_NONBLOCK), 0);
+    int inline_calls = 0, ring_requests = 0;
+    const auto before = rt.stats(0).inline_io;
+    // Ten writes in what would be one resumption: four as syscalls, the fifth through the ring (the task
+    // suspends, and its next resumption has four more), then four more, then the ring again, then one.
+    for (int i = 0; i < 10; ++i)
+      EXPECT_EQ(co_await moirai::io_op(CountedWrite{p.w, "x", 1, &inline_calls, &ring_requests}), 1);
+    EXPECT_EQ(inline_calls, 8);
+    EXPECT_EQ(ring_requests, 2);
+    EXPECT_EQ(rt.stats(0).inline_io - before, 8u);
+    char buf[16] = {};
+    EXPECT_EQ(::read(p.r, buf, sizeof buf), 10) << "every write, whichever way it went, wrote its byte";
+  });
+}
+
+TEST(InlineIo, ASyscallThatFindsNoRoomLeavesTheRequestToTheRingWhichWaitsForRoom) {
+  Runtime rt(one_shard());
+  rt.run([&rt]() -> Task<void> {
+    Pipe p;
+    EXPECT_EQ(fcntl(p.w, F_SETFL, O_NONBLOCK), 0);
+    std::string fill(static_cast<std::size_t>(fcntl(p.w, F_GETPIPE_SZ)), 'f');
+    EXPECT_EQ(::write(p.w, fill.data(), fill.size()), static_cast<ssize_t>(fill.size()));
+    int inline_calls = 0, ring_requests = 0;
+    const auto before = rt.stats(0).inline_io;
+    auto writer = moirai::spawn([](int fd, int* in, int* ring) -> Task<int> {
+      co_return co_await moirai::io_op(CountedWrite{fd, "y", 1, in, ring});
+    }(p.w, &inline_calls, &ring_requests));
+    co_await yield_n(3);
+    EXPECT_EQ(inline_calls, 1) << "tried once as a syscall";
+    EXPECT_EQ(ring_requests, 1) << "then went to the ring";
+    EXPECT_FALSE(writer.done()) << "the pipe is full: the ring's write waits for room";
+    EXPECT_EQ(rt.stats(0).inline_io, before) << "only finished syscalls are counted";
+    std::string drained(fill.size(), '\0');
+    EXPECT_EQ(::read(p.r, drained.data(), drained.size()), static_cast<ssize_t>(drained.size()));
+    EXPECT_EQ(co_await writer.join(), 1);
+    char c = 0;
+    EXPECT_EQ(::read(p.r, &c, 1), 1);
+    EXPECT_EQ(c, 'y');
+  });
+}
+
+TEST(InlineIo, ZeroPerResumptionSendsEverythingThroughTheRing) {
+  moirai::RuntimeOptions o = one_shard();
+  o.inline_io_per_resumption = 0;
+  Runtime rt(o);
+  rt.run([&rt]() -> Task<void> {
+    Pipe p;
+    int inline_calls = 0, ring_requests = 0;
+    for (int i = 0; i < 5; ++i)
+      EXPECT_EQ(co_await moirai::io_op(CountedWrite{p.w, "z", 1, &inline_calls, &ring_requests}), 1);
+    EXPECT_EQ(inline_calls, 0);
+    EXPECT_EQ(ring_requests, 5);
+    EXPECT_EQ(rt.stats(0).inline_io, 0u);
+  });
+}
+
 TEST(Io, IoOffAShardThrowsNotOnShard) {
   moirai_test::error_message([] { (void)moirai::async_nop().await_ready(); }, moirai::Errc::not_on_shard);
 }

@@ -25,16 +25,8 @@ using moirai_test::bytes_of;
 using moirai_test::text_of;
 
 // A connected pair on one shard: `a` is the writing side, `b` the framed reader.
-struct Pair {
-  StreamSocket a;
-  StreamSocket b;
-};
-Task<Pair> connected_pair(StreamListener& l) {
-  auto accepting = moirai::spawn(l.accept());
-  StreamSocket a = co_await StreamSocket::connect(l.local_address());
-  StreamSocket b = co_await accepting.join();
-  co_return Pair{std::move(a), std::move(b)};
-}
+using Pair = moirai_test::StreamPair;
+using moirai_test::connected_pair;
 
 Task<void> send_from(StreamSocket& s, EndpointId sender, const std::string& text) {
   co_await s.send_all(moirai_test::frame_bytes(static_cast<std::uint32_t>(text.size()), 1, sender, text));

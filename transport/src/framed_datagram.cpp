@@ -52,16 +52,13 @@ bool detail::send_takes_address() noexcept {
   return takes;
 }
 
-void detail::FramedSendPrep::operator()(io_uring_sqe* sqe) noexcept {
-  const std::size_t bytes = header.size() + payload.size();
-  if (bytes <= flat.size() && (to == nullptr || send_takes_address())) {
-    std::memcpy(flat.data(), header.data(), header.size());
-    if (!payload.empty()) std::memcpy(flat.data() + header.size(), payload.data(), payload.size());
-    io_uring_prep_send(sqe, fd, flat.data(), bytes, 0);
-    if (to != nullptr) io_uring_prep_send_set_addr(sqe, to->data(), static_cast<std::uint16_t>(to->size()));
-    return;
-  }
-  // Filled here, in the awaiter's final place: the kernel reads msg and the iovecs until the send is issued.
+void detail::FramedSendPrep::fill_flat() noexcept {
+  std::memcpy(flat.data(), header.data(), header.size());
+  if (!payload.empty()) std::memcpy(flat.data() + header.size(), payload.data(), payload.size());
+}
+
+// Filled in the awaiter's final place: the kernel reads msg and the iovecs until the send is issued.
+void detail::FramedSendPrep::fill_msg() noexcept {
   iov[0].iov_base = header.data();
   iov[0].iov_len = header.size();
   iov[1].iov_base = const_cast<std::byte*>(payload.data());
@@ -71,7 +68,28 @@ void detail::FramedSendPrep::operator()(io_uring_sqe* sqe) noexcept {
   msg.msg_namelen = to != nullptr ? to->size() : 0;
   msg.msg_iov = iov;
   msg.msg_iovlen = payload.empty() ? 1 : 2;
+}
+
+void detail::FramedSendPrep::operator()(io_uring_sqe* sqe) noexcept {
+  if (fits_flat() && (to == nullptr || send_takes_address())) {
+    fill_flat();
+    io_uring_prep_send(sqe, fd, flat.data(), header.size() + payload.size(), 0);
+    if (to != nullptr) io_uring_prep_send_set_addr(sqe, to->data(), static_cast<std::uint16_t>(to->size()));
+    return;
+  }
+  fill_msg();
   io_uring_prep_sendmsg(sqe, fd, &msg, 0);
+}
+
+// The same choice as a syscall: a small frame flat, with one copy, a larger one in two pieces.
+int detail::FramedSendPrep::try_inline() noexcept {
+  if (fits_flat()) {
+    fill_flat();
+    return send_now(fd, flat.data(), header.size() + payload.size(), 0, to != nullptr ? to->data() : nullptr,
+                    to != nullptr ? to->size() : 0);
+  }
+  fill_msg();
+  return sendmsg_now(fd, msg, 0);
 }
 
 FramedDatagramSocket FramedDatagramSocket::bind(const SocketAddress& at, EndpointId self,

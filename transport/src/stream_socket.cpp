@@ -14,6 +14,7 @@
 
 #include "moirai/core/io.hpp"
 #include "moirai/core/timer.hpp"
+#include "moirai/transport/detail/send_now.hpp"
 #include "moirai/transport/error.hpp"
 #include "socket_error.hpp"
 
@@ -120,13 +121,31 @@ Task<std::size_t> StreamSocket::recv_some(std::span<std::byte> buf, Duration tim
   co_return static_cast<std::size_t>(res);
 }
 
+namespace {
+
+// One send of a stream; InlineIo unless another send of the socket is under way.
+struct StreamSendPrep {
+  int fd;
+  std::span<const std::byte> data;
+  int flags;
+  bool alone;
+  void operator()(io_uring_sqe* sqe) const noexcept {
+    io_uring_prep_send(sqe, fd, data.data(), data.size(), flags);
+  }
+  int try_inline() noexcept {
+    return alone ? detail::send_now(fd, data.data(), data.size(), flags) : -EAGAIN;
+  }
+};
+
+}  // namespace
+
 Task<void> StreamSocket::send_all(std::span<const std::byte> data, bool more) {
+  const bool alone = sends_ == 0;
+  detail::SendUnderWay under_way(sends_);
   const int fd = fd_;
   const int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
   while (!data.empty()) {
-    const int res = co_await io_op([fd, data, flags](io_uring_sqe* sqe) noexcept {
-      io_uring_prep_send(sqe, fd, data.data(), data.size(), flags);
-    });
+    const int res = co_await io_op(StreamSendPrep{fd, data, flags, alone});
     if (res < 0) throw error_for(-res, "send");
     data = data.subspan(static_cast<std::size_t>(res));
   }

@@ -10,6 +10,8 @@
 
 #include <liburing.h>
 
+#include <cerrno>
+#include <concepts>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +23,18 @@
 
 namespace moirai {
 
-// Any single-CQE operation: `prep(sqe)` fills the SQE (io_uring_prep_*); co_await yields the CQE's res.
+// A Prep that can also do its operation as a non-blocking syscall: try_inline() gives the result as the CQE
+// would (a count, or -errno), or -EAGAIN when the syscall could not finish it now (or was not tried), and the
+// request then goes through the ring as usual. Only for operations where a syscall that finds no room is
+// cheap and harmless to repeat (sends): the ring's request tries again, and waits for room.
+template <class Prep>
+concept InlineIo = requires(Prep& p) {
+  { p.try_inline() }
+  noexcept->std::same_as<int>;
+};
+
+// Any single-CQE operation: `prep(sqe)` fills the SQE (io_uring_prep_*); co_await yields the CQE's res. A
+// Prep that is InlineIo is first tried as a syscall (Shard::take_inline_io).
 template <class Prep>
 class [[nodiscard]] IoAwaiter : io::Completion, detail::CancelHook {
  public:
@@ -43,6 +56,17 @@ class [[nodiscard]] IoAwaiter : io::Completion, detail::CancelHook {
     shard_ = &this_shard();
     task_ = shard_->current_task();
     detail::throw_if_cancelled(task_);
+    if constexpr (InlineIo<Prep>) {
+      // Shard::take_inline_io: the syscall in place of the request, when it can finish now.
+      if (shard_->take_inline_io()) {
+        const int res = prep_.try_inline();
+        if (res != -EAGAIN) {
+          shard_->count_inline_io();
+          res_ = res;
+          return true;
+        }
+      }
+    }
     return false;
   }
   bool await_suspend(std::coroutine_handle<> h) noexcept {

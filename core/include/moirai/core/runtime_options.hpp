@@ -81,6 +81,10 @@ struct RuntimeOptions {
   unsigned ring_entries = 256;    // SQ entries per shard ring (CQ is four times larger)
   unsigned queue_capacity = 512;  // messages per cross-core ring (one per ordered pair of shards)
   unsigned task_quota = 64;       // task resumptions per loop before the shard looks at messages and io
+  // Sends a task may make per resumption as non-blocking syscalls, each finishing at once where the socket
+  // has room, without a ring request, a CQE or a suspension (Shard::take_inline_io); past them, and for a
+  // send that finds no room, the ring. 0: every send through the ring.
+  unsigned inline_io_per_resumption = 16;
   // Memory each shard maps on its own NUMA node when it starts (mmap + mbind, pre-faulted), so the hot path
   // takes no page fault: coroutine frames and task records, plus the shard's incoming message slots and io
   // buffers. What was obtained is in Runtime::memory(shard).

@@ -115,6 +115,18 @@ class Shard {
 
   // ---- internal: used by Moirai's awaitables; stable for them, not meant for applications ----
 
+  // Inline io: an operation that a non-blocking syscall can finish at once (a send with room in the socket's
+  // buffer) may make that syscall in place of a ring request: the same one kernel entry, but no CQE to reap
+  // and no suspension. Each resumption of a task has RuntimeOptions::inline_io_per_resumption of them; past
+  // that the operation goes through the ring and the task suspends, so a task that only sends still lets
+  // the others run.
+  bool take_inline_io() noexcept {
+    if (inline_io_left_ == 0) return false;
+    --inline_io_left_;
+    return true;
+  }
+  void count_inline_io() noexcept { bump(stats_.inline_io); }
+
   void schedule(std::coroutine_handle<> h, detail::TaskControl* t) {
     if (t != nullptr && histograms_ != nullptr) t->ready_ticks = ticks();  // for the scheduling delay
     // A round-robin task that suspends and is at once ready again (a yield) keeps its turn while its slice
@@ -292,13 +304,15 @@ class Shard {
   // Shutdown state.
   bool stop_seen_ = false;
   bool quiesced_ = false;
+  unsigned inline_io_left_ = 0;        // take_inline_io(); refilled at each resumption
+  unsigned inline_io_per_resume_ = 0;  // RuntimeOptions::inline_io_per_resumption
   std::uint64_t stop_started_ = 0;
 
   // Counters, readable from other threads.
   struct AtomicStats {
     std::atomic<std::uint64_t> tasks_spawned{0}, tasks_run{0}, tasks_completed{0}, tasks_failed{0},
         tasks_cancelled{0}, messages_in{0}, messages_out{0}, completions{0}, timers_fired{0}, wakeups_sent{0},
-        sleeps{0}, busy_polls{0}, stalls{0}, deadline_misses{0}, wcet_overruns{0};
+        sleeps{0}, busy_polls{0}, inline_io{0}, stalls{0}, deadline_misses{0}, wcet_overruns{0};
   };
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

@@ -36,6 +36,7 @@
 #include "moirai/core/io.hpp"
 #include "moirai/core/task.hpp"
 #include "moirai/transport/detail/receive_engine.hpp"
+#include "moirai/transport/detail/send_now.hpp"
 #include "moirai/transport/endpoint.hpp"
 #include "moirai/transport/error.hpp"
 #include "moirai/transport/receive_options.hpp"
@@ -99,6 +100,7 @@ struct SendToPrep {
     msg.msg_iovlen = 1;
     io_uring_prep_sendmsg(sqe, fd, &msg, 0);
   }
+  int try_inline() noexcept { return send_now(fd, data.data(), data.size(), 0, to->data(), to->size()); }
 };
 struct SendPrep {
   int fd;
@@ -106,6 +108,7 @@ struct SendPrep {
   void operator()(io_uring_sqe* sqe) const noexcept {
     io_uring_prep_send(sqe, fd, data.data(), data.size(), 0);
   }
+  int try_inline() noexcept { return send_now(fd, data.data(), data.size(), 0); }
 };
 }  // namespace detail
 

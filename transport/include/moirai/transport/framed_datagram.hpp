@@ -104,6 +104,12 @@ struct FramedSendPrep {
   msghdr msg;
   std::array<std::byte, kFlatFrameBytes> flat;
   void operator()(io_uring_sqe* sqe) noexcept;
+  int try_inline() noexcept;
+
+ private:
+  bool fits_flat() const noexcept { return header.size() + payload.size() <= flat.size(); }
+  void fill_flat() noexcept;
+  void fill_msg() noexcept;
 };
 // Whether IORING_OP_SEND takes a destination address on this kernel (Linux 6.0 and later; the ring's probe
 // lists opcodes, not their fields, so the kernel's release says).

@@ -121,9 +121,10 @@ class FramedStream {
   FramedStream(StreamSocket stream, EndpointId self, std::uint32_t max_payload)
       : FramedStream(std::move(stream), self, with_max_payload(max_payload)) {}
 
-  // One frame of `type` carrying `payload`, sent now (with anything queued before it, in one send). Throws
+  // One frame of `type` carrying `payload`, sent now (with anything queued before it, in one send; one
+  // non-blocking syscall when the socket has room, see StreamSocket::send_all). Throws
   // TransportError(message_too_large) for a payload over the maximum (nothing is sent), or the stream's
-  // errors.
+  // errors. One task at a time sends on a stream: the send buffer is the stream's own.
   Task<void> send(std::uint16_t type, std::span<const std::byte> payload);
   // One frame of `type` whose payload the caller wrote into `buffer` (a registered send buffer, see
   // send_buffers.hpp) at kFrameHeaderSize: the header is written in front of it and the frame leaves after

@@ -68,6 +68,8 @@ class StreamSocket {
   Task<std::size_t> recv_some(std::span<std::byte> buf, Duration timeout = Duration::max());
   // All of `data`, in as many sends as the kernel needs. Throws TransportError(connection_reset) when the
   // peer is gone. `more`: more data follows at once (MSG_MORE), so the kernel may hold a TCP segment for it.
+  // A send that finds room in the socket's buffer is one non-blocking syscall and does not suspend the task
+  // (Shard::take_inline_io); the rest goes through the ring.
   Task<void> send_all(std::span<const std::byte> data, bool more = false);
   // The first `bytes` of a registered send buffer (send_buffers.hpp), whole: zero-copy from the registered
   // memory where the pool and the socket allow it (a Unix socket does not: its first refusal makes this
@@ -101,6 +103,9 @@ class StreamSocket {
  private:
   int fd_ = -1;
   bool zero_copy_refused_ = false;  // the kernel refused a zero-copy send on this socket (EOPNOTSUPP)
+  // Sends under way (send_all, send). Only a send alone on the socket may go as a syscall (InlineIo): one
+  // that waits in the ring for room must not be overtaken.
+  unsigned sends_ = 0;
 };
 
 struct ListenOptions {
