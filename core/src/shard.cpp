@@ -883,7 +883,10 @@ void Shard::sleep_in_ring(bool busy_poll) {
   if (busy_poll) cap(rt_.options.busy_poll_window.count());
   if (!dirty_.empty()) cap(kBackpressureRecheckNs);
   if (stop_seen_ && !quiesced_) cap(kStoppingRecheckNs);
-  if (stall_ticks_ != 0 && peer_in_unreported_run()) cap(rt_.options.stall_budget.count());  // watch it
+  // Watch a peer inside a run. Its line (which it writes at each resumption) is read only when the cap
+  // would shorten the wait, so not by a busy-polling shard whose window is under the budget.
+  const long long budget = rt_.options.stall_budget.count();
+  if (stall_ticks_ != 0 && (timeout < 0 || timeout > budget) && peer_in_unreported_run()) cap(budget);
   if (pollers_ != nullptr && prepare_pollers_for_sleep(timeout)) {
     end_pollers_sleep();
     sleeping_.store(false, std::memory_order_relaxed);
