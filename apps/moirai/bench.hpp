@@ -17,8 +17,9 @@ struct BenchOptions {
   std::vector<int> cpus;  // two CPUs (A for shard 0, B for shard 1); empty: the first two allowed
   std::string idle;       // empty: each bench's own default (spin, or sleep and spin for the timer)
   unsigned inline_io = RuntimeOptions{}.inline_io_per_resumption;  // sends per resumption as syscalls
-  std::chrono::microseconds interval{100};                         // timer bench: sleep interval
-  bool progress = false;                                           // progress lines on stderr
+  std::chrono::nanoseconds busy_poll_after = RuntimeOptions{}.busy_poll_after;
+  std::chrono::microseconds interval{100};  // timer bench: sleep interval
+  bool progress = false;                    // progress lines on stderr
   std::string policy;   // kernel policy of the shards (and the timer baseline): "fifo:80" etc.; empty: other
   std::string metrics;  // HOST:PORT to serve each bench runtime's metrics at while it runs; empty: off
   CapsOptions caps;     // --keep-caps, --no-drop-caps

@@ -80,6 +80,7 @@ inline RuntimeOptions bench_runtime(const BenchOptions& o, std::vector<int> cpus
   ro.cpus = std::move(cpus);
   ro.idle = idle;
   ro.inline_io_per_resumption = o.inline_io;
+  ro.busy_poll_after = o.busy_poll_after;
   ro.metrics = !o.metrics.empty();  // the histograms cost a clock read per wake-up: only when served
   apply_bench_policy(o, ro);
   apply_caps_options(o.caps, ro, {o.metrics});

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -44,6 +45,14 @@ int main(int argc, char** argv) {
   count_opt->excludes(duration_opt);
   bench->add_option("--cpus", cpus, "CPUs to use, as A,B (shard 0 on A, shard 1 on B)");
   bench->add_option("--idle", idle, "Idle strategy of the shards")->check(CLI::IsMember(kIdleStrategies));
+  auto busy_poll_after_ns = static_cast<std::uint64_t>(moirai::RuntimeOptions{}.busy_poll_after.count());
+  bench
+      ->add_option(
+          "--busy-poll-after-ns", busy_poll_after_ns,
+          "With --idle busy-poll: nanoseconds an idle shard spins in user space before it waits in the "
+          "kernel")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1'000'000'000}));
   unsigned inline_io = moirai::RuntimeOptions{}.inline_io_per_resumption;
   bench
       ->add_option("--inline-io", inline_io,
@@ -277,6 +286,7 @@ int main(int argc, char** argv) {
     if (!cpus.empty()) o.cpus = moirai::parse_cpu_list(cpus);
     o.idle = idle;
     o.inline_io = inline_io;
+    o.busy_poll_after = std::chrono::nanoseconds(busy_poll_after_ns);
     o.interval = std::chrono::microseconds(interval_us);
     o.policy = policy;
     o.metrics = bench_metrics;

@@ -91,6 +91,11 @@ void validate(const RuntimeOptions& o) {
                     std::to_string(o.busy_poll_window.count()) +
                     " ns): the kernel spins that long at a time without yielding its CPU");
   }
+  if (o.idle == IdleStrategy::busy_poll &&
+      (o.busy_poll_after.count() < 0 || o.busy_poll_after > std::chrono::seconds(1))) {
+    throw Error(Errc::invalid_argument, "RuntimeOptions::busy_poll_after must be between 0 and 1 s (got " +
+                                            std::to_string(o.busy_poll_after.count()) + " ns)");
+  }
   try {
     o.thread_policy.validate();
   } catch (const std::exception& e) {

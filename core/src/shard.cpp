@@ -223,10 +223,12 @@ void Shard::init_on_thread() {
   }
 
   const double tpu = ticks_per_us();
-  spin_ticks_ =
-      static_cast<std::uint64_t>(static_cast<double>(rt_.options.spin_before_sleep.count()) / 1000.0 * tpu);
-  stall_ticks_ =
-      static_cast<std::uint64_t>(static_cast<double>(rt_.options.stall_budget.count()) / 1000.0 * tpu);
+  const auto to_ticks = [tpu](std::chrono::nanoseconds d) {
+    return static_cast<std::uint64_t>(static_cast<double>(d.count()) / 1000.0 * tpu);
+  };
+  spin_ticks_ = to_ticks(rt_.options.idle == IdleStrategy::busy_poll ? rt_.options.busy_poll_after
+                                                                     : rt_.options.spin_before_sleep);
+  stall_ticks_ = to_ticks(rt_.options.stall_budget);
 }
 
 void Shard::arm_eventfd_read() noexcept {
@@ -899,6 +901,14 @@ void Shard::sleep_in_ring(bool busy_poll) {
   if (pollers_ != nullptr) end_pollers_sleep();
 }
 
+// Whether the shard has been idle for spin_ticks_ (spin_before_sleep, or busy_poll_after), counting from its
+// first idle lap since it last had work.
+bool Shard::spun_long_enough() noexcept {
+  const std::uint64_t now = ticks();
+  if (idle_since_ == 0) idle_since_ = now;
+  return now - idle_since_ >= spin_ticks_;
+}
+
 void Shard::idle() {
   if (stall_ticks_ != 0 && shard_count_ > 1) {
     if (rt_.options.idle != IdleStrategy::spin || ++idle_laps_ % kWatchLaps == 0) watch_peers();
@@ -912,21 +922,19 @@ void Shard::idle() {
     case IdleStrategy::sleep:
       sleep_in_ring();
       return;
-    case IdleStrategy::spin_then_sleep: {
-      const std::uint64_t now = ticks();
-      if (idle_since_ == 0) {
-        idle_since_ = now;
-      } else if (now - idle_since_ >= spin_ticks_) {
+    case IdleStrategy::spin_then_sleep:
+      if (spun_long_enough()) {
         sleep_in_ring();
         idle_since_ = 0;
         return;
       }
       cpu_relax();
       return;
-    }
     case IdleStrategy::busy_poll:
-      // Spin in user space for the last stretch before a timer, and where the kernel cannot busy-poll.
-      if (kernel_busy_poll_ &&
+      // Spin in user space first (busy_poll_after), for the last stretch before a timer, and where the kernel
+      // cannot busy-poll. A wait that ends with nothing to do leaves `idle_since_` as it is, so the shard
+      // goes straight back into the kernel; any work (run_loop) restarts the spin.
+      if (kernel_busy_poll_ && spun_long_enough() &&
           (timers_.empty() || timers_.next_deadline() - monotonic_ns() > kBusyPollTimerMarginNs)) {
         sleep_in_ring(true);
       } else {

@@ -92,6 +92,20 @@ TEST(Runtime, ABusyPollWindowOutOfRangeIsRefusedAtStart) {
   }
 }
 
+TEST(Runtime, ABusyPollSpinOutOfRangeIsRefusedAtStart) {
+  for (const auto after : {std::chrono::nanoseconds(-1), std::chrono::nanoseconds(std::chrono::seconds(2))}) {
+    RuntimeOptions o = two_shards(moirai::IdleStrategy::busy_poll);
+    o.busy_poll_after = after;
+    try {
+      Runtime rt(o);
+      ADD_FAILURE() << "a spin of " << after.count() << " ns was accepted";
+    } catch (const moirai::Error& e) {
+      EXPECT_EQ(e.errc(), moirai::Errc::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find("busy_poll_after"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Runtime, SpawnJoinAndSleep) {
   Runtime rt(two_shards());
   int v = rt.run([]() -> Task<int> {

@@ -588,6 +588,26 @@ INSTANTIATE_TEST_SUITE_P(Idle, SubmitStress,
 
 // ---- wake-ups: a message to a shard asleep in its ring must wake it, every time ----
 
+// busy_poll spins in user space for busy_poll_after before it waits in the kernel: messages that come within
+// the spin cost their senders no wake-up, and an idle shard still goes into the kernel after it.
+TEST(Wakeups, ABusyPollingShardSpinsFirstSoMessagesWithinTheSpinNeedNoWakeUp) {
+  moirai::RuntimeOptions o = two_shards(moirai::IdleStrategy::busy_poll);
+  o.busy_poll_after = 1s;
+  Runtime rt(o);
+  rt.run([&rt]() -> Task<void> {
+    int sum = 0;
+    for (int i = 0; i < 2000; ++i)
+      sum += co_await moirai::submit_to(1, [i] { return i % 3; });
+    EXPECT_EQ(sum, 1999) << "every request answered";  // 666 times (0 + 1 + 2), then 0 + 1
+    EXPECT_EQ(rt.stats(0).wakeups_sent + rt.stats(1).wakeups_sent, 0u) << "both shards stayed in the spin";
+    EXPECT_EQ(rt.stats(0).busy_polls + rt.stats(1).busy_polls, 0u);
+    co_await moirai::sleep_for(1500ms);  // past the spin: shard 0 waits in the kernel until the timer
+    if (moirai::this_shard().kernel_busy_poll()) {
+      EXPECT_GT(rt.stats(0).busy_polls, 0u) << "after the spin the idle shard waited in the kernel";
+    }
+  });
+}
+
 TEST(Wakeups, RoundTripsToASleepingShardAreNeverLost) {
   Runtime rt(two_shards(moirai::IdleStrategy::sleep));
   const long sum = rt.run([]() -> Task<long> {

@@ -20,9 +20,10 @@ enum class IdleStrategy : std::uint8_t {
   // Never sleep, but spin inside the kernel: an idle shard waits in its ring while io_uring busy-polls
   // (io::Ring::enable_busy_poll), so a socket's completion is run and returned by the entry already made,
   // where a user-space spinner must see it flagged and enter the kernel again (the lowest socket round trip
-  // here). The shard comes back to user space at least every `busy_poll_window`, and before its next timer
-  // is due. Peers and IPC writers wake it as they wake a sleeping shard, which costs them a system call: a
-  // cross-core message to it is slower than to a `spin` shard. Where the kernel cannot busy-poll (before
+  // here). It first spins in user space for `busy_poll_after`, and comes back to user space at least every
+  // `busy_poll_window`, and before its next timer is due. While it waits in the kernel, peers and IPC writers
+  // wake it as they wake a sleeping shard, which costs them a system call: a cross-core message that comes
+  // then is slower than to a `spin` shard. Where the kernel cannot busy-poll (before
   // Linux 6.13, or without CONFIG_NET_RX_BUSY_POLL) the shard spins in user space, as `spin`, and says so
   // once on stderr.
   busy_poll,
@@ -77,6 +78,15 @@ struct RuntimeOptions {
   // Each return costs a short sleep in the kernel (its timer; about 13 us here), and for that long the kernel
   // does not yield the CPU to other work of the same CPU on a kernel without preemption.
   std::chrono::nanoseconds busy_poll_window = std::chrono::milliseconds(1);
+  // busy_poll: how long an idle shard spins in user space before it waits in the kernel (0 to 1 s; 0: at
+  // once). A cross-core message that comes within it is seen with no system call of its sender, as under
+  // `spin`, but so is a socket's data (flagged, then one more enter). Measured here (`moirai bench pingpong
+  // --idle busy-poll` and `moirai bench echo`, with --busy-poll-after-ns): 5 us took submit_to from about
+  // 6.1-6.8x the cache line to 1.4-1.6x, and UDP and Unix round trips from about 1.2-1.3x the syscall spin
+  // to 1.4x (TCP's stayed at 1.24-1.29x): over loopback the peer's next message often comes within 5 us of
+  // the shard's last work. Give it to a shard whose traffic is mostly cross-core; a socket-serving shard
+  // keeps 0.
+  std::chrono::nanoseconds busy_poll_after{0};
   bool pin_threads = true;
   unsigned ring_entries = 256;    // SQ entries per shard ring (CQ is four times larger)
   unsigned queue_capacity = 512;  // messages per cross-core ring (one per ordered pair of shards)

@@ -216,6 +216,7 @@ class Shard {
   // Waits in the ring until work comes: sleeping, or (busy_poll) spinning in the kernel for at most the
   // busy-poll window and returning before the next timer is due.
   void sleep_in_ring(bool busy_poll = false);
+  bool spun_long_enough() noexcept;
   bool has_work_for_sleep_check() const noexcept;
   void wake_peer(Shard& peer) noexcept;
   bool stop_step();
@@ -279,8 +280,8 @@ class Shard {
   rt::ApplyResult thread_policy_;
 
   // Idle and wake-up state.
-  std::uint64_t idle_since_ = 0;
-  std::uint64_t spin_ticks_ = 0;
+  std::uint64_t idle_since_ = 0;   // ticks() at the first idle lap since the last work; 0: not idle
+  std::uint64_t spin_ticks_ = 0;   // spin_before_sleep, or busy_poll_after, in ticks
   bool kernel_busy_poll_ = false;  // idle busy_poll, and the ring took it (otherwise the shard spins)
   std::uint64_t stall_ticks_ = 0;
   std::uint64_t last_watch_ = 0;  // ticks() when this shard last looked at its peers for ongoing stalls
