@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -78,32 +80,30 @@ TEST(Runtime, IdleStrategyNamesReadBackAndAnUnknownOneNamesTheChoices) {
   }
 }
 
-TEST(Runtime, ABusyPollWindowOutOfRangeIsRefusedAtStart) {
-  for (const auto window : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(std::chrono::seconds(2))}) {
+// Busy-poll durations out of range, each refused at start with an error naming the option.
+void expect_busy_poll_option_refused(std::chrono::nanoseconds RuntimeOptions::*field, const char* name,
+                                     std::initializer_list<std::chrono::nanoseconds> values) {
+  for (const auto value : values) {
     RuntimeOptions o = two_shards(moirai::IdleStrategy::busy_poll);
-    o.busy_poll_window = window;
+    o.*field = value;
     try {
       Runtime rt(o);
-      ADD_FAILURE() << "a window of " << window.count() << " ns was accepted";
+      ADD_FAILURE() << name << " of " << value.count() << " ns was accepted";
     } catch (const moirai::Error& e) {
       EXPECT_EQ(e.errc(), moirai::Errc::invalid_argument);
-      EXPECT_NE(std::string(e.what()).find("busy_poll_window"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
     }
   }
 }
 
+TEST(Runtime, ABusyPollWindowOutOfRangeIsRefusedAtStart) {
+  expect_busy_poll_option_refused(&RuntimeOptions::busy_poll_window, "busy_poll_window",
+                                  {std::chrono::nanoseconds(0), std::chrono::seconds(2)});
+}
+
 TEST(Runtime, ABusyPollSpinOutOfRangeIsRefusedAtStart) {
-  for (const auto after : {std::chrono::nanoseconds(-1), std::chrono::nanoseconds(std::chrono::seconds(2))}) {
-    RuntimeOptions o = two_shards(moirai::IdleStrategy::busy_poll);
-    o.busy_poll_after = after;
-    try {
-      Runtime rt(o);
-      ADD_FAILURE() << "a spin of " << after.count() << " ns was accepted";
-    } catch (const moirai::Error& e) {
-      EXPECT_EQ(e.errc(), moirai::Errc::invalid_argument);
-      EXPECT_NE(std::string(e.what()).find("busy_poll_after"), std::string::npos) << e.what();
-    }
-  }
+  expect_busy_poll_option_refused(&RuntimeOptions::busy_poll_after, "busy_poll_after",
+                                  {std::chrono::nanoseconds(-1), std::chrono::seconds(2)});
 }
 
 TEST(Runtime, SpawnJoinAndSleep) {
