@@ -43,9 +43,23 @@ SocketAddress listen_address(SocketKind kind) {
   return SocketAddress::parse("127.0.0.1:0");
 }
 
+// Both ends' framing: 4 KiB frames, and the receive polled by a spinning shard itself (--poll-when-idle).
+FramedOptions framing(const BenchOptions& o) {
+  FramedOptions f;
+  f.max_payload = 4096;
+  f.receive.poll_when_idle = o.poll_when_idle;
+  return f;
+}
+
+FramedDatagramOptions datagram_framing(const BenchOptions& o) {
+  FramedDatagramOptions f;
+  f.socket.receive.poll_when_idle = o.poll_when_idle;
+  return f;
+}
+
 // Shard 1's side: echoes every frame of one connection until it closes.
-Task<void> echo_one(StreamListener& listener) {
-  FramedStream s(co_await listener.accept(), EndpointId{0, 1, 0}, 4096);
+Task<void> echo_one(StreamListener& listener, const FramedOptions& options) {
+  FramedStream s(co_await listener.accept(), EndpointId{0, 1, 0}, options);
   try {
     for (;;) {
       Frame f = co_await s.recv();
@@ -68,8 +82,10 @@ void with_stream_echo(const BenchOptions& o, SocketKind kind, int a, int b, Idle
   const SocketAddress at = listener.local_address();
   rt.run([&]() -> Task<void> {
     serve_metrics_if_asked(o.metrics);
-    auto server = spawn([&]() -> Task<void> { co_await submit_to(1, [&] { return echo_one(listener); }); });
-    FramedStream c(co_await StreamSocket::connect(at), EndpointId{0, 0, 0}, 4096);
+    const FramedOptions options = framing(o);
+    auto server =
+        spawn([&]() -> Task<void> { co_await submit_to(1, [&] { return echo_one(listener, options); }); });
+    FramedStream c(co_await StreamSocket::connect(at), EndpointId{0, 0, 0}, options);
     co_await client(c);
     co_await c.close();
     co_await server.join();
@@ -107,7 +123,8 @@ void moirai_udp_round_trip(const BenchOptions& o, int a, int b, IdleStrategy idl
     const SocketAddress any = SocketAddress::parse("127.0.0.1:0");
     std::unique_ptr<FramedDatagramSocket> server;
     co_await submit_to(1, [&] {
-      server = std::make_unique<FramedDatagramSocket>(FramedDatagramSocket::bind(any, EndpointId{0, 1, 0}));
+      server = std::make_unique<FramedDatagramSocket>(
+          FramedDatagramSocket::bind(any, EndpointId{0, 1, 0}, datagram_framing(o)));
     });
     const SocketAddress at = server->local_address();
     auto serving = spawn([&]() -> Task<void> {
@@ -126,7 +143,7 @@ void moirai_udp_round_trip(const BenchOptions& o, int a, int b, IdleStrategy idl
         }
       });
     });
-    FramedDatagramSocket c = FramedDatagramSocket::bind(any, EndpointId{0, 0, 0});
+    FramedDatagramSocket c = FramedDatagramSocket::bind(any, EndpointId{0, 0, 0}, datagram_framing(o));
     c.connect(at);
     std::byte payload[kPayload]{};
     for (int i = 0; i < kWarmup; ++i) {
@@ -176,14 +193,15 @@ double moirai_stream_throughput(const BenchOptions& o, int a, int b, IdleStrateg
 BenchReport bench_echo(const BenchOptions& o) {
   const auto [a, b] = two_cpus(o);
   const RunBudget budget = or_default(o.budget, 100'000);
-  // The socket rows' shards wait busy-polling in the kernel unless --idle says otherwise; beside them, the
-  // same with shards spinning in user space (the `.spin` rows), so the two ways of spinning are compared in
-  // one run. The IPC row spins in user space: its receiver watches shared memory, which no kernel wait sees.
-  const IdleStrategy idle = idle_or(o, IdleStrategy::busy_poll);
+  // The socket rows' shards spin in user space (reading their waiting sockets themselves unless
+  // --poll-when-idle false) unless --idle says otherwise; beside them, with no --idle, the same with shards
+  // busy-polling in the kernel (the `.busy_poll` rows), so the two ways of spinning are compared in one run.
+  // The IPC row spins in user space: its receiver watches shared memory, which no kernel wait sees.
+  const IdleStrategy idle = idle_or(o, IdleStrategy::spin);
   const IdleStrategy ipc_idle = idle_or(o, IdleStrategy::spin);
-  const bool both = idle == IdleStrategy::busy_poll;
+  const bool both = o.idle.empty();
   std::string busy_poll_refused;
-  if (idle == IdleStrategy::busy_poll) {
+  if (idle == IdleStrategy::busy_poll || both) {
     io::Ring probe_ring;
     busy_poll_refused = probe_ring.enable_busy_poll(std::chrono::milliseconds(1));
   }
@@ -191,20 +209,20 @@ BenchReport bench_echo(const BenchOptions& o) {
     const char* baseline;
     const char* raw_ring;
     const char* mine;
-    const char* mine_spin;
+    const char* mine_busy_poll;
     SocketKind kind;
     std::unique_ptr<Hist> base = std::make_unique<Hist>();
     std::unique_ptr<Hist> ring = std::make_unique<Hist>();
     std::unique_ptr<Hist> hist = std::make_unique<Hist>();
-    std::unique_ptr<Hist> spin = std::make_unique<Hist>();
+    std::unique_ptr<Hist> busy_poll = std::make_unique<Hist>();
   };
   std::vector<Pair> pairs;
-  pairs.push_back({"baseline.tcp_syscall_spin", "baseline.tcp_raw_ring", "moirai.tcp", "moirai.tcp.spin",
+  pairs.push_back({"baseline.tcp_syscall_spin", "baseline.tcp_raw_ring", "moirai.tcp", "moirai.tcp.busy_poll",
                    SocketKind::tcp});
-  pairs.push_back({"baseline.udp_syscall_spin", "baseline.udp_raw_ring", "moirai.udp", "moirai.udp.spin",
+  pairs.push_back({"baseline.udp_syscall_spin", "baseline.udp_raw_ring", "moirai.udp", "moirai.udp.busy_poll",
                    SocketKind::udp});
-  pairs.push_back({"baseline.unix_syscall_spin", "baseline.unix_raw_ring", "moirai.unix", "moirai.unix.spin",
-                   SocketKind::unix_stream});
+  pairs.push_back({"baseline.unix_syscall_spin", "baseline.unix_raw_ring", "moirai.unix",
+                   "moirai.unix.busy_poll", SocketKind::unix_stream});
   auto measure = [&](const Pair& p, IdleStrategy how, Hist& hist) {
     if (p.kind == SocketKind::udp) {
       moirai_udp_round_trip(o, a, b, how, share(budget, kRounds), hist);
@@ -221,8 +239,8 @@ BenchReport bench_echo(const BenchOptions& o) {
       progress(o, (std::string("echo: ") + p.mine).c_str());
       measure(p, idle, *p.hist);
       if (both) {
-        progress(o, (std::string("echo: ") + p.mine_spin).c_str());
-        measure(p, IdleStrategy::spin, *p.spin);
+        progress(o, (std::string("echo: ") + p.mine_busy_poll).c_str());
+        measure(p, IdleStrategy::busy_poll, *p.busy_poll);
       }
     }
   }
@@ -253,9 +271,9 @@ BenchReport bench_echo(const BenchOptions& o) {
     row.compare_with = p.baseline;
     r.rows.push_back(row);
     if (both) {
-      BenchRow spin = summarize(p.mine_spin, *p.spin);
-      spin.compare_with = p.baseline;
-      r.rows.push_back(spin);
+      BenchRow busy = summarize(p.mine_busy_poll, *p.busy_poll);
+      busy.compare_with = p.baseline;
+      r.rows.push_back(busy);
     }
     if (ring.p50 != 0) {
       char text[96];
@@ -273,14 +291,16 @@ BenchReport bench_echo(const BenchOptions& o) {
   r.rows.push_back(t);
   r.note = "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
            std::to_string(a) + " to shard on CPU " + std::to_string(b) + " and back; idle " +
-           to_string(idle) +
+           to_string(idle) + (both ? " (the .busy_poll rows: idle busy-poll, spinning in the kernel)" : "") +
            (busy_poll_refused.empty()
                 ? std::string()
-                : " (refused, so the shards spun in user space: " + busy_poll_refused + ")") +
-           (both ? " (the .spin rows: idle spin, in user space)" : "") +
+                : " (busy-poll refused, so those shards spun in user space: " + busy_poll_refused + ")") +
            (o.inline_io != 0 ? "; sends as syscalls where the socket has room (up to " +
                                    std::to_string(o.inline_io) + " per resumption), else through the ring"
                              : std::string("; every send through the ring")) +
+           (o.poll_when_idle ? "; a shard spinning idle in user space reads its waiting socket itself "
+                               "(poll_when_idle), the ring's receive armed behind it"
+                             : "; every receive from the ring") +
            "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket "
            "(syscall_spin), or each through a raw io_uring with Moirai's ring flags, one request at a time, "
            "spinning on its completion queue (raw_ring: io_uring's cost here with a request per send and per "

@@ -59,6 +59,13 @@ int main(int argc, char** argv) {
                    "Sends a task may make per resumption as non-blocking syscalls (0: all through the ring)")
       ->capture_default_str()
       ->check(CLI::Range(0u, 1'000'000u));
+  bool poll_when_idle = true;
+  bench
+      ->add_option(
+          "--poll-when-idle", poll_when_idle,
+          "bench echo: a shard spinning idle reads its waiting sockets itself with non-blocking recv "
+          "(ReceiveOptions::poll_when_idle)")
+      ->capture_default_str();
   bench->add_option("--interval-us", interval_us, "Sleep interval of the timer bench, in microseconds")
       ->check(CLI::Range(1u, 10'000'000u));
   bench->add_flag("--json", json, "Print JSON instead of tables");
@@ -287,6 +294,7 @@ int main(int argc, char** argv) {
     o.idle = idle;
     o.inline_io = inline_io;
     o.busy_poll_after = std::chrono::nanoseconds(busy_poll_after_ns);
+    o.poll_when_idle = poll_when_idle;
     o.interval = std::chrono::microseconds(interval_us);
     o.policy = policy;
     o.metrics = bench_metrics;

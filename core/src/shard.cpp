@@ -123,6 +123,7 @@ ShardStats Shard::stats() const noexcept {
   s.sleeps = r(stats_.sleeps);
   s.busy_polls = r(stats_.busy_polls);
   s.inline_io = r(stats_.inline_io);
+  s.idle_poll_hits = r(stats_.idle_poll_hits);
   s.stalls = r(stats_.stalls);
   s.deadline_misses = r(stats_.deadline_misses);
   s.wcet_overruns = r(stats_.wcet_overruns);
@@ -812,32 +813,46 @@ void Shard::wake_from_outside() noexcept {
 // Pollers. The list is walked with the next pointer saved first, since a poller may remove itself when it
 // resumes its waiter.
 
-void Shard::add_poller(Poller* p) noexcept {
-  if (p->registered_) return;
-  p->registered_ = true;
+void Shard::add_poller(Poller* p, PollWhen when) noexcept {
+  if (p->list_ != nullptr) return;
+  Poller*& head = when == PollWhen::every_lap ? pollers_ : idle_pollers_;
+  p->list_ = &head;
   p->prev_ = nullptr;
-  p->next_ = pollers_;
-  if (pollers_ != nullptr) pollers_->prev_ = p;
-  pollers_ = p;
+  p->next_ = head;
+  if (head != nullptr) head->prev_ = p;
+  head = p;
 }
 
 void Shard::remove_poller(Poller* p) noexcept {
-  if (!p->registered_) return;
-  p->registered_ = false;
+  if (p->list_ == nullptr) return;
   if (p->prev_ != nullptr) p->prev_->next_ = p->next_;
   if (p->next_ != nullptr) p->next_->prev_ = p->prev_;
-  if (pollers_ == p) pollers_ = p->next_;
+  if (*p->list_ == p) *p->list_ = p->next_;
   p->prev_ = p->next_ = nullptr;
+  p->list_ = nullptr;
 }
 
-bool Shard::run_pollers() noexcept {
+bool Shard::run_pollers(Poller* head) noexcept {
   bool busy = false;
-  for (Poller* p = pollers_; p != nullptr;) {
+  for (Poller* p = head; p != nullptr;) {
     Poller* next = p->next_;
     busy |= p->poll();
     p = next;
   }
   return busy;
+}
+
+// One idle lap spent spinning in user space: the idle pollers in place of the pause (their syscalls pace the
+// lap well enough), or the pause.
+void Shard::spin_lap() noexcept {
+  if (idle_pollers_ == nullptr) {
+    cpu_relax();
+    return;
+  }
+  if (run_pollers(idle_pollers_)) {
+    bump(stats_.idle_poll_hits);
+    idle_since_ = 0;
+  }
 }
 
 // Each poller publishes its own "sleeping" word and looks again after the shard's own `sleeping_` fence, the
@@ -917,7 +932,7 @@ void Shard::idle() {
     case IdleStrategy::spin:
       // The pause stays: without it the round trip measured slower here, as back-to-back polls of the
       // incoming slot contend with the producer's write of it.
-      cpu_relax();
+      spin_lap();
       return;
     case IdleStrategy::sleep:
       sleep_in_ring();
@@ -928,7 +943,7 @@ void Shard::idle() {
         idle_since_ = 0;
         return;
       }
-      cpu_relax();
+      spin_lap();
       return;
     case IdleStrategy::busy_poll:
       // Spin in user space first (busy_poll_after), for the last stretch before a timer, and where the kernel
@@ -938,7 +953,7 @@ void Shard::idle() {
           (timers_.empty() || timers_.next_deadline() - monotonic_ns() > kBusyPollTimerMarginNs)) {
         sleep_in_ring(true);
       } else {
-        cpu_relax();
+        spin_lap();
       }
       return;
   }
@@ -1001,7 +1016,7 @@ void Shard::run_loop() {
     bool busy = drain_incoming();
     busy |= drain_external();
     // Before the tasks, so that a waiter a poller resumes runs in this lap. One branch when none is there.
-    if (pollers_ != nullptr) busy |= run_pollers();
+    if (pollers_ != nullptr) busy |= run_pollers(pollers_);
     flush_outgoing();
     busy |= run_tasks();
     busy |= flush_outgoing();

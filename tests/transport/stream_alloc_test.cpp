@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "../support/allocation_counter.hpp"
+#include "moirai/core/shard.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/submit.hpp"
 #include "moirai/core/timer.hpp"
@@ -21,22 +22,32 @@ using moirai_test::Counted;
 using namespace moirai::transport;
 using namespace std::chrono_literals;
 
-Task<void> echo(StreamListener& l) {
-  FramedStream s(co_await l.accept(), EndpointId{0, 1, 0});
+FramedOptions framing(bool poll_when_idle) {
+  FramedOptions o;
+  o.receive.poll_when_idle = poll_when_idle;
+  return o;
+}
+
+Task<void> echo(StreamListener& l, bool poll_when_idle) {
+  FramedStream s(co_await l.accept(), EndpointId{0, 1, 0}, framing(poll_when_idle));
   for (;;) {
     Frame f = co_await s.recv();
     co_await s.send(f.header.type, f.payload);
   }
 }
 
-TEST(StreamAllocations, NoneAcrossOneHundredThousandFramedRoundTrips) {
+// Both ends' receives read by their spinning shard itself (ReceiveOptions::poll_when_idle) or from the ring.
+void expect_framed_round_trips_allocate_nothing(bool poll_when_idle) {
   StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
   std::optional<FramedStream> client;
+  std::uint64_t idle_poll_hits = 0;
   auto body = [&](int n) -> Task<std::uint64_t> {
     if (!client) {  // the warm-up call connects; the counted one reuses the connection
       // Detached: the runtime cancels it when the test's body is done.
-      co_await moirai::post_to(1, [l = &listener] { moirai::spawn_detached(echo(*l)); });
-      client.emplace(co_await StreamSocket::connect(listener.local_address()), EndpointId{0, 0, 0});
+      co_await moirai::post_to(
+          1, [l = &listener, poll_when_idle] { moirai::spawn_detached(echo(*l, poll_when_idle)); });
+      client.emplace(co_await StreamSocket::connect(listener.local_address()), EndpointId{0, 0, 0},
+                     framing(poll_when_idle));
     }
     std::byte payload[48]{};
     std::uint64_t bytes = 0;
@@ -51,11 +62,25 @@ TEST(StreamAllocations, NoneAcrossOneHundredThousandFramedRoundTrips) {
         bytes += (co_await client->recv(1s)).payload.size();
       }
     }
+    idle_poll_hits = moirai::this_shard().stats().idle_poll_hits;
     co_return bytes;
   };
   Counted c = count_allocations(body);
   EXPECT_EQ(c.allocations, 0u);
   EXPECT_EQ(c.sum, 48u * (1000 + 100'000));
+  if (poll_when_idle) {
+    EXPECT_GT(idle_poll_hits, 0u) << "the spinning shard read replies itself";
+  } else {
+    EXPECT_EQ(idle_poll_hits, 0u);
+  }
+}
+
+TEST(StreamAllocations, NoneAcrossOneHundredThousandFramedRoundTrips) {
+  expect_framed_round_trips_allocate_nothing(false);
+}
+
+TEST(StreamAllocations, NoneWhenTheSpinningShardReadsTheSocketsItself) {
+  expect_framed_round_trips_allocate_nothing(true);
 }
 
 // Reads and drops everything one connection sends, until it closes.

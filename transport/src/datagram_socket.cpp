@@ -140,7 +140,7 @@ Datagram DatagramSocket::RecvAwaiter::await_resume() {
     throw detail::error_for(r.res < 0 ? -r.res : EIO, "udp recv");
   }
   engine_->hold(r.bid);
-  std::byte* buf = engine_->buffers().buffer(static_cast<std::uint16_t>(r.bid));
+  std::byte* buf = engine_->bytes(r.bid);
   msghdr& layout = engine_->layout();
   io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buf, r.res, &layout);
   if (out == nullptr) [[unlikely]]

@@ -66,6 +66,7 @@ ReceiveEngine::ReceiveEngine(int fd, ReceiveKind kind, const ReceiveOptions& opt
   const std::uint32_t capacity = pow2_at_least(buffers_->count() + 2);
   queue_ = std::make_unique<Received[]>(capacity);
   mask_ = capacity - 1;
+  if (options.poll_when_idle) direct_ = std::make_unique<std::byte[]>(buffers_->buffer_size());
   arm();
 }
 
@@ -77,10 +78,12 @@ void ReceiveEngine::destroy(ReceiveEngine* e) noexcept {
   if (e->waiter_ != nullptr) e->waiter_ = nullptr;  // a waiter's frame is going too
   if (!e->buffers_->ring_alive()) {
     // Destroyed after its shard's ring (a socket kept past its runtime): the ring's end cancelled the
-    // request, and nothing here may touch the ring; the buffer memory stays mapped (see BufferRing).
+    // request, and nothing here may touch the ring or the shard; the buffer memory stays mapped (see
+    // BufferRing).
     delete e;
     return;
   }
+  e->shard_->remove_poller(e);
   if (e->armed_) {
     e->ring_->cancel(e);
     // The cancel is usually done at submit and the last CQE follows at once; wait for it in the ring (a
@@ -90,8 +93,8 @@ void ReceiveEngine::destroy(ReceiveEngine* e) noexcept {
   }
   Received r;
   while (e->pop(r))
-    if (r.bid >= 0) e->buffers_->recycle(static_cast<std::uint16_t>(r.bid));
-  if (e->held_ >= 0) e->buffers_->recycle(static_cast<std::uint16_t>(std::exchange(e->held_, -1)));
+    e->release(r.bid);
+  e->release(std::exchange(e->held_, -1));
   if (e->armed_) {
     e->orphaned_ = true;  // freed by its last CQE
     return;
@@ -145,18 +148,7 @@ void ReceiveEngine::arm() noexcept {
   } else {
     std::byte* buf = buffers_->buffer(static_cast<std::uint16_t>(bid));
     if (kind_ == ReceiveKind::datagram) {
-      // The layout multishot recvmsg would have made: header, name, control, payload.
-      std::byte* name = buf + sizeof(io_uring_recvmsg_out);
-      msg_ = msghdr{};
-      msg_.msg_name = name;
-      msg_.msg_namelen = layout_.msg_namelen;
-      msg_.msg_control = name + layout_.msg_namelen;
-      msg_.msg_controllen = layout_.msg_controllen;
-      const std::size_t front = sizeof(io_uring_recvmsg_out) + layout_.msg_namelen + layout_.msg_controllen;
-      iov_.iov_base = buf + front;
-      iov_.iov_len = buffers_->buffer_size() - front;
-      msg_.msg_iov = &iov_;
-      msg_.msg_iovlen = 1;
+      prepare_datagram(buf, buffers_->buffer_size(), msg_, iov_);
       io_uring_prep_recvmsg(sqe, fd_, &msg_, 0);
     } else {
       io_uring_prep_recv(sqe, fd_, buf, buffers_->buffer_size(), 0);
@@ -166,6 +158,32 @@ void ReceiveEngine::arm() noexcept {
   io::Ring::set_completion(sqe, this);
   armed_ = true;
   starved_ = false;
+}
+
+void ReceiveEngine::prepare_datagram(std::byte* buf, std::size_t size, msghdr& msg,
+                                     iovec& iov) const noexcept {
+  // The layout multishot recvmsg makes: header, name, control, payload.
+  std::byte* name = buf + sizeof(io_uring_recvmsg_out);
+  msg = msghdr{};
+  msg.msg_name = name;
+  msg.msg_namelen = layout_.msg_namelen;
+  msg.msg_control = name + layout_.msg_namelen;
+  msg.msg_controllen = layout_.msg_controllen;
+  const std::size_t front = sizeof(io_uring_recvmsg_out) + layout_.msg_namelen + layout_.msg_controllen;
+  iov.iov_base = buf + front;
+  iov.iov_len = size - front;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+}
+
+int ReceiveEngine::complete_datagram(std::byte* buf, const msghdr& msg, int res) const noexcept {
+  io_uring_recvmsg_out out{};
+  out.namelen = msg.msg_namelen;
+  out.controllen = static_cast<std::uint32_t>(msg.msg_controllen);
+  out.payloadlen = static_cast<std::uint32_t>(res);
+  out.flags = static_cast<std::uint32_t>(msg.msg_flags);
+  std::memcpy(buf, &out, sizeof out);
+  return res + static_cast<int>(sizeof out + layout_.msg_namelen + layout_.msg_controllen);
 }
 
 void ReceiveEngine::on_cqe(io::Completion* c, int res, std::uint32_t flags) noexcept {
@@ -179,58 +197,101 @@ void ReceiveEngine::on_cqe(io::Completion* c, int res, std::uint32_t flags) noex
     bid = std::exchange(e->inflight_bid_, -1);
   }
   if (e->closing_) {
-    if (bid >= 0) e->buffers_->recycle(static_cast<std::uint16_t>(bid));
+    e->release(bid);
     if (e->orphaned_ && !e->armed_) delete e;
     return;
   }
-  if (res < 0 || (res == 0 && e->kind_ == ReceiveKind::stream)) {
-    if (bid >= 0) e->buffers_->recycle(static_cast<std::uint16_t>(bid));
-    if (res == -ENOBUFS) {
-      // Every buffer is with the application: the backpressure. Re-armed when one comes back.
-      ++e->enobufs_;
-      e->starved_ = true;
-      if (e->buffers_->held() < e->buffers_->count()) e->arm();  // a shared ring: another socket recycled
-      return;
-    }
-    if (res == -EINVAL && e->multishot_ && !e->got_data_) {
-      // This kernel has buffer rings but not multishot receive (5.19): one-shot receives from now on.
-      e->fall_back();
-      e->arm();
-      e->wake();
-      return;
-    }
-    // A stream's end or error is final. A datagram socket's error (an ICMP port unreachable seen as
-    // ECONNREFUSED, say) goes to the reader, and the request is re-armed at the next receive, not here, so a
-    // persistent error cannot spin the shard.
-    if (e->kind_ == ReceiveKind::stream) e->ended_ = true;
-    e->push({res, -1});
+  if (res == -ENOBUFS) {
+    // Every buffer is with the application: the backpressure. Re-armed when one comes back.
+    e->release(bid);
+    ++e->enobufs_;
+    e->starved_ = true;
+    if (e->buffers_->held() < e->buffers_->count()) e->arm();  // a shared ring: another socket recycled
+    return;
+  }
+  if (res == -EINVAL && e->multishot_ && !e->got_data_) {
+    // This kernel has buffer rings but not multishot receive (5.19): one-shot receives from now on.
+    e->release(bid);
+    e->fall_back();
+    e->arm();
     e->wake();
+    return;
+  }
+  if (res >= 0 && bid >= 0 && e->kind_ == ReceiveKind::datagram && !e->multishot_)
+    res = e->complete_datagram(e->bytes(bid), e->msg_, res);
+  e->deliver(res, bid);
+}
+
+void ReceiveEngine::deliver(int res, std::int32_t bid) noexcept {
+  if (res < 0 || (res == 0 && kind_ == ReceiveKind::stream)) {
+    release(bid);
+    // A stream's end or error is final, and told once: idle polling may have seen it before the ring's
+    // request did. A datagram socket's error (an ICMP port unreachable seen as ECONNREFUSED, say) goes to
+    // the reader, and the request is re-armed at the next receive, not here, so a persistent error cannot
+    // spin the shard.
+    if (kind_ == ReceiveKind::stream) {
+      if (ended_) return;
+      ended_ = true;
+    }
+    push({res, -1});
+    wake();
     return;
   }
   if (bid < 0) {  // data without a buffer cannot happen; treat as a malformed completion
-    e->push({-EIO, -1});
-    e->wake();
+    push({-EIO, -1});
+    wake();
     return;
   }
-  e->got_data_ = true;
-  if (e->kind_ == ReceiveKind::datagram && !e->multishot_) {
-    // Complete the header multishot recvmsg would have written.
-    io_uring_recvmsg_out out{};
-    out.namelen = e->msg_.msg_namelen;
-    out.controllen = static_cast<std::uint32_t>(e->msg_.msg_controllen);
-    out.payloadlen = static_cast<std::uint32_t>(res);
-    out.flags = static_cast<std::uint32_t>(e->msg_.msg_flags);
-    std::memcpy(e->buffers_->buffer(static_cast<std::uint16_t>(bid)), &out, sizeof out);
-    res += static_cast<int>(sizeof out + e->layout_.msg_namelen + e->layout_.msg_controllen);
+  got_data_ = true;
+  push({res, bid});
+  if (!armed_) arm();  // one-shot: the next receive, into the next free buffer
+  wake();
+}
+
+void ReceiveEngine::release(std::int32_t bid) noexcept {
+  if (bid == kDirectBid) {
+    direct_out_ = false;
+  } else if (bid >= 0) {
+    buffers_->recycle(static_cast<std::uint16_t>(bid));
   }
-  e->push({res, bid});
-  if (!e->armed_) e->arm();  // one-shot: the next receive, into the next free buffer
-  e->wake();
+}
+
+bool ReceiveEngine::poll() noexcept {
+  if (waiter_ == nullptr || direct_out_) {
+    shard_->remove_poller(this);  // added again at the next wait
+    return false;
+  }
+  // A completion not yet reaped (or one the kernel holds back from a full CQ) may carry earlier bytes.
+  io_uring* r = ring_->native();
+  if (io_uring_cq_ready(r) != 0 || (IO_URING_READ_ONCE(*r->sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0)
+    return false;
+  std::byte* buf = direct_.get();
+  const std::size_t size = buffers_->buffer_size();
+  ssize_t n;
+  msghdr msg;
+  iovec iov;
+  if (kind_ == ReceiveKind::datagram) {
+    prepare_datagram(buf, size, msg, iov);
+    n = ::recvmsg(fd_, &msg, MSG_DONTWAIT);
+  } else {
+    n = ::recv(fd_, buf, size, MSG_DONTWAIT);
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+  shard_->remove_poller(this);
+  int res = n < 0 ? -errno : static_cast<int>(n);
+  std::int32_t bid = -1;
+  if (res > 0 || (res == 0 && kind_ == ReceiveKind::datagram)) {
+    bid = kDirectBid;
+    direct_out_ = true;
+    if (kind_ == ReceiveKind::datagram) res = complete_datagram(buf, msg, res);
+  }
+  deliver(res, bid);
+  return true;
 }
 
 void ReceiveEngine::push(Received r) noexcept {
   if (tail_ - head_ > mask_) {  // cannot happen (one entry per buffer); never lose a buffer if it does
-    if (r.bid >= 0) buffers_->recycle(static_cast<std::uint16_t>(r.bid));
+    release(r.bid);
     return;
   }
   queue_[tail_++ & mask_] = r;
@@ -253,7 +314,7 @@ void ReceiveEngine::wake() noexcept {
 
 void ReceiveEngine::recycle(std::int32_t bid) noexcept {
   if (bid < 0) return;
-  buffers_->recycle(static_cast<std::uint16_t>(bid));
+  release(bid);
   if (starved_ && !armed_) arm();
 }
 
@@ -275,6 +336,7 @@ bool ReceiveEngine::Awaiter::await_ready() {
 void ReceiveEngine::Awaiter::await_suspend(std::coroutine_handle<> h) {
   h_ = h;
   engine_->waiter_ = this;
+  if (engine_->direct_ != nullptr && !engine_->direct_out_) shard_->add_poller(engine_, PollWhen::idle_spin);
   if (deadline_ != 0) {
     timer_.owner = this;
     timer_.deadline = deadline_;

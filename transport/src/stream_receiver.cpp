@@ -29,9 +29,7 @@ StreamReceiver::RecvAwaiter StreamReceiver::recv(Duration timeout) {
 Chunk StreamReceiver::RecvAwaiter::await_resume() {
   const detail::Received r = inner_.await_resume();
   if (r.bid >= 0) [[likely]] {
-    return Chunk{std::span<const std::byte>(engine_->buffers().buffer(static_cast<std::uint16_t>(r.bid)),
-                                            static_cast<std::size_t>(r.res)),
-                 r.bid};
+    return Chunk{std::span<const std::byte>(engine_->bytes(r.bid), static_cast<std::size_t>(r.res)), r.bid};
   }
   if (r.res == 0) return Chunk{};  // end of stream
   if (r.res == detail::kTimedOut) throw detail::timeout_error("stream recv", timeout_);

@@ -69,6 +69,7 @@ struct ShardStats {
   std::uint64_t sleeps = 0;           // times this shard slept in the ring
   std::uint64_t busy_polls = 0;       // times this shard waited in the ring busy-polling (never sleeping)
   std::uint64_t inline_io = 0;        // operations a non-blocking syscall finished instead of the ring
+  std::uint64_t idle_poll_hits = 0;   // idle spinning laps in which an idle poller found work (PollWhen)
   std::uint64_t stalls = 0;           // tasks that overran the stall budget
   std::uint64_t deadline_misses = 0;  // real-time jobs that ended past their deadline
   std::uint64_t wcet_overruns = 0;    // real-time jobs that ran longer than their WCET

@@ -13,6 +13,12 @@
 // costs one predictable branch. Before the shard sleeps, each poller is asked to arm its wake-up and look
 // again (the same Dekker protocol the shard follows with `sleeping_`, see shard.cpp), and after the sleep it
 // is told the sleep ended.
+//
+// Idle pollers (PollWhen::idle_spin) are called only in the laps a shard spends spinning in user space with
+// nothing else to do (IdleStrategy::spin, and the spinning part of spin_then_sleep and busy_poll), in place
+// of the pause: a socket whose receive is armed in the ring anyway may then read itself with a non-blocking
+// syscall, as a hand-rolled spin loop would, and skip the completion's round through the kernel's deferred
+// work. They are never asked before a sleep: what they poll must wake the ring by itself.
 #pragma once
 
 #include <atomic>
@@ -81,7 +87,12 @@ class Poller {
   friend class Shard;
   Poller* prev_ = nullptr;
   Poller* next_ = nullptr;
-  bool registered_ = false;
+  Poller** list_ = nullptr;  // the shard's list it is on; null: not registered
+};
+
+enum class PollWhen : std::uint8_t {
+  every_lap,  // each lap, and asked before each sleep
+  idle_spin,  // only in laps the shard spins idle in user space (see above)
 };
 
 class Shard {
@@ -179,9 +190,10 @@ class Shard {
            (!timers_.empty() && timers_.next_deadline() <= now_ns);
   }
 
-  // Registers `p` to be polled once per lap (and asked before each sleep) until remove_poller. O(1), no
-  // allocation; registering twice, or removing one not registered, does nothing. On this shard's thread.
-  void add_poller(Poller* p) noexcept;
+  // Registers `p` to be polled once per lap (and asked before each sleep), or only in idle spinning laps,
+  // until remove_poller. O(1), no allocation; registering twice, or removing one not registered, does
+  // nothing. On this shard's thread.
+  void add_poller(Poller* p, PollWhen when = PollWhen::every_lap) noexcept;
   void remove_poller(Poller* p) noexcept;
 
   // From any thread: hands work to this shard and wakes it if it sleeps.
@@ -209,7 +221,8 @@ class Shard {
   bool drain_incoming() noexcept;
   bool drain_external(bool refuse = false) noexcept;
   bool fire_timers() noexcept;
-  bool run_pollers() noexcept;
+  bool run_pollers(Poller* head) noexcept;
+  void spin_lap() noexcept;
   bool prepare_pollers_for_sleep(long long& timeout_ns) noexcept;
   void end_pollers_sleep() noexcept;
   void idle();
@@ -270,7 +283,8 @@ class Shard {
   std::vector<PendingList> pending_;
   std::vector<unsigned> dirty_;  // destinations with unpublished or pending messages
   std::vector<std::uint8_t> is_dirty_;
-  Poller* pollers_ = nullptr;  // registered pollers, an intrusive list (see Poller)
+  Poller* pollers_ = nullptr;       // registered pollers, an intrusive list (see Poller)
+  Poller* idle_pollers_ = nullptr;  // PollWhen::idle_spin pollers
 
   // The real-time tasks admitted on this shard (with a WCET, under rate-monotonic or deadline-driven
   // constraints): what admission control tests a new one against. `admitted_` and `admitted_tasks_` are
@@ -313,7 +327,8 @@ class Shard {
   struct AtomicStats {
     std::atomic<std::uint64_t> tasks_spawned{0}, tasks_run{0}, tasks_completed{0}, tasks_failed{0},
         tasks_cancelled{0}, messages_in{0}, messages_out{0}, completions{0}, timers_fired{0}, wakeups_sent{0},
-        sleeps{0}, busy_polls{0}, inline_io{0}, stalls{0}, deadline_misses{0}, wcet_overruns{0};
+        sleeps{0}, busy_polls{0}, inline_io{0}, idle_poll_hits{0}, stalls{0}, deadline_misses{0},
+        wcet_overruns{0};
   };
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

@@ -105,7 +105,7 @@ struct FramedOptions {
   // The connection's receive ring (made at its first receive): chunks land there and are copied out at once,
   // so a few buffers suffice; while the application does not receive, a full ring holds the peer back through
   // TCP's flow control.
-  ReceiveOptions receive{8, 4096, nullptr, false};
+  ReceiveOptions receive{8, 4096, nullptr, false, false};
 };
 
 class FramedStream {

@@ -20,6 +20,14 @@ struct ReceiveOptions {
   // Use one-shot receives into plain buffers even where the kernel has provided-buffer rings and multishot
   // receive (tests, or to compare).
   bool force_fallback = false;
+  // While a task waits on this socket and the shard spins idle in user space (IdleStrategy::spin, or the
+  // spinning part of spin_then_sleep and busy_poll), the shard reads the socket itself with a non-blocking
+  // recv at each idle lap, as a hand-rolled spin loop does, instead of waiting for the ring's completion,
+  // which a spinning shard only gets by entering the kernel again to run the receive as deferred work. The
+  // ring's request stays armed, so a sleeping shard is still woken by it and nothing is lost or reordered.
+  // It costs a syscall per waiting socket per idle lap: for a few latency-critical sockets, not for
+  // thousands. Counted in ShardStats::idle_poll_hits. Adds one buffer of buffer_size to the socket.
+  bool poll_when_idle = false;
 };
 
 }  // namespace moirai::transport

@@ -13,6 +13,12 @@
 // -EINVAL), or when asked: one one-shot recvmsg/recv at a time into a buffer taken from the same ring's free
 // list, re-armed from its completion while buffers are free.
 //
+// Idle polling (ReceiveOptions::poll_when_idle): while a task waits, the engine is the shard's idle poller
+// and reads the socket with a non-blocking recv/recvmsg into a buffer of its own (kDirectBid, outside the
+// ring), in the same layout. It reads only when no completion of the socket waits to be reaped (the shard
+// reaped the CQ in the lap before, and a CQ overflow stops it), so bytes the ring took earlier always come
+// first; the armed request finds the socket empty afterwards, or takes the bytes that came later.
+//
 // The engine lives on the heap, apart from the socket that owns it, so that the socket can move while a
 // request points at the engine. Destroying it cancels the request and waits (briefly, in the ring) for its
 // last CQE; nothing is freed while the kernel may still complete into it.
@@ -41,12 +47,14 @@ enum class ReceiveKind : std::uint8_t { datagram, stream };
 // One queue entry: `res` bytes in buffer `bid`, or (bid < 0) an error (-errno), the end of a stream (0), or
 // the waiter's own timeout (kTimedOut, apart from a kernel's -ETIMEDOUT).
 inline constexpr std::int32_t kTimedOut = INT32_MIN;
+// The id of the engine's own buffer for idle polling (past any ring buffer's 16-bit id).
+inline constexpr std::int32_t kDirectBid = 1 << 16;
 struct Received {
   std::int32_t res = 0;
   std::int32_t bid = -1;
 };
 
-class ReceiveEngine final : io::Completion {
+class ReceiveEngine final : io::Completion, Poller {
  public:
   // On the socket's shard. Throws TransportError when the buffers cannot be set up.
   static ReceiveEngine* create(int fd, ReceiveKind kind, const ReceiveOptions& options);
@@ -57,6 +65,10 @@ class ReceiveEngine final : io::Completion {
   // data, the payload), which the fallback reproduces, so one parser reads both.
   msghdr& layout() noexcept { return layout_; }
   io::BufferRing& buffers() noexcept { return *buffers_; }
+  // The bytes of buffer `bid` (a ring buffer, or kDirectBid).
+  std::byte* bytes(std::int32_t bid) noexcept {
+    return bid == kDirectBid ? direct_.get() : buffers_->buffer(static_cast<std::uint16_t>(bid));
+  }
   bool multishot() const noexcept { return multishot_; }
   std::uint64_t rearms_after_enobufs() const noexcept { return enobufs_; }
   // The kernel's drop count for the socket (SO_RXQ_OVFL), as the datagram parser last saw it.
@@ -91,6 +103,17 @@ class ReceiveEngine final : io::Completion {
   ReceiveEngine(int fd, ReceiveKind kind, const ReceiveOptions& options);
   ~ReceiveEngine();
   static void on_cqe(io::Completion* c, int res, std::uint32_t flags) noexcept;
+  // A receive's result (bytes in buffer `bid`, or an error or end) to the queue and the waiter.
+  void deliver(int res, std::int32_t bid) noexcept;
+  // Gives buffer `bid` back to where it came from (the ring, or the engine's own).
+  void release(std::int32_t bid) noexcept;
+  // The datagram layout at `buf` for a plain recvmsg into `msg` (the fallback's, and idle polling's), and
+  // the header multishot recvmsg would have written once `res` bytes came; returns the entry's length.
+  void prepare_datagram(std::byte* buf, std::size_t size, msghdr& msg, iovec& iov) const noexcept;
+  int complete_datagram(std::byte* buf, const msghdr& msg, int res) const noexcept;
+  // Idle polling (Poller).
+  bool poll() noexcept override;
+  bool prepare_sleep(long long&) noexcept override { return false; }  // the armed request wakes the ring
   void arm() noexcept;
   void fall_back() noexcept;
   void push(Received r) noexcept;
@@ -124,6 +147,8 @@ class ReceiveEngine final : io::Completion {
   Awaiter* waiter_ = nullptr;
   std::uint64_t enobufs_ = 0;
   std::uint32_t kernel_drops_ = 0;
+  std::unique_ptr<std::byte[]> direct_;  // idle polling's buffer (poll_when_idle); null: no idle polling
+  bool direct_out_ = false;              // the application holds it
 };
 
 // What a socket's recv() returns: the engine's wait, and the timeout for the error message; the socket adds
