@@ -14,6 +14,7 @@
 #include "bench.hpp"
 #include "bench_ipc.hpp"
 #include "bench_support.hpp"
+#include "framing_options.hpp"
 #include "metrics_option.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
@@ -45,15 +46,8 @@ SocketAddress listen_address(SocketKind kind) {
 
 // Both ends' framing: 4 KiB frames, and the receive polled by a spinning shard itself (--poll-when-idle).
 FramedOptions framing(const BenchOptions& o) {
-  FramedOptions f;
+  FramedOptions f = stream_framing(o.poll_when_idle);
   f.max_payload = 4096;
-  f.receive.poll_when_idle = o.poll_when_idle;
-  return f;
-}
-
-FramedDatagramOptions datagram_framing(const BenchOptions& o) {
-  FramedDatagramOptions f;
-  f.socket.receive.poll_when_idle = o.poll_when_idle;
   return f;
 }
 
@@ -124,7 +118,7 @@ void moirai_udp_round_trip(const BenchOptions& o, int a, int b, IdleStrategy idl
     std::unique_ptr<FramedDatagramSocket> server;
     co_await submit_to(1, [&] {
       server = std::make_unique<FramedDatagramSocket>(
-          FramedDatagramSocket::bind(any, EndpointId{0, 1, 0}, datagram_framing(o)));
+          FramedDatagramSocket::bind(any, EndpointId{0, 1, 0}, datagram_framing(o.poll_when_idle)));
     });
     const SocketAddress at = server->local_address();
     auto serving = spawn([&]() -> Task<void> {
@@ -143,7 +137,8 @@ void moirai_udp_round_trip(const BenchOptions& o, int a, int b, IdleStrategy idl
         }
       });
     });
-    FramedDatagramSocket c = FramedDatagramSocket::bind(any, EndpointId{0, 0, 0}, datagram_framing(o));
+    FramedDatagramSocket c =
+        FramedDatagramSocket::bind(any, EndpointId{0, 0, 0}, datagram_framing(o.poll_when_idle));
     c.connect(at);
     std::byte payload[kPayload]{};
     for (int i = 0; i < kWarmup; ++i) {

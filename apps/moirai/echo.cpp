@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "framing_options.hpp"
 #include "json_writer.hpp"
 #include "metrics_option.hpp"
 #include "moirai/core/cpu_set.hpp"
@@ -113,8 +114,8 @@ int udp_echo_server(const SocketAddress& at, const EchoOptions& o, std::ostream&
   DatagramStats stats;
   rt.run([&]() -> Task<void> {
     serve_metrics_if_asked(o.metrics);
-    FramedDatagramSocket s =
-        FramedDatagramSocket::bind(at, EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0});
+    FramedDatagramSocket s = FramedDatagramSocket::bind(
+        at, EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0}, datagram_framing(o.poll_when_idle));
     out << "moirai echo: listening on " << s.local_address().to_string() << " (udp); SIGINT or SIGTERM stops"
         << std::endl;
     auto serving = spawn([&]() -> Task<void> {
@@ -155,6 +156,7 @@ int echo_server(const EchoOptions& o, std::ostream& out) {
   Runtime rt(one_shard(o));
   ServerOptions so;
   so.self = EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0};
+  so.framing = stream_framing(o.poll_when_idle);
   FramedServer server(StreamListener::bind(at), so);
   out << "moirai echo: listening on " << server.local_address().to_string() << " (" << o.transport
       << "); SIGINT or SIGTERM stops" << std::endl;
@@ -239,8 +241,9 @@ int echo_client(const EchoOptions& o, std::ostream& out) {
   rt.run([&]() -> Task<void> {
     serve_metrics_if_asked(o.metrics);
     if (o.transport == "udp") {
-      FramedDatagramSocket c = FramedDatagramSocket::bind(
-          SocketAddress::parse(at.family() == AF_INET6 ? "[::]:0" : "0.0.0.0:0"), self);
+      FramedDatagramSocket c =
+          FramedDatagramSocket::bind(SocketAddress::parse(at.family() == AF_INET6 ? "[::]:0" : "0.0.0.0:0"),
+                                     self, datagram_framing(o.poll_when_idle));
       c.connect(at);
       try {
         co_await client_loop(c, o, timeout, true, *hist, n);
@@ -252,7 +255,8 @@ int echo_client(const EchoOptions& o, std::ostream& out) {
       }
       co_return;
     }
-    FramedStream c(co_await StreamSocket::connect(at, timeout, RetryPolicy{5}), self);
+    FramedStream c(co_await StreamSocket::connect(at, timeout, RetryPolicy{5}), self,
+                   stream_framing(o.poll_when_idle));
     try {
       co_await client_loop(c, o, timeout, false, *hist, n);
     } catch (const TransportError& e) {

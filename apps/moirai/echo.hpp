@@ -21,6 +21,7 @@ struct EchoOptions {
   double timeout_s = 1.0;         // client: how long to wait for each reply
   std::vector<int> cpus;          // the shard's CPU; empty: the first allowed
   std::string idle;               // idle strategy of the shard; empty: spin-then-sleep
+  bool poll_when_idle = false;    // the shard reads its waiting sockets itself while it spins idle
   bool json = false;              // client: print JSON instead of a table
   std::string metrics;  // HOST:PORT to serve GET /metrics (Prometheus) and /metrics.json at; empty: off
   CapsOptions caps;     // --keep-caps, --no-drop-caps

@@ -141,6 +141,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   echo->add_option("--cpus", echo_cpus, "The CPU of the shard (give client and server different ones)");
   echo->add_option("--idle", eo.idle, "Idle strategy of the shard")->check(CLI::IsMember(kIdleStrategies));
+  echo->add_flag("--poll-when-idle", eo.poll_when_idle,
+                 "While the shard spins idle, it reads its waiting sockets itself with non-blocking recv "
+                 "(ReceiveOptions::poll_when_idle: a syscall per waiting socket per idle lap)");
   echo->add_flag("--json", eo.json, "Client: print JSON instead of a table");
   echo->add_option("--keep-caps", eo.caps.keep,
                    "Capabilities the runtime keeps once set up, as CAP_A,CAP_B (it drops the others)")

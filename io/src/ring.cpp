@@ -230,7 +230,9 @@ Ring::Ring(const RingOptions& options) {
 // peer's send returned, a thread spinning on the CQ about 2 us after (it sees the TASKRUN flag, then pays a
 // whole io_uring_enter to run the receive). Spinning inside io_uring_enter instead took a bare ring's round
 // trip from about 1.3x the recv(2) spin to 1.15-1.23x, and Moirai's shards' from about 1.4x to about 1.25x
-// (`moirai bench echo`, moirai.tcp against moirai.tcp.spin).
+// (`moirai bench echo --poll-when-idle false`, moirai.tcp.busy_poll against moirai.tcp). A user-space spinner
+// that reads its sockets itself (ReceiveOptions::poll_when_idle) needs no completion at all, and is lower
+// still.
 //
 // The kernel spins only while the ring has NAPI ids to poll. In static tracking the ids are the caller's, and
 // the ring is given two that no device has: NAPI instances are numbered upwards from NR_CPUS + 1, so the top

@@ -1,7 +1,8 @@
 #!/bin/sh
 # `moirai echo` end to end: a server on an ephemeral port (or a Unix path), a client whose every reply must come
-# back intact (exit 0), a clean stop on SIGINT that reports what was served, and a client with nobody to talk to
-# that fails with a clear error. Usage: echo.sh MOIRAI_BINARY tcp|udp|unix
+# back intact (exit 0), again with both ends reading their sockets themselves while they spin (--poll-when-idle),
+# a clean stop on SIGINT that reports what was served, and a client with nobody to talk to that fails with a
+# clear error. Usage: echo.sh MOIRAI_BINARY tcp|udp|unix
 set -u
 moirai="$1"
 transport="$2"
@@ -11,7 +12,8 @@ fail() { echo "FAIL: $*"; cat "$dir/server.out" 2>/dev/null; exit 1; }
 
 # A port alone: the server must listen on loopback, not on every interface.
 if [ "$transport" = unix ]; then at="$dir/echo.sock"; else at=":0"; fi
-"$moirai" echo --listen "$at" --transport "$transport" --cpus 1 --idle sleep >"$dir/server.out" 2>&1 &
+"$moirai" echo --listen "$at" --transport "$transport" --cpus 1 --idle spin-then-sleep --poll-when-idle \
+  >"$dir/server.out" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
   grep -q "listening on" "$dir/server.out" && break
@@ -29,6 +31,9 @@ esac
   >"$dir/client.out" 2>&1 || fail "client exit $? with $(cat "$dir/client.out")"
 grep -q '"count":2000' "$dir/client.out" || fail "client did not time 2000 round trips: $(cat "$dir/client.out")"
 grep -q '2000 sent, 2000 echoed, 0 wrong, 0 missing' "$dir/client.out" || fail "replies: $(cat "$dir/client.out")"
+"$moirai" echo --connect "$address" --transport "$transport" --count 2000 --cpus 0 --idle spin-then-sleep \
+  --poll-when-idle --json >"$dir/polled.out" 2>&1 || fail "polling client exit $? with $(cat "$dir/polled.out")"
+grep -q '2000 sent, 2000 echoed, 0 wrong, 0 missing' "$dir/polled.out" || fail "replies: $(cat "$dir/polled.out")"
 
 kill -INT "$server"
 wait "$server"
@@ -36,9 +41,9 @@ rc=$?
 [ "$rc" -eq 0 ] || fail "server exit $rc after SIGINT"
 grep -q "stopped by Interrupt" "$dir/server.out" || fail "no clean stop"
 if [ "$transport" = udp ]; then
-  grep -q "served 2000 frames; dropped: none" "$dir/server.out" || fail "the server's summary is wrong"
+  grep -q "served 4000 frames; dropped: none" "$dir/server.out" || fail "the server's summary is wrong"
 else
-  grep -q "served 1 connections, 2000 frames" "$dir/server.out" || fail "the server's summary is wrong"
+  grep -q "served 2 connections, 4000 frames" "$dir/server.out" || fail "the server's summary is wrong"
 fi
 
 # Nobody listens now: the client fails, naming the address.

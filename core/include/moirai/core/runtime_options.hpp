@@ -19,13 +19,13 @@ enum class IdleStrategy : std::uint8_t {
   sleep,            // sleep as soon as there is nothing to do
   // Never sleep, but spin inside the kernel: an idle shard waits in its ring while io_uring busy-polls
   // (io::Ring::enable_busy_poll), so a socket's completion is run and returned by the entry already made,
-  // where a user-space spinner must see it flagged and enter the kernel again (the lowest socket round trip
-  // here). It first spins in user space for `busy_poll_after`, and comes back to user space at least every
-  // `busy_poll_window`, and before its next timer is due. While it waits in the kernel, peers and IPC writers
-  // wake it as they wake a sleeping shard, which costs them a system call: a cross-core message that comes
-  // then is slower than to a `spin` shard. Where the kernel cannot busy-poll (before
-  // Linux 6.13, or without CONFIG_NET_RX_BUSY_POLL) the shard spins in user space, as `spin`, and says so
-  // once on stderr.
+  // where a user-space spinner must see it flagged and enter the kernel again (unless it reads the socket
+  // itself, ReceiveOptions::poll_when_idle, which is lower still). It first spins in user space for
+  // `busy_poll_after`, and comes back to user space at least every `busy_poll_window`, and before its next
+  // timer is due. While it waits in the kernel, peers and IPC writers wake it as they wake a sleeping shard,
+  // which costs them a system call: a cross-core message that comes then is slower than to a `spin` shard.
+  // Where the kernel cannot busy-poll (before Linux 6.13, or without CONFIG_NET_RX_BUSY_POLL) the shard spins
+  // in user space, as `spin`, and says so once on stderr.
   busy_poll,
 };
 
