@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,6 +145,35 @@ timespec to_timespec(std::int64_t ns) noexcept {
 }
 
 constexpr int kPingPongWarmup = 1000;
+
+// A warm-up of kPingPongWarmup round trips (lines of code and cache lines settle, both vCPUs are awake), then
+// each round trip timed (steady clock: clock_gettime(CLOCK_MONOTONIC) through the vDSO) into `hist` until
+// `budget` is done. `round_trip` returns false when the peer is gone, which ends it early.
+template <class RoundTrip>
+void time_round_trips(const RunBudget& budget, LatencyHistogram& hist, RoundTrip round_trip) {
+  for (int i = 0; i < kPingPongWarmup; ++i)
+    if (!round_trip()) return;
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point begin = Clock::now();
+  std::uint64_t iterations = 0;
+  std::chrono::nanoseconds elapsed{0};
+  while (!budget.done(iterations, elapsed)) {
+    const Clock::time_point t0 = Clock::now();
+    if (!round_trip()) return;
+    const Clock::time_point t1 = Clock::now();
+    hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(t1 - t0).count()));
+    ++iterations;
+    elapsed = t1 - begin;
+  }
+}
+
+void check_two_cpus(int cpu_a, int cpu_b, const char* what) {
+  if (cpu_a == cpu_b) {
+    // Two spinners on one CPU progress only when the scheduler switches between them: milliseconds per trip.
+    throw std::invalid_argument(std::string(what) + " needs two different CPUs, got CPU " +
+                                std::to_string(cpu_a) + " twice");
+  }
+}
 
 // Closes an fd when it goes out of scope.
 struct Fd {
@@ -309,11 +339,7 @@ class RawRingIo {
 }  // namespace
 
 void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist) {
-  if (cpu_a == cpu_b) {
-    // Two spinners on one CPU progress only when the scheduler switches between them: milliseconds per trip.
-    throw std::invalid_argument("cacheline ping-pong needs two different CPUs, got CPU " +
-                                std::to_string(cpu_a) + " twice");
-  }
+  check_two_cpus(cpu_a, cpu_b, "cacheline ping-pong");
 
   // The one line both threads touch, alone in its 64 bytes so that nothing else on the caller's stack shares
   // it (false sharing would add traffic the baseline must not have). Odd values are A's requests, even values
@@ -339,28 +365,13 @@ void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHi
 
   PinnedThread initiator(cpu_a, Policy::time_shared, [&line, &budget, &hist] {
     std::uint64_t n = 0;
-    auto round_trip = [&line, &n] {
+    time_round_trips(budget, hist, [&line, &n] {
       line.value.store(n + 1, std::memory_order_release);
       while (line.value.load(std::memory_order_acquire) != n + 2)
         cpu_relax();
       n += 2;
-    };
-    // Warm-up: both lines of code and the cache line's ownership settle, and both vCPUs are awake.
-    for (int i = 0; i < kPingPongWarmup; ++i)
-      round_trip();
-
-    using Clock = std::chrono::steady_clock;  // clock_gettime(CLOCK_MONOTONIC) through the vDSO
-    const Clock::time_point begin = Clock::now();
-    std::uint64_t iterations = 0;
-    std::chrono::nanoseconds elapsed{0};
-    while (!budget.done(iterations, elapsed)) {
-      const Clock::time_point t0 = Clock::now();
-      round_trip();
-      const Clock::time_point t1 = Clock::now();
-      hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(t1 - t0).count()));
-      ++iterations;
-      elapsed = t1 - begin;
-    }
+      return true;
+    });
     line.value.store(kStop, std::memory_order_release);
   });
 
@@ -372,13 +383,92 @@ void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHi
 
 namespace {
 
+// One direction of shm_ring_pingpong: `count` slots of `slot_bytes`, each a 16-byte header (the sequence,
+// stored last, then the length and a sender word) and the payload, as an IpcChannel's ring lays them out.
+class SlotRing {
+ public:
+  SlotRing(std::byte* base, std::uint32_t count, std::size_t slot_bytes) noexcept
+      : base_(base), mask_(count - 1), slot_bytes_(slot_bytes) {}
+
+  void put(std::uint64_t n, const std::byte* payload, std::uint32_t bytes) noexcept {
+    std::byte* s = slot(n);
+    std::memcpy(s + 16, payload, bytes);
+    std::memcpy(s + 4, &bytes, sizeof bytes);
+    seq(s).store(static_cast<std::uint32_t>(n + 1), std::memory_order_release);
+  }
+  // Spins until slot `n` holds message n, copies it out; false once `stop` is set.
+  bool take(std::uint64_t n, std::byte* out, const std::atomic<bool>& stop) noexcept {
+    std::byte* s = slot(n);
+    while (seq(s).load(std::memory_order_acquire) != static_cast<std::uint32_t>(n + 1)) {
+      if (stop.load(std::memory_order_relaxed)) return false;
+      cpu_relax();
+    }
+    std::uint32_t bytes = 0;
+    std::memcpy(&bytes, s + 4, sizeof bytes);
+    std::memcpy(out, s + 16, bytes);
+    return true;
+  }
+
+ private:
+  std::byte* slot(std::uint64_t n) const noexcept { return base_ + (n & mask_) * slot_bytes_; }
+  static std::atomic<std::uint32_t>& seq(std::byte* s) noexcept {
+    return *std::launder(reinterpret_cast<std::atomic<std::uint32_t>*>(s));
+  }
+  std::byte* base_;
+  std::uint64_t mask_;
+  std::size_t slot_bytes_;
+};
+
+}  // namespace
+
+void shm_ring_pingpong(int cpu_a, int cpu_b, std::size_t payload_bytes, const RunBudget& budget,
+                       LatencyHistogram& hist) {
+  check_two_cpus(cpu_a, cpu_b, "the slot-ring ping-pong");
+  constexpr std::uint32_t kSlots = 1024;
+  const std::size_t slot_bytes = (payload_bytes + 16 + 63) / 64 * 64;
+  const std::size_t ring_bytes = kSlots * slot_bytes;
+  // Both rings in one mapping, faulted in now, each slot's sequence zero (empty).
+  void* m = ::mmap(nullptr, 2 * ring_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (m == MAP_FAILED)
+    throw std::runtime_error(std::string("slot-ring baseline: mmap: ") + std::strerror(errno));
+  auto* base = static_cast<std::byte*>(m);
+  for (std::size_t off = 0; off < 2 * ring_bytes; off += slot_bytes)
+    new (base + off) std::atomic<std::uint32_t>(0);
+  SlotRing request(base, kSlots, slot_bytes);
+  SlotRing reply(base + ring_bytes, kSlots, slot_bytes);
+  std::atomic<bool> stop{false};
+  const auto bytes = static_cast<std::uint32_t>(payload_bytes);
+
+  PinnedThread responder(cpu_b, Policy::time_shared, [&, bytes] {
+    std::vector<std::byte> buf(bytes);
+    for (std::uint64_t n = 0; request.take(n, buf.data(), stop); ++n)
+      reply.put(n, buf.data(), bytes);
+  });
+  PinnedThread initiator(cpu_a, Policy::time_shared, [&, bytes] {
+    std::vector<std::byte> out(bytes, std::byte{0x5a});
+    std::vector<std::byte> in(bytes);
+    std::uint64_t n = 0;
+    time_round_trips(budget, hist, [&] {
+      request.put(n, out.data(), bytes);
+      return reply.take(n++, in.data(), stop);
+    });
+    stop.store(true, std::memory_order_relaxed);
+  });
+
+  responder.start();
+  initiator.start();
+  initiator.join();
+  responder.join();
+  ::munmap(m, 2 * ring_bytes);
+}
+
+namespace {
+
 template <class Io>
 void socket_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t bytes, const RunBudget& budget,
                  LatencyHistogram& hist) {
-  if (cpu_a == cpu_b) {
-    throw std::invalid_argument("the socket baseline needs two different CPUs, got CPU " +
-                                std::to_string(cpu_a) + " twice");
-  }
+  check_two_cpus(cpu_a, cpu_b, "the socket baseline");
   const auto [fa, fb] = connected_pair(kind);
   Fd a(fa);
   Fd b(fb);
@@ -395,24 +485,13 @@ void socket_spin(SocketKind kind, int cpu_a, int cpu_b, std::size_t bytes, const
     Io io;
     std::vector<std::byte> out(bytes, std::byte{0x5a});
     std::vector<std::byte> in(bytes);
-    auto round_trip = [&] {
+    bool peer_gone = false;
+    time_round_trips(budget, hist, [&] {
       io.send(a.fd, out.data(), bytes);
-      return io.recv(a.fd, in.data(), bytes, datagram);
-    };
-    for (int i = 0; i < kPingPongWarmup; ++i)
-      if (!round_trip()) return;
-    using Clock = std::chrono::steady_clock;
-    const Clock::time_point begin = Clock::now();
-    std::uint64_t iterations = 0;
-    std::chrono::nanoseconds elapsed{0};
-    while (!budget.done(iterations, elapsed)) {
-      const Clock::time_point t0 = Clock::now();
-      if (!round_trip()) return;
-      const Clock::time_point t1 = Clock::now();
-      hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(t1 - t0).count()));
-      ++iterations;
-      elapsed = t1 - begin;
-    }
+      peer_gone = !io.recv(a.fd, in.data(), bytes, datagram);
+      return !peer_gone;
+    });
+    if (peer_gone) return;
     // Stop the responder: end of stream, or for UDP a datagram shorter than a message.
     if (datagram) {
       const std::byte stop{0};

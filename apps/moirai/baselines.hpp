@@ -20,6 +20,15 @@ namespace moirai::cli {
 // thread cannot be pinned.
 void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist);
 
+// The same two threads passing `payload_bytes`-byte messages through two rings of 1024 sequenced slots, one
+// each way, laid out as an IpcChannel's (a 16-byte header whose sequence is stored last, then the payload; a
+// multiple of 64 bytes per slot), with no framework around them: what moving a message through a slot
+// ring costs on this host beside one cache line. Each message moves to the next slot, so it touches a new
+// line each time, where the cache-line baseline reuses one. Throws as cacheline_pingpong does, and
+// std::runtime_error when the rings cannot be mapped.
+void shm_ring_pingpong(int cpu_a, int cpu_b, std::size_t payload_bytes, const RunBudget& budget,
+                       LatencyHistogram& hist);
+
 // cyclictest's method: one thread pinned to `cpu` sleeps with clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)
 // until next = previous target + interval and records its lateness (wake time - target, in ns; 0 if early)
 // for each iteration until `budget` is done. The thread inherits the caller's scheduling policy, so the

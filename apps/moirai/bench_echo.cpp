@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "baselines.hpp"
@@ -239,13 +240,17 @@ BenchReport bench_echo(const BenchOptions& o) {
       }
     }
   }
-  // Two processes over shared memory, beside the cache line two threads bounce: what no transport between
-  // CPUs can beat.
+  // Two processes over shared memory, beside the cache line two threads bounce (what no transport between
+  // CPUs can beat) and two threads passing the same messages through bare slot rings (what the slots
+  // themselves cost on this host).
   auto cacheline = std::make_unique<Hist>();
+  auto slot_ring = std::make_unique<Hist>();
   auto ipc = std::make_unique<Hist>();
   for (unsigned round = 0; round < kRounds; ++round) {
     progress(o, "echo: baseline.cacheline");
     cacheline_pingpong(a, b, share(budget, kRounds), *cacheline);
+    progress(o, "echo: baseline.shm_ring");
+    shm_ring_pingpong(a, b, kPayload, share(budget, kRounds), *slot_ring);
     progress(o, "echo: moirai.ipc");
     // 64 bytes on the ring as on the sockets: the slot's 16-byte header (length, sender) and 48 of payload.
     moirai_ipc_round_trip(o, a, b, ipc_idle, share(budget, kRounds), *ipc, kPayload);
@@ -257,6 +262,13 @@ BenchReport bench_echo(const BenchOptions& o) {
   BenchReport r;
   r.bench = "echo";
   std::string floors;
+  auto floor_text = [&floors](const char* mine, const BenchRow& row, const BenchRow& floor) {
+    if (floor.p50 == 0) return;
+    char text[96];
+    std::snprintf(text, sizeof text, "%s%s p50 = %.2fx %s", floors.empty() ? "" : ", ", mine,
+                  static_cast<double>(row.p50) / static_cast<double>(floor.p50), floor.name.c_str());
+    floors += text;
+  };
   for (Pair& p : pairs) {
     r.rows.push_back(summarize(p.baseline, *p.base));
     BenchRow ring = summarize(p.raw_ring, *p.ring);
@@ -270,44 +282,46 @@ BenchReport bench_echo(const BenchOptions& o) {
       busy.compare_with = p.baseline;
       r.rows.push_back(busy);
     }
-    if (ring.p50 != 0) {
-      char text[96];
-      std::snprintf(text, sizeof text, "%s%s p50 = %.2fx %s", floors.empty() ? "" : ", ", p.mine,
-                    static_cast<double>(row.p50) / static_cast<double>(ring.p50), p.raw_ring);
-      floors += text;
-    }
+    floor_text(p.mine, row, ring);
   }
   r.rows.push_back(summarize("baseline.cacheline", *cacheline));
+  BenchRow ring_row = summarize("baseline.shm_ring", *slot_ring);
+  ring_row.compare_with = "baseline.cacheline";
+  r.rows.push_back(ring_row);
   BenchRow ipc_row = summarize("moirai.ipc", *ipc);
   ipc_row.compare_with = "baseline.cacheline";
   r.rows.push_back(ipc_row);
+  const std::string socket_floors = std::exchange(floors, std::string());
+  floor_text("moirai.ipc", ipc_row, ring_row);
   BenchRow t = summarize("moirai.tcp.throughput", *tput);
   t.per_sec = per_sec;
   r.rows.push_back(t);
-  r.note = "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
-           std::to_string(a) + " to shard on CPU " + std::to_string(b) + " and back; idle " +
-           to_string(idle) + (both ? " (the .busy_poll rows: idle busy-poll, spinning in the kernel)" : "") +
-           (busy_poll_refused.empty()
-                ? std::string()
-                : " (busy-poll refused, so those shards spun in user space: " + busy_poll_refused + ")") +
-           (o.inline_io != 0 ? "; sends as syscalls where the socket has room (up to " +
-                                   std::to_string(o.inline_io) + " per resumption), else through the ring"
-                             : std::string("; every send through the ring")) +
-           (o.poll_when_idle ? "; a shard spinning idle in user space reads its waiting socket itself "
-                               "(poll_when_idle), the ring's receive armed behind it"
-                             : "; every receive from the ring") +
-           "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket "
-           "(syscall_spin), or each through a raw io_uring with Moirai's ring flags, one request at a time, "
-           "spinning on its completion queue (raw_ring: io_uring's cost here with a request per send and per "
-           "receive; " +
-           floors +
-           "). ipc: two processes, a 64-byte message (a 16-byte slot header + 48 bytes) each way through an "
-           "IpcChannel in /dev/shm" +
-           (ipc_idle == IdleStrategy::spin
-                ? ", receives busy-poll " + std::to_string(kIpcBenchBusyPoll.count()) + " us"
-                : std::string()) +
-           ", against two threads bouncing a cache line (baseline.cacheline). throughput: " +
-           std::to_string(kWindow) + " frames in flight, ns per message";
+  r.note =
+      "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
+      std::to_string(a) + " to shard on CPU " + std::to_string(b) + " and back; idle " + to_string(idle) +
+      (both ? " (the .busy_poll rows: idle busy-poll, spinning in the kernel)" : "") +
+      (busy_poll_refused.empty()
+           ? std::string()
+           : " (busy-poll refused, so those shards spun in user space: " + busy_poll_refused + ")") +
+      (o.inline_io != 0 ? "; sends as syscalls where the socket has room (up to " +
+                              std::to_string(o.inline_io) + " per resumption), else through the ring"
+                        : std::string("; every send through the ring")) +
+      (o.poll_when_idle ? "; a shard spinning idle in user space reads its waiting socket itself "
+                          "(poll_when_idle), the ring's receive armed behind it"
+                        : "; every receive from the ring") +
+      "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket "
+      "(syscall_spin), or each through a raw io_uring with Moirai's ring flags, one request at a time, "
+      "spinning on its completion queue (raw_ring: io_uring's cost here with a request per send and per "
+      "receive; " +
+      socket_floors +
+      "). ipc: two processes, a 64-byte message (a 16-byte slot header + 48 bytes) each way through an "
+      "IpcChannel in /dev/shm" +
+      (ipc_idle == IdleStrategy::spin
+           ? ", receives busy-poll " + std::to_string(kIpcBenchBusyPoll.count()) + " us"
+           : std::string()) +
+      ", against two threads bouncing a cache line (baseline.cacheline), and two threads passing the same "
+      "messages through two bare rings of 1024 such slots (baseline.shm_ring; " +
+      floors + "). throughput: " + std::to_string(kWindow) + " frames in flight, ns per message";
   return r;
 }
 

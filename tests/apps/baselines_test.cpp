@@ -67,6 +67,23 @@ TEST(Baseline, PingPongPinFailureNamesTheCpu) {
   EXPECT_EQ(h->count(), 0u);
 }
 
+// 3000 round trips wrap each 1024-slot ring twice: a slot taken before it was written again would stall the
+// ping-pong, and one written over before it was read would desynchronise it; both end in a hang, not a count.
+TEST(Baseline, SlotRingRecordsOneRoundTripPerIterationAcrossWraps) {
+  for (std::size_t payload : {std::size_t{48}, std::size_t{200}}) {
+    auto h = std::make_unique<LatencyHistogram>();
+    moirai::cli::shm_ring_pingpong(0, 1, payload, RunBudget{.count = 3000}, *h);
+    EXPECT_EQ(h->count(), 3000u) << payload << "-byte payload";
+    EXPECT_GT(h->min(), 0u);
+  }
+}
+
+TEST(Baseline, SlotRingRefusesOneCpuForBothThreads) {
+  auto h = std::make_unique<LatencyHistogram>();
+  EXPECT_THROW(moirai::cli::shm_ring_pingpong(1, 1, 48, RunBudget{.count = 10}, *h), std::invalid_argument);
+  EXPECT_EQ(h->count(), 0u);
+}
+
 TEST(Baseline, LatenessRecordsOneValuePerIteration) {
   auto h = std::make_unique<LatencyHistogram>();
   moirai::cli::clock_nanosleep_lateness(0, 100us, RunBudget{.count = 500}, *h);
