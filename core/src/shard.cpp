@@ -195,6 +195,7 @@ void Shard::init_on_thread() {
   }
   io::RingOptions ro;
   ro.sq_entries = rt_.options.ring_entries;
+  ro.best_mode = rt_.options.ring_mode;
   ring_.emplace(ro);
 
   // A blocking eventfd on purpose: io_uring returns -EAGAIN for a read on a non-blocking fd instead of arming

@@ -66,7 +66,11 @@ ReceiveEngine::ReceiveEngine(int fd, ReceiveKind kind, const ReceiveOptions& opt
   const std::uint32_t capacity = pow2_at_least(buffers_->count() + 2);
   queue_ = std::make_unique<Received[]>(capacity);
   mask_ = capacity - 1;
-  if (options.poll_when_idle) direct_ = std::make_unique<std::byte[]>(buffers_->buffer_size());
+  // Only where the ring defers its task work to this thread's enters: otherwise the kernel may run the
+  // ring's receive at any return to user space (an interrupt's, say) between the look at the CQ and the
+  // engine's own recv, and post earlier bytes after them.
+  if (options.poll_when_idle && ring_->mode() == io::SetupMode::kDeferTaskrun)
+    direct_ = std::make_unique<std::byte[]>(buffers_->buffer_size());
   arm();
 }
 

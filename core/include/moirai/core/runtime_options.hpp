@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "moirai/io/setup_mode.hpp"
 #include "moirai/rt/thread_policy.hpp"
 
 namespace moirai {
@@ -88,7 +89,10 @@ struct RuntimeOptions {
   // keeps 0.
   std::chrono::nanoseconds busy_poll_after{0};
   bool pin_threads = true;
-  unsigned ring_entries = 256;    // SQ entries per shard ring (CQ is four times larger)
+  unsigned ring_entries = 256;  // SQ entries per shard ring (CQ is four times larger)
+  // The best io_uring set-up the shards' rings try (lower ones where the kernel refuses it; io::SetupMode):
+  // to compare, or to run as a kernel without DEFER_TASKRUN would.
+  io::SetupMode ring_mode = io::SetupMode::kDeferTaskrun;
   unsigned queue_capacity = 512;  // messages per cross-core ring (one per ordered pair of shards)
   unsigned task_quota = 64;       // task resumptions per loop before the shard looks at messages and io
   // Sends a task may make per resumption as non-blocking syscalls, each finishing at once where the socket

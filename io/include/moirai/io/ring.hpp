@@ -15,6 +15,8 @@
 #include <system_error>
 #include <utility>
 
+#include "moirai/io/setup_mode.hpp"
+
 namespace moirai::io {
 
 // Something that waits for a CQE. The SQE's user_data is the address of a Completion; reaping calls
@@ -24,19 +26,6 @@ struct Completion {
   using Fn = void (*)(Completion* self, int res, std::uint32_t flags) noexcept;
   Fn on_complete = nullptr;
 };
-
-// How the ring was set up, best first.
-enum class SetupMode : std::uint8_t {
-  // SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG: completions run only when this thread enters the kernel,
-  // never interrupting it; the TASKRUN flag says when an enter is worth making (Linux 6.1+).
-  kDeferTaskrun,
-  // COOP_TASKRUN | TASKRUN_FLAG: no inter-processor interrupt per completion (Linux 5.19+).
-  kCoopTaskrun,
-  // No flags: completions are posted by signalling task work (Linux 5.1+).
-  kPlain,
-};
-
-const char* to_string(SetupMode mode) noexcept;
 
 struct RingOptions {
   unsigned sq_entries = 256;
