@@ -71,6 +71,7 @@ Shard::Shard(detail::RuntimeState& rt, unsigned id, int cpu)
   memory_options_.lock = rt.options.lock_memory;
   memory_options_.prefault = true;
   inline_io_per_resume_ = rt.options.inline_io_per_resumption;
+  idle_polls_per_lap_ = rt.options.idle_polls_per_lap;
   memory_.cpu = cpu;
   memory_.node = node_;
   // Message slots are small: huge pages would waste most of a 2 MiB page per ring.
@@ -817,6 +818,7 @@ void Shard::wake_from_outside() noexcept {
 void Shard::add_poller(Poller* p, PollWhen when) noexcept {
   if (p->list_ != nullptr) return;
   Poller*& head = when == PollWhen::every_lap ? pollers_ : idle_pollers_;
+  if (&head == &idle_pollers_) ++idle_poller_count_;
   p->list_ = &head;
   p->prev_ = nullptr;
   p->next_ = head;
@@ -826,6 +828,8 @@ void Shard::add_poller(Poller* p, PollWhen when) noexcept {
 
 void Shard::remove_poller(Poller* p) noexcept {
   if (p->list_ == nullptr) return;
+  if (p->list_ == &idle_pollers_) --idle_poller_count_;
+  if (idle_cursor_ == p) idle_cursor_ = p->next_;
   if (p->prev_ != nullptr) p->prev_->next_ = p->next_;
   if (p->next_ != nullptr) p->next_->prev_ = p->prev_;
   if (*p->list_ == p) *p->list_ = p->next_;
@@ -843,14 +847,29 @@ bool Shard::run_pollers(Poller* head) noexcept {
   return busy;
 }
 
-// One idle lap spent spinning in user space: the idle pollers in place of the pause (their syscalls pace the
-// lap well enough), or the pause.
+// Up to idle_polls_per_lap_ idle pollers, from the one whose turn it is, wrapping round the list; the next
+// lap goes on from where this one stopped.
+bool Shard::run_idle_pollers() noexcept {
+  bool busy = false;
+  const unsigned n = std::min(idle_polls_per_lap_, idle_poller_count_);
+  Poller* p = idle_cursor_ != nullptr ? idle_cursor_ : idle_pollers_;
+  for (unsigned i = 0; i < n && p != nullptr; ++i) {
+    Poller* next = p->next_;  // saved first: the poller may remove itself
+    busy |= p->poll();
+    p = next != nullptr ? next : idle_pollers_;
+  }
+  idle_cursor_ = p;
+  return busy;
+}
+
+// One idle lap spent spinning in user space: idle pollers in place of the pause (their syscalls pace the lap
+// well enough), or the pause.
 void Shard::spin_lap() noexcept {
   if (idle_pollers_ == nullptr) {
     cpu_relax();
     return;
   }
-  if (run_pollers(idle_pollers_)) {
+  if (run_idle_pollers()) {
     bump(stats_.idle_poll_hits);
     idle_since_ = 0;
   }

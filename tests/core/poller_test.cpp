@@ -3,7 +3,9 @@
 // on as before beside them.
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <coroutine>
+#include <string>
 
 #include "core_test_support.hpp"
 #include "moirai/core/runtime.hpp"
@@ -100,6 +102,62 @@ TEST(IdlePollers, AShardThatSpinsBeforeSleepingCallsThemWhileItSpinsAndStillSlee
   });
   EXPECT_GT(rt.stats(0).sleeps, 0u) << "the shard slept after its spin, when no poller was called";
   EXPECT_EQ(rt.stats(0).idle_poll_hits, 0u);
+}
+
+// Three idle pollers, the first resuming its waiter at its 300th call; what the other two were called by
+// then.
+struct Turns {
+  int first = 0, second = 0, third = 0;
+};
+Turns turns_with(unsigned per_lap) {
+  moirai::RuntimeOptions o = moirai_test::one_shard(moirai::IdleStrategy::spin);
+  o.idle_polls_per_lap = per_lap;
+  moirai::Runtime rt(o);
+  CountingPoller a(moirai::PollWhen::idle_spin, 300);
+  CountingPoller b(moirai::PollWhen::idle_spin, INT_MAX);
+  CountingPoller c(moirai::PollWhen::idle_spin, INT_MAX);
+  Turns t;
+  rt.run([&]() -> Task<void> {
+    auto wb = moirai::spawn([&]() -> Task<void> { co_await b.wait(); });
+    auto wc = moirai::spawn([&]() -> Task<void> { co_await c.wait(); });
+    co_await a.wait();
+    t = Turns{a.calls, b.calls, c.calls};
+    b.stop();
+    c.stop();
+    co_await wb.join();
+    co_await wc.join();
+  });
+  EXPECT_EQ(rt.stats(0).idle_poll_hits, 1u);
+  return t;
+}
+
+TEST(IdlePollers, EachLapCallsEveryOneWhenThereAreNoMoreThanItsShare) {
+  const Turns t = turns_with(4);
+  EXPECT_EQ(t.first, 300);
+  EXPECT_EQ(t.second, 300);
+  EXPECT_EQ(t.third, 300);
+}
+
+TEST(IdlePollers, ALapCallsAtMostItsShareAndTheNextGoesOnWhereItStopped) {
+  const Turns t = turns_with(1);
+  EXPECT_EQ(t.first, 300);
+  // One call per lap, in turn: the other two were called 299 or 300 times by then.
+  EXPECT_GE(t.second, 299);
+  EXPECT_LE(t.second, 300);
+  EXPECT_GE(t.third, 299);
+  EXPECT_LE(t.third, 300);
+}
+
+TEST(IdlePollers, ZeroPerLapIsRefusedNamingTheOptionToUseInstead) {
+  moirai::RuntimeOptions o = moirai_test::one_shard(moirai::IdleStrategy::spin);
+  o.idle_polls_per_lap = 0;
+  try {
+    moirai::Runtime rt(o);
+    ADD_FAILURE() << "a runtime started with idle_polls_per_lap = 0";
+  } catch (const moirai::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("idle_polls_per_lap"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("poll_when_idle"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -99,6 +99,11 @@ struct RuntimeOptions {
   // has room, without a ring request, a CQE or a suspension (Shard::take_inline_io); past them, and for a
   // send that finds no room, the ring. 0: every send through the ring.
   unsigned inline_io_per_resumption = 16;
+  // Idle pollers (sockets with ReceiveOptions::poll_when_idle that a task waits on) a spinning shard calls
+  // per idle lap, in turn: each is a syscall, so with many waiting sockets a lap still ends soon and a
+  // message from a peer is seen soon. The sockets not polled in a lap get their bytes from the ring as
+  // without the option. At least 1.
+  unsigned idle_polls_per_lap = 4;
   // Memory each shard maps on its own NUMA node when it starts (mmap + mbind, pre-faulted), so the hot path
   // takes no page fault: coroutine frames and task records, plus the shard's incoming message slots and io
   // buffers. What was obtained is in Runtime::memory(shard).

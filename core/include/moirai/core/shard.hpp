@@ -16,9 +16,10 @@
 //
 // Idle pollers (PollWhen::idle_spin) are called only in the laps a shard spends spinning in user space with
 // nothing else to do (IdleStrategy::spin, and the spinning part of spin_then_sleep and busy_poll), in place
-// of the pause: a socket whose receive is armed in the ring anyway may then read itself with a non-blocking
-// syscall, as a hand-rolled spin loop would, and skip the completion's round through the kernel's deferred
-// work. They are never asked before a sleep: what they poll must wake the ring by itself.
+// of the pause, at most RuntimeOptions::idle_polls_per_lap of them per lap, in turn: a socket whose receive
+// is armed in the ring anyway may then read itself with a non-blocking syscall, as a hand-rolled spin loop
+// would, and skip the completion's round through the kernel's deferred work. They are never asked before a
+// sleep: what they poll must wake the ring by itself.
 #pragma once
 
 #include <atomic>
@@ -222,6 +223,7 @@ class Shard {
   bool drain_external(bool refuse = false) noexcept;
   bool fire_timers() noexcept;
   bool run_pollers(Poller* head) noexcept;
+  bool run_idle_pollers() noexcept;
   void spin_lap() noexcept;
   bool prepare_pollers_for_sleep(long long& timeout_ns) noexcept;
   void end_pollers_sleep() noexcept;
@@ -285,6 +287,9 @@ class Shard {
   std::vector<std::uint8_t> is_dirty_;
   Poller* pollers_ = nullptr;       // registered pollers, an intrusive list (see Poller)
   Poller* idle_pollers_ = nullptr;  // PollWhen::idle_spin pollers
+  Poller* idle_cursor_ = nullptr;   // the idle poller whose turn is next (null: the list's head)
+  unsigned idle_poller_count_ = 0;
+  unsigned idle_polls_per_lap_ = 0;  // RuntimeOptions::idle_polls_per_lap
 
   // The real-time tasks admitted on this shard (with a WCET, under rate-monotonic or deadline-driven
   // constraints): what admission control tests a new one against. `admitted_` and `admitted_tasks_` are

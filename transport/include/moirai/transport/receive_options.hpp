@@ -25,11 +25,12 @@ struct ReceiveOptions {
   // recv at each idle lap, as a hand-rolled spin loop does, instead of waiting for the ring's completion,
   // which a spinning shard only gets by entering the kernel again to run the receive as deferred work. The
   // ring's request stays armed, so a sleeping shard is still woken by it and nothing is lost or reordered.
-  // It costs a syscall per waiting socket per idle lap: for a few latency-critical sockets, not for
-  // thousands. Counted in ShardStats::idle_poll_hits. Adds one buffer of buffer_size to the socket. Only
-  // where the shard's ring defers its completions to the shard's own enters (DEFER_TASKRUN, Linux 6.1+): on
-  // an older kernel the ring could complete a receive between the shard's look at its completions and its
-  // own recv, and bytes could come out of order, so there the option does nothing.
+  // It costs a syscall per polled socket per idle lap (at most RuntimeOptions::idle_polls_per_lap of them,
+  // in turn): for a few latency-critical sockets. Counted in ShardStats::idle_poll_hits. Adds one buffer of
+  // buffer_size to the socket. Only where the shard's ring defers its completions to the shard's own enters
+  // (DEFER_TASKRUN, Linux 6.1+): on an older kernel the ring could complete a receive between the shard's
+  // look at its completions and its own recv, and bytes could come out of order, so there the option does
+  // nothing.
   bool poll_when_idle = false;
 };
 
