@@ -6,11 +6,11 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -26,6 +26,8 @@
 #include <vector>
 
 #include "moirai/core/cpu_relax.hpp"
+#include "moirai/numa/node_memory.hpp"
+#include "moirai/numa/topology.hpp"
 
 namespace moirai::cli {
 
@@ -427,12 +429,12 @@ void shm_ring_pingpong(int cpu_a, int cpu_b, std::size_t payload_bytes, const Ru
   constexpr std::uint32_t kSlots = 1024;
   const std::size_t slot_bytes = (payload_bytes + 16 + 63) / 64 * 64;
   const std::size_t ring_bytes = kSlots * slot_bytes;
-  // Both rings in one mapping, faulted in now, each slot's sequence zero (empty).
-  void* m = ::mmap(nullptr, 2 * ring_bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (m == MAP_FAILED)
-    throw std::runtime_error(std::string("slot-ring baseline: mmap: ") + std::strerror(errno));
-  auto* base = static_cast<std::byte*>(m);
+  // Both rings in one mapping on the initiator's node, faulted in now (unmapped however this returns), each
+  // slot's sequence zero (empty).
+  const numa::Topology& topo = numa::Topology::system();
+  const numa::NodeMemory rings =
+      numa::allocate_on_node(topo, std::max(0, topo.node_of_cpu(cpu_a)), 2 * ring_bytes);
+  auto* base = static_cast<std::byte*>(rings.data());
   for (std::size_t off = 0; off < 2 * ring_bytes; off += slot_bytes)
     new (base + off) std::atomic<std::uint32_t>(0);
   SlotRing request(base, kSlots, slot_bytes);
@@ -460,7 +462,6 @@ void shm_ring_pingpong(int cpu_a, int cpu_b, std::size_t payload_bytes, const Ru
   initiator.start();
   initiator.join();
   responder.join();
-  ::munmap(m, 2 * ring_bytes);
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -24,6 +25,15 @@ std::string message_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+// Lines of /proc/self/maps: one per mapping of this process.
+std::size_t mapping_count() {
+  std::ifstream maps("/proc/self/maps");
+  std::size_t n = 0;
+  for (std::string line; std::getline(maps, line);)
+    ++n;
+  return n;
 }
 
 TEST(Baseline, PingPongRecordsOneRoundTripPerIteration) {
@@ -81,6 +91,20 @@ TEST(Baseline, SlotRingRecordsOneRoundTripPerIterationAcrossWraps) {
 TEST(Baseline, SlotRingRefusesOneCpuForBothThreads) {
   auto h = std::make_unique<LatencyHistogram>();
   EXPECT_THROW(moirai::cli::shm_ring_pingpong(1, 1, 48, RunBudget{.count = 10}, *h), std::invalid_argument);
+  EXPECT_EQ(h->count(), 0u);
+}
+
+// The rings are mapped before the threads are pinned: a CPU that cannot be had throws, naming it, and leaves
+// no mapping behind (the process's mapping count is back where it was, each time).
+TEST(Baseline, SlotRingUnmapsItsRingsWhenAThreadCannotBePinned) {
+  auto h = std::make_unique<LatencyHistogram>();
+  const std::size_t before = mapping_count();
+  for (int i = 0; i < 3; ++i) {
+    const std::string why =
+        message_of([&] { moirai::cli::shm_ring_pingpong(0, kNoSuchCpu, 48, RunBudget{.count = 10}, *h); });
+    EXPECT_NE(why.find("4095"), std::string::npos) << why;
+  }
+  EXPECT_EQ(mapping_count(), before);
   EXPECT_EQ(h->count(), 0u);
 }
 
