@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -270,6 +271,40 @@ TEST(Semaphore, BoundsHowManyTasksAreInsideAtOnce) {
     EXPECT_EQ(done, 50);
     EXPECT_EQ(most, 3);
     EXPECT_EQ(sem.available(), 3u);
+  });
+}
+
+// hold(): the units come back when the scope that holds them ends, by co_return or by an exception, and
+// waiters still take their turns in arrival order.
+TEST(Semaphore, HeldUnitsComeBackWhenTheHolderEndsEvenByAnException) {
+  Runtime rt(one_shard());
+  rt.run([]() -> Task<void> {
+    moirai::Semaphore sem(1);
+    std::string order;
+    auto holder = [](moirai::Semaphore* s, char name, bool fail, std::string* out) -> Task<void> {
+      const moirai::Semaphore::Units units = co_await s->hold();
+      out->push_back(name);
+      co_await moirai::yield();
+      if (fail) throw std::runtime_error("the holder failed");
+      out->push_back(name);
+    };
+    auto a = moirai::spawn(holder(&sem, 'a', false, &order));
+    auto b = moirai::spawn(holder(&sem, 'b', true, &order));
+    auto c = moirai::spawn(holder(&sem, 'c', false, &order));
+    co_await a.join();
+    EXPECT_THROW(co_await b.join(), std::runtime_error);
+    co_await c.join();
+    EXPECT_EQ(order, "aabcc") << "one holder at a time, in arrival order";
+    EXPECT_EQ(sem.available(), 1u) << "the failed holder's unit came back";
+
+    moirai::Semaphore::Units two = co_await sem.hold(1);
+    EXPECT_EQ(sem.available(), 0u);
+    moirai::Semaphore::Units moved = std::move(two);
+    two.release();  // moved from: gives nothing back
+    EXPECT_EQ(sem.available(), 0u);
+    moved.release();
+    moved.release();  // once only
+    EXPECT_EQ(sem.available(), 1u);
   });
 }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "moirai/core/shard.hpp"
 #include "moirai/core/submit.hpp"
@@ -101,6 +102,42 @@ class Semaphore {
   };
   // co_await acquire(n): waits until n units are free and takes them.
   Awaiter acquire(std::size_t n = 1) noexcept { return Awaiter(this, n); }
+
+  // Units taken by hold(), given back when the Units is destroyed (or by release()): however the scope that
+  // holds them ends, by co_return or by an exception, nothing is left taken.
+  class [[nodiscard]] Units {
+   public:
+    Units() noexcept = default;
+    Units(Semaphore* s, std::size_t n) noexcept : sem_(s), n_(n) {}
+    Units(Units&& o) noexcept : sem_(std::exchange(o.sem_, nullptr)), n_(o.n_) {}
+    Units& operator=(Units&& o) noexcept {
+      if (this != &o) {
+        release();
+        sem_ = std::exchange(o.sem_, nullptr);
+        n_ = o.n_;
+      }
+      return *this;
+    }
+    Units(const Units&) = delete;
+    Units& operator=(const Units&) = delete;
+    ~Units() { release(); }
+    void release() noexcept {
+      if (sem_ != nullptr) std::exchange(sem_, nullptr)->release(n_);
+    }
+
+   private:
+    Semaphore* sem_ = nullptr;
+    std::size_t n_ = 0;
+  };
+  struct [[nodiscard]] HoldAwaiter : Awaiter {
+    using Awaiter::Awaiter;
+    Units await_resume() {
+      Awaiter::await_resume();
+      return Units(sem, want);
+    }
+  };
+  // co_await hold(n): as acquire(n), and the units come back when the Units it returns is destroyed.
+  HoldAwaiter hold(std::size_t n = 1) noexcept { return HoldAwaiter(this, n); }
 
  private:
   std::size_t count_;
