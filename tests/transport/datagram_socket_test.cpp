@@ -1,6 +1,7 @@
 // UDP through the shards' rings: echo between two shards with the sender's address, a burst kept in order,
 // receive timeouts, more datagrams than buffers (the multishot receive runs dry and recovers), the one-shot
-// fallback forced, multicast join/receive/leave on loopback, refused groups, and raw recv_from refused.
+// fallback forced, multicast join/receive/leave on loopback, refused groups, raw recv_from refused, and a
+// second receiver refused.
 #include "moirai/transport/datagram_socket.hpp"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/submit.hpp"
+#include "moirai/core/timer.hpp"
 
 namespace {
 
@@ -194,6 +196,30 @@ TEST(Udp, ReceiveTimesOutAndTheSocketGoesOn) {
   EXPECT_EQ(seen, TransportErrc::timeout);
   EXPECT_NE(what.find("udp recv: nothing within 20000 us"), std::string::npos) << what;
   EXPECT_EQ(later, "after");
+}
+
+// A second task that receives while one waits with a timeout is refused at once; the first keeps its place
+// (its timer still armed, its waiting not taken over) and gets the next datagram.
+TEST(Udp, ASecondReceiverIsRefusedAndTheWaitingOneGetsTheDatagram) {
+  moirai::Runtime rt(one_shard());
+  std::string first;
+  TransportErrc refused{};
+  rt.run([&]() -> Task<void> {
+    DatagramSocket rx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"));
+    auto waiting = moirai::spawn([&]() -> Task<void> { first = text_of((co_await rx.recv(5s)).bytes); });
+    co_await moirai::yield();
+    try {
+      co_await rx.recv(10ms);
+    } catch (const TransportError& e) {
+      refused = e.errc();
+    }
+    co_await moirai::sleep_for(20ms);  // past the refused receive's timeout: nothing of it is left armed
+    DatagramSocket tx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"));
+    co_await tx.send_to(rx.local_address(), bytes_of("for the first"));
+    co_await waiting.join();
+  });
+  EXPECT_EQ(refused, TransportErrc::not_supported);
+  EXPECT_EQ(first, "for the first");
 }
 
 TEST(Udp, IPv6LoopbackEcho) {

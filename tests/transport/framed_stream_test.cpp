@@ -1,10 +1,13 @@
-// FramedStream's receive side: filtered receive over one connection carrying several senders of one node,
-// the bounded stash, a receive timeout that loses nothing, frames larger than the first buffer, and large
-// payloads sent from where they are.
+// FramedStream: filtered receive over one connection carrying several senders of one node, the bounded
+// stash, a receive timeout that loses nothing, frames larger than the first buffer, large payloads sent from
+// where they are, several tasks sending at once, and a second receiver refused.
 #include "moirai/transport/framed_stream.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -140,6 +143,93 @@ TEST(FramedStream, FramesLargerThanTheFirstBufferArriveWhole) {
 }  // namespace
 
 namespace {
+
+// Payload of frame `i` of sender task `t`: its sequence number, then bytes that depend on both, over sizes
+// from 4 bytes to beyond the send buffer (16 KiB), so frames are queued, flushed, sent alone or in pieces.
+std::vector<std::byte> payload_of(int t, int i) {
+  const std::size_t n = 4 + static_cast<std::size_t>((t * 7919 + i * 104729) % 40000);
+  std::vector<std::byte> p(n);
+  std::memcpy(p.data(), &i, sizeof i);
+  for (std::size_t k = sizeof i; k < n; ++k)
+    p[k] = static_cast<std::byte>((t * 31 + i + static_cast<int>(k)) & 0xff);
+  return p;
+}
+
+// Four tasks send on one stream at once, through send(), queue() and flush(), with a send buffer so small
+// that sends wait in the ring for room: every frame arrives whole, each task's in the order it sent them.
+// (Only the sender's buffer shrinks: a receive buffer shrunk on an established connection makes TCP drip
+// its bytes at the zero-window probe's pace.)
+constexpr int kTasks = 4;
+constexpr int kFrames = 150;
+
+TEST(FramedStream, SeveralTasksSendingAtOnceEachFrameArrivesWholeAndInOrder) {
+  int received = 0;
+  int intact = 0;
+  std::vector<int> next(kTasks, 0);
+  on_one_shard([&](Pair& p) -> Task<void> {
+    const int small = 4096;
+    EXPECT_EQ(::setsockopt(p.a.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    FramedStream w(std::move(p.a), EndpointId{1, 0, 0});
+    FramedStream r(std::move(p.b), EndpointId{}, 64 * 1024);
+    auto reader = moirai::spawn([&]() -> Task<void> {
+      while (received < kTasks * kFrames) {
+        Frame f = co_await r.recv(5s);
+        ++received;
+        const int t = f.header.type;
+        if (t < 0 || t >= kTasks) continue;
+        const int i = next[static_cast<std::size_t>(t)]++;
+        const std::vector<std::byte> want = payload_of(t, i);
+        if (f.payload.size() == want.size() && std::equal(want.begin(), want.end(), f.payload.begin()))
+          ++intact;
+      }
+    });
+    std::vector<moirai::TaskHandle<void>> senders;
+    for (int t = 0; t < kTasks; ++t) {
+      senders.push_back(moirai::spawn([&w, t]() -> Task<void> {
+        for (int i = 0; i < kFrames; ++i) {
+          const std::vector<std::byte> payload = payload_of(t, i);
+          const auto type = static_cast<std::uint16_t>(t);
+          if (i % 3 == 0) {
+            co_await w.send(type, payload);
+          } else {
+            co_await w.queue(type, payload);
+            if (i % 3 == 1) co_await w.flush();
+          }
+          if (i % 5 == 0) co_await moirai::yield();
+        }
+        co_await w.flush();
+      }));
+    }
+    for (auto& h : senders)
+      co_await h.join();
+    co_await reader.join();
+  });
+  EXPECT_EQ(received, kTasks * kFrames);
+  EXPECT_EQ(intact, kTasks * kFrames) << "frames whose bytes were overwritten or interleaved";
+  EXPECT_EQ(next, std::vector<int>(kTasks, kFrames));
+}
+
+// A second task that receives while another waits on the same stream is refused, naming the fix; the one
+// waiting keeps its place and gets the next frame.
+TEST(FramedStream, ASecondReceiverWhileOneWaitsIsRefusedAndTheFirstGetsTheFrame) {
+  std::string first;
+  std::string refusal;
+  on_one_shard([&](Pair& p) -> Task<void> {
+    FramedStream r(std::move(p.b), EndpointId{});
+    auto waiting = moirai::spawn([&]() -> Task<void> { first = text_of((co_await r.recv(5s)).payload); });
+    co_await moirai::yield();
+    try {
+      (void)co_await r.recv(1s);
+    } catch (const TransportError& e) {
+      EXPECT_EQ(e.errc(), TransportErrc::not_supported);
+      refusal = e.what();
+    }
+    co_await send_from(p.a, EndpointId{1, 0, 0}, "for the first");
+    co_await waiting.join();
+  });
+  EXPECT_EQ(first, "for the first");
+  EXPECT_NE(refusal.find("one task at a time"), std::string::npos) << refusal;
+}
 
 TEST(FramedStream, QueuedFramesGoOutInOrderWhenFlushedOrWhenTheBufferFills) {
   std::vector<std::string> got;

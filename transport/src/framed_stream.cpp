@@ -80,17 +80,19 @@ bool FramedStream::append(std::uint16_t type, std::span<const std::byte> payload
   return true;
 }
 
-Task<void> FramedStream::flush() {
+// Sends what is queued; the caller holds the send turn.
+Task<void> FramedStream::send_queued() {
   if (out_used_ == 0) co_return;
   const std::size_t n = out_used_;
   out_used_ = 0;  // a failed send leaves the stream broken anyway; nothing is sent twice
   co_await stream_.send_all(std::span<const std::byte>(send_buffer_.get(), n));
 }
 
-Task<void> FramedStream::queue(std::uint16_t type, std::span<const std::byte> payload) {
+// Queues one frame, sending what is queued first when it does not fit; the caller holds the send turn.
+Task<void> FramedStream::queue_held(std::uint16_t type, std::span<const std::byte> payload) {
   check_size(payload.size());
   if (append(type, payload)) co_return;
-  co_await flush();
+  co_await send_queued();
   if (append(type, payload)) co_return;
   // Larger than the whole send buffer: the header from the buffer, the payload from where it is; MSG_MORE
   // keeps the header from leaving in a segment of its own.
@@ -100,11 +102,24 @@ Task<void> FramedStream::queue(std::uint16_t type, std::span<const std::byte> pa
   co_await stream_.send_all(payload);
 }
 
+Task<void> FramedStream::flush() {
+  const Semaphore::Units turn = co_await send_turn_.hold();
+  co_await send_queued();
+}
+
+Task<void> FramedStream::queue(std::uint16_t type, std::span<const std::byte> payload) {
+  check_size(payload.size());
+  const Semaphore::Units turn = co_await send_turn_.hold();
+  co_await queue_held(type, payload);
+}
+
 Task<void> FramedStream::send(std::uint16_t type, std::span<const std::byte> payload) {
   // Header and payload in one buffer and one send: two sends would cost two syscalls' worth of kernel work
   // and, with TCP_NODELAY, possibly two segments.
-  co_await queue(type, payload);
-  co_await flush();
+  check_size(payload.size());
+  const Semaphore::Units turn = co_await send_turn_.hold();
+  co_await queue_held(type, payload);
+  co_await send_queued();
 }
 
 Task<void> FramedStream::send(SendBuffer buffer, std::uint16_t type, std::size_t payload_bytes) {
@@ -116,14 +131,16 @@ Task<void> FramedStream::send(SendBuffer buffer, std::uint16_t type, std::size_t
                                 "-byte header does not fit a send buffer of " + std::to_string(b.size()) +
                                 " bytes");
   }
-  if (out_used_ != 0) co_await flush();  // what was queued goes first
+  const Semaphore::Units turn = co_await send_turn_.hold();
+  co_await send_queued();  // what was queued goes first
   write_frame_header(FrameHeader{static_cast<std::uint32_t>(payload_bytes), type, self_},
                      b.first<kFrameHeaderSize>());
   co_await stream_.send(std::move(buffer), kFrameHeaderSize + payload_bytes);
 }
 
 Task<void> FramedStream::close() {
-  co_await flush();
+  const Semaphore::Units turn = co_await send_turn_.hold();  // sends already waiting go out first
+  co_await send_queued();
   receiver_.reset();
   co_await stream_.close();
 }

@@ -327,6 +327,13 @@ bool ReceiveEngine::Awaiter::await_ready() {
   task_ = shard_->current_task();
   moirai::detail::throw_if_cancelled(task_);
   ReceiveEngine* e = engine_;
+  if (e->waiter_ != nullptr) {
+    // The one waiting keeps its place: what arrives is its, and the bytes one receive returns stay valid
+    // until the next, which another task's receive would end under it.
+    throw TransportError(TransportErrc::not_supported,
+                         "receive: another task already waits to receive on this socket; receive from one "
+                         "task at a time (hand what arrives to other tasks through a channel)");
+  }
   if (e->held_ >= 0) e->recycle(std::exchange(e->held_, -1));
   if (e->pop(got_)) return true;
   if (e->ended_) {

@@ -157,7 +157,8 @@ class DatagramSocket {
     using ReceiveAwaiterBase::ReceiveAwaiterBase;
   };
   // The next datagram. The previous one's bytes are given back to the ring here. Throws
-  // TransportError(timeout) when none arrives within `timeout`, or the error the kernel reported.
+  // TransportError(timeout) when none arrives within `timeout`, or the error the kernel reported, or
+  // (not_supported) while another task already waits on this socket (one receiver at a time).
   RecvAwaiter recv();
   RecvAwaiter recv(Duration timeout);
 

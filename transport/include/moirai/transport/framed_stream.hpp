@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "moirai/core/clock.hpp"
+#include "moirai/core/sync.hpp"
 #include "moirai/core/task.hpp"
 #include "moirai/transport/detail/frame_stash.hpp"
 #include "moirai/transport/frame.hpp"
@@ -124,7 +125,8 @@ class FramedStream {
   // One frame of `type` carrying `payload`, sent now (with anything queued before it, in one send; one
   // non-blocking syscall when the socket has room, see StreamSocket::send_all). Throws
   // TransportError(message_too_large) for a payload over the maximum (nothing is sent), or the stream's
-  // errors. One task at a time sends on a stream: the send buffer is the stream's own.
+  // errors. Several tasks may send on one stream: sends (and queue, flush, close) take turns, in the order
+  // they were called, so each frame leaves whole, and a send waiting for room holds back the ones after it.
   Task<void> send(std::uint16_t type, std::span<const std::byte> payload);
   // One frame of `type` whose payload the caller wrote into `buffer` (a registered send buffer, see
   // send_buffers.hpp) at kFrameHeaderSize: the header is written in front of it and the frame leaves after
@@ -200,6 +202,12 @@ class FramedStream {
   detail::BudgetSeat seat_;
   bool append(std::uint16_t type, std::span<const std::byte> payload) noexcept;
   void check_size(std::size_t payload) const;
+  Task<void> send_queued();
+  Task<void> queue_held(std::uint16_t type, std::span<const std::byte> payload);
+
+  // One sender at a time: the send buffer is one, and bytes of a frame that waits for room must not be
+  // overwritten or overtaken by the next.
+  Semaphore send_turn_{1};
 
   std::unique_ptr<std::byte[]> send_buffer_;  // queued frames, sent with one send
   std::size_t send_capacity_;

@@ -50,7 +50,7 @@ class StreamReceiver {
   };
   // The next chunk of bytes, in stream order; an empty chunk at the end of the stream (and after it). Throws
   // TransportError(timeout) when nothing arrives within `timeout`, (connection_reset) or (closed) on an
-  // error.
+  // error, (not_supported) while another task already waits on this stream (one receiver at a time).
   RecvAwaiter recv();
   RecvAwaiter recv(Duration timeout);
   // Gives a chunk's buffer back to the ring (an end-of-stream chunk needs none; recycling it does nothing).
