@@ -88,10 +88,9 @@ Task<void> FramedStream::send_queued() {
   co_await stream_.send_all(std::span<const std::byte>(send_buffer_.get(), n));
 }
 
-// Queues one frame, sending what is queued first when it does not fit; the caller holds the send turn.
-Task<void> FramedStream::queue_held(std::uint16_t type, std::span<const std::byte> payload) {
-  check_size(payload.size());
-  if (append(type, payload)) co_return;
+// The frame did not fit behind what is queued: sends that first, then queues the frame, or sends it from
+// where it is when it is larger than the whole buffer. The caller holds the send turn.
+Task<void> FramedStream::queue_after_flush(std::uint16_t type, std::span<const std::byte> payload) {
   co_await send_queued();
   if (append(type, payload)) co_return;
   // Larger than the whole send buffer: the header from the buffer, the payload from where it is; MSG_MORE
@@ -110,7 +109,7 @@ Task<void> FramedStream::flush() {
 Task<void> FramedStream::queue(std::uint16_t type, std::span<const std::byte> payload) {
   check_size(payload.size());
   const Semaphore::Units turn = co_await send_turn_.hold();
-  co_await queue_held(type, payload);
+  if (!append(type, payload)) co_await queue_after_flush(type, payload);
 }
 
 Task<void> FramedStream::send(std::uint16_t type, std::span<const std::byte> payload) {
@@ -118,7 +117,7 @@ Task<void> FramedStream::send(std::uint16_t type, std::span<const std::byte> pay
   // and, with TCP_NODELAY, possibly two segments.
   check_size(payload.size());
   const Semaphore::Units turn = co_await send_turn_.hold();
-  co_await queue_held(type, payload);
+  if (!append(type, payload)) co_await queue_after_flush(type, payload);
   co_await send_queued();
 }
 

@@ -203,7 +203,7 @@ class FramedStream {
   bool append(std::uint16_t type, std::span<const std::byte> payload) noexcept;
   void check_size(std::size_t payload) const;
   Task<void> send_queued();
-  Task<void> queue_held(std::uint16_t type, std::span<const std::byte> payload);
+  Task<void> queue_after_flush(std::uint16_t type, std::span<const std::byte> payload);
 
   // One sender at a time: the send buffer is one, and bytes of a frame that waits for room must not be
   // overwritten or overtaken by the next.
