@@ -131,7 +131,7 @@ Task<void> FramedStream::send(SendBuffer buffer, std::uint16_t type, std::size_t
                                 " bytes");
   }
   const Semaphore::Units turn = co_await send_turn_.hold();
-  co_await send_queued();  // what was queued goes first
+  if (out_used_ != 0) co_await send_queued();  // what was queued goes first
   write_frame_header(FrameHeader{static_cast<std::uint32_t>(payload_bytes), type, self_},
                      b.first<kFrameHeaderSize>());
   co_await stream_.send(std::move(buffer), kFrameHeaderSize + payload_bytes);
