@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -83,13 +85,17 @@ std::byte pattern(std::size_t i) {
   return static_cast<std::byte>(i % 251);
 }
 
-// A peer thread writes 2 MiB of a known pattern in pieces of 1 to 3000 bytes, pausing now and then so the
-// shard goes idle; each piece is taken by the shard's own recv or by the ring, in whichever order they race.
+// A peer thread writes 2 MiB of a known pattern in pieces of 1 to 3000 bytes; each piece is taken by the
+// shard's own recv or by the ring, in whichever order they race. Every 64 pieces the peer waits until the
+// shard has read everything sent so far, then pauses a millisecond: the shard spins idle with the socket
+// polled when the next piece comes, so it reads some pieces itself however fast or slow the build is (a
+// sanitizer's shard may never drain a peer that only pauses now and then).
 TEST(IdlePolling, AStreamArrivesWholeAndInOrderWhicheverWayEachPieceCame) {
   moirai::Runtime rt(one_shard(moirai::IdleStrategy::spin));
   StreamListener l = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
   constexpr std::size_t kTotal = 2 << 20;
-  std::thread peer([at = l.local_address()] {
+  std::atomic<std::size_t> read{0};
+  std::thread peer([at = l.local_address(), &read] {
     const int fd = connect_plain(at);
     std::vector<std::byte> all(kTotal);
     for (std::size_t i = 0; i < kTotal; ++i)
@@ -99,7 +105,12 @@ TEST(IdlePolling, AStreamArrivesWholeAndInOrderWhicheverWayEachPieceCame) {
       const std::size_t n = std::min<std::size_t>(kTotal - sent, 1 + (piece * 7919u) % 3000);
       if (!write_all(fd, all.data() + sent, n)) break;
       sent += n;
-      if (piece % 32 == 0) ::usleep(100);
+      if (piece % 64 == 63) {
+        // At most 2 s: a reader that failed must not hold the peer (and the test) for ever.
+        for (int waited = 0; read.load(std::memory_order_acquire) < sent && waited < 20'000; ++waited)
+          ::usleep(100);
+        ::usleep(1000);
+      }
     }
     ::close(fd);
   });
@@ -115,6 +126,7 @@ TEST(IdlePolling, AStreamArrivesWholeAndInOrderWhicheverWayEachPieceCame) {
       for (std::byte b : c.bytes)
         wrong += b != pattern(got++) ? 1 : 0;
       r.recycle(c);
+      read.store(got, std::memory_order_release);
     }
     ended = true;
   });
