@@ -379,6 +379,71 @@ TEST(SocketAddress, APortAloneListensOnLoopbackOnly) {
   });
 }
 
+// Several tasks send_all() on one raw socket at once, each block (256 KiB) more than the kernel takes in one
+// send, so each waits in the ring for room: the sends take turns, and the peer reads every block whole, each
+// task's in its order. Before the turns, the rest of one block went out after another task's send had begun.
+TEST(Tcp, SeveralTasksSendingOnOneSocketEachBlockArrivesWhole) {
+  constexpr int kTasks = 4;
+  constexpr int kBlocks = 10;
+  constexpr std::size_t kBlock = 256 * 1024;
+  // Block i of task t: t, i, then bytes that depend on both and on the place.
+  const auto block_of = [](int t, int i) {
+    std::vector<std::byte> b(kBlock);
+    b[0] = static_cast<std::byte>(t);
+    b[1] = static_cast<std::byte>(i);
+    for (std::size_t k = 2; k < kBlock; ++k)
+      b[k] = static_cast<std::byte>((static_cast<std::size_t>(t) * 31 + static_cast<std::size_t>(i) * 7 + k) %
+                                    251);
+    return b;
+  };
+  int intact = 0;
+  std::vector<int> next(kTasks, 0);
+  std::string fault;
+  moirai::Runtime rt(moirai_test::one_shard());
+  StreamListener l = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  rt.run([&]() -> Task<void> {
+    moirai_test::StreamPair p = co_await moirai_test::connected_pair(l);
+    auto reader = moirai::spawn([&]() -> Task<void> {
+      std::vector<std::byte> got(kBlock);
+      for (int n = 0; n < kTasks * kBlocks; ++n) {
+        std::size_t have = 0;
+        while (have < kBlock) {
+          const std::size_t r = co_await p.b.recv_some(std::span(got).subspan(have), 5s);
+          if (r == 0) co_return;
+          have += r;
+        }
+        const int t = static_cast<int>(got[0]);
+        if (t >= kTasks) {
+          fault = "a block that starts with task " + std::to_string(t);
+          ::shutdown(p.b.fd(), SHUT_RDWR);  // the senders' next sends fail at once
+          co_return;
+        }
+        const int i = next[static_cast<std::size_t>(t)]++;
+        if (got == block_of(t, i)) ++intact;
+      }
+    });
+    std::vector<moirai::TaskHandle<void>> senders;
+    for (int t = 0; t < kTasks; ++t) {
+      senders.push_back(moirai::spawn([&, t]() -> Task<void> {
+        try {
+          for (int i = 0; i < kBlocks; ++i) {
+            const std::vector<std::byte> b = block_of(t, i);
+            co_await p.a.send_all(b);
+          }
+        } catch (const TransportError& e) {
+          fault += std::string(" / a send failed: ") + e.what();
+        }
+      }));
+    }
+    for (auto& h : senders)
+      co_await h.join();
+    co_await reader.join();
+  });
+  EXPECT_EQ(fault, "");
+  EXPECT_EQ(intact, kTasks * kBlocks) << "blocks whose bytes were interleaved with another send's";
+  EXPECT_EQ(next, std::vector<int>(kTasks, kBlocks));
+}
+
 // SO_REUSEPORT: a listener on each shard binds one port, and connections spread across them, each accepted
 // on the shard whose listener the kernel picked; a listener without the option is refused the port.
 TEST(StreamListener, ReusePortListenersOnEveryShardShareOnePort) {

@@ -347,7 +347,7 @@ Task<int> send_slice(SendSlot* slot, int fd, std::size_t at, std::size_t len, bo
 
 Task<void> StreamSocket::send(SendBuffer buffer, std::size_t bytes) {
   detail::SendSlot* slot = detail::SendAccess::slot_for(buffer, bytes, "StreamSocket::send");
-  detail::SendUnderWay under_way(sends_);
+  const Semaphore::Units turn = co_await send_turn_.hold();
   std::size_t sent = 0;
   while (sent < bytes) {
     const int res = co_await detail::send_slice(slot, fd_, sent, bytes - sent, zero_copy_refused_);

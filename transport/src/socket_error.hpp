@@ -48,16 +48,4 @@ inline TransportError timeout_error(const char* what, std::chrono::nanoseconds t
   return TransportError(TransportErrc::timeout, text);
 }
 
-// Counts a send under way on a socket for as long as it lasts, exceptions included.
-class SendUnderWay {
- public:
-  explicit SendUnderWay(unsigned& sends) noexcept : sends_(sends) { ++sends_; }
-  SendUnderWay(const SendUnderWay&) = delete;
-  SendUnderWay& operator=(const SendUnderWay&) = delete;
-  ~SendUnderWay() { --sends_; }
-
- private:
-  unsigned& sends_;
-};
-
 }  // namespace moirai::transport::detail

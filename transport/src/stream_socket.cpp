@@ -123,29 +123,25 @@ Task<std::size_t> StreamSocket::recv_some(std::span<std::byte> buf, Duration tim
 
 namespace {
 
-// One send of a stream; InlineIo unless another send of the socket is under way.
+// One send of a stream, by the task whose turn it is: InlineIo, as no other send of the socket is under way.
 struct StreamSendPrep {
   int fd;
   std::span<const std::byte> data;
   int flags;
-  bool alone;
   void operator()(io_uring_sqe* sqe) const noexcept {
     io_uring_prep_send(sqe, fd, data.data(), data.size(), flags);
   }
-  int try_inline() noexcept {
-    return alone ? detail::send_now(fd, data.data(), data.size(), flags) : -EAGAIN;
-  }
+  int try_inline() noexcept { return detail::send_now(fd, data.data(), data.size(), flags); }
 };
 
 }  // namespace
 
 Task<void> StreamSocket::send_all(std::span<const std::byte> data, bool more) {
-  const bool alone = sends_ == 0;
-  detail::SendUnderWay under_way(sends_);
+  const Semaphore::Units turn = co_await send_turn_.hold();
   const int fd = fd_;
   const int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
   while (!data.empty()) {
-    const int res = co_await io_op(StreamSendPrep{fd, data, flags, alone});
+    const int res = co_await io_op(StreamSendPrep{fd, data, flags});
     if (res < 0) throw error_for(-res, "send");
     data = data.subspan(static_cast<std::size_t>(res));
   }
@@ -153,6 +149,8 @@ Task<void> StreamSocket::send_all(std::span<const std::byte> data, bool more) {
 
 Task<void> StreamSocket::close() {
   if (fd_ < 0) co_return;
+  const Semaphore::Units turn = co_await send_turn_.hold();  // sends already waiting go out first
+  if (fd_ < 0) co_return;                                    // another close() went first
   const int fd = std::exchange(fd_, -1);
   co_await io_op([fd](io_uring_sqe* sqe) noexcept { io_uring_prep_shutdown(sqe, fd, SHUT_WR); });
   co_await io_op([fd](io_uring_sqe* sqe) noexcept { io_uring_prep_close(sqe, fd); });

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "moirai/core/clock.hpp"
+#include "moirai/core/sync.hpp"
 #include "moirai/core/task.hpp"
 #include "moirai/transport/socket_address.hpp"
 
@@ -67,9 +68,11 @@ class StreamSocket {
   // so no byte is lost to the timeout).
   Task<std::size_t> recv_some(std::span<std::byte> buf, Duration timeout = Duration::max());
   // All of `data`, in as many sends as the kernel needs. Throws TransportError(connection_reset) when the
-  // peer is gone. `more`: more data follows at once (MSG_MORE), so the kernel may hold a TCP segment for it.
-  // A send that finds room in the socket's buffer is one non-blocking syscall and does not suspend the task
-  // (Shard::take_inline_io); the rest goes through the ring.
+  // peer is gone. Several tasks may send on one socket: the sends (this and send(SendBuffer...)) take turns
+  // in call order, each whole, so the peer reads each one's bytes together. `more`: more data follows at once
+  // (MSG_MORE), so the kernel may hold a TCP segment for it. A send that finds room in the socket's buffer is
+  // one non-blocking syscall and does not suspend the task (Shard::take_inline_io); the rest goes through the
+  // ring.
   Task<void> send_all(std::span<const std::byte> data, bool more = false);
   // The first `bytes` of a registered send buffer (send_buffers.hpp), whole: zero-copy from the registered
   // memory where the pool and the socket allow it (a Unix socket does not: its first refusal makes this
@@ -77,7 +80,8 @@ class StreamSocket {
   // is done with it. Throws as send_all, or std::invalid_argument for an empty buffer or `bytes` over its
   // size.
   Task<void> send(SendBuffer buffer, std::size_t bytes);
-  // Graceful close: shuts the sending side down (the peer reads end of stream), then closes the socket.
+  // Graceful close: once the sends already waiting for their turn are out, shuts the sending side down (the
+  // peer reads end of stream), then closes the socket.
   Task<void> close();
 
   // ---- liveness (TCP only; plain setsockopt calls, made once at set-up) ----
@@ -103,9 +107,10 @@ class StreamSocket {
  private:
   int fd_ = -1;
   bool zero_copy_refused_ = false;  // the kernel refused a zero-copy send on this socket (EOPNOTSUPP)
-  // Sends under way (send_all, send). Only a send alone on the socket may go as a syscall (InlineIo): one
-  // that waits in the ring for room must not be overtaken.
-  unsigned sends_ = 0;
+  // The turn to send: send_all() and send() take it in call order and keep it until their last byte is
+  // sent, so one that waits in the ring for room is not overtaken and no other send's bytes land inside it.
+  // A socket that moves starts with the turn free (move it only while no send is under way).
+  Semaphore send_turn_{1};
 };
 
 struct ListenOptions {
