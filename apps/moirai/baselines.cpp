@@ -340,47 +340,61 @@ class RawRingIo {
 
 }  // namespace
 
-void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist) {
-  check_two_cpus(cpu_a, cpu_b, "cacheline ping-pong");
+namespace {
 
-  // The one line both threads touch, alone in its 64 bytes so that nothing else on the caller's stack shares
-  // it (false sharing would add traffic the baseline must not have). Odd values are A's requests, even values
-  // B's replies; kStop tells B to finish. Release/acquire is more than the counter needs (it carries no other
-  // data) and costs nothing extra on x86, where every store is a release and every load an acquire.
-  struct alignas(64) Line {
-    std::atomic<std::uint64_t> value{0};
-  };
-  static_assert(sizeof(Line) == 64);
+// A writes its request on `request`, B waits for it and writes its reply on `reply`, A waits for that: one
+// line bounced both ways when the two are one, else a line written by each thread and watched by the other.
+// Odd values are A's requests, even values B's replies; kStop tells B to finish.
+struct alignas(128) Line {  // 128: nor does the adjacent-line prefetcher pair it with another
+  std::atomic<std::uint64_t> value{0};
+};
+void lines_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist, Line& request,
+                    Line& reply, const char* what) {
+  check_two_cpus(cpu_a, cpu_b, what);
+  // Release/acquire is more than the counter needs (it carries no other data) and costs nothing extra on
+  // x86, where every store is a release and every load an acquire.
   constexpr std::uint64_t kStop = std::numeric_limits<std::uint64_t>::max();
-  Line line;
-
-  PinnedThread responder(cpu_b, Policy::time_shared, [&line] {
+  PinnedThread responder(cpu_b, Policy::time_shared, [&request, &reply] {
     for (std::uint64_t expected = 1;; expected += 2) {
       std::uint64_t seen;
-      while ((seen = line.value.load(std::memory_order_acquire)) != expected) {
+      while ((seen = request.value.load(std::memory_order_acquire)) != expected) {
         if (seen == kStop) return;
         cpu_relax();
       }
-      line.value.store(expected + 1, std::memory_order_release);
+      reply.value.store(expected + 1, std::memory_order_release);
     }
   });
 
-  PinnedThread initiator(cpu_a, Policy::time_shared, [&line, &budget, &hist] {
+  PinnedThread initiator(cpu_a, Policy::time_shared, [&request, &reply, &budget, &hist] {
     std::uint64_t n = 0;
-    time_round_trips(budget, hist, [&line, &n] {
-      line.value.store(n + 1, std::memory_order_release);
-      while (line.value.load(std::memory_order_acquire) != n + 2)
+    time_round_trips(budget, hist, [&request, &reply, &n] {
+      request.value.store(n + 1, std::memory_order_release);
+      while (reply.value.load(std::memory_order_acquire) != n + 2)
         cpu_relax();
       n += 2;
       return true;
     });
-    line.value.store(kStop, std::memory_order_release);
+    request.value.store(kStop, std::memory_order_release);
   });
 
   responder.start();
   initiator.start();
   initiator.join();
   responder.join();
+}
+
+}  // namespace
+
+void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist) {
+  // The one line both threads touch, alone in its bytes so that nothing else on the caller's stack shares it
+  // (false sharing would add traffic the baseline must not have).
+  Line line;
+  lines_pingpong(cpu_a, cpu_b, budget, hist, line, line, "cacheline ping-pong");
+}
+
+void two_lines_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist) {
+  Line lines[2];
+  lines_pingpong(cpu_a, cpu_b, budget, hist, lines[0], lines[1], "two-line ping-pong");
 }
 
 namespace {

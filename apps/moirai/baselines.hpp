@@ -20,6 +20,12 @@ namespace moirai::cli {
 // thread cannot be pinned.
 void cacheline_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist);
 
+// The same two threads, each writing a line of its own that the other watches: A writes n on its line, B
+// waits to see it and writes n + 1 on its own, A waits for that. Two lines move per round trip, as between
+// any pair of single-writer rings (an IpcChannel's two), where the cache-line baseline moves one line both
+// ways: what the second line costs on this host. Throws as cacheline_pingpong does.
+void two_lines_pingpong(int cpu_a, int cpu_b, const RunBudget& budget, LatencyHistogram& hist);
+
 // The same two threads passing `payload_bytes`-byte messages through two rings of 1024 sequenced slots, one
 // each way, laid out as an IpcChannel's (a 16-byte header whose sequence is stored last, then the payload; a
 // multiple of 64 bytes per slot), with no framework around them: what moving a message through a slot

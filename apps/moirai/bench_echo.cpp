@@ -241,14 +241,18 @@ BenchReport bench_echo(const BenchOptions& o) {
     }
   }
   // Two processes over shared memory, beside the cache line two threads bounce (what no transport between
-  // CPUs can beat) and two threads passing the same messages through bare slot rings (what the slots
-  // themselves cost on this host).
+  // CPUs can beat), two lines each written by one thread (what any two single-writer rings move per round
+  // trip) and two threads passing the same messages through bare slot rings (what the slots themselves cost
+  // on this host).
   auto cacheline = std::make_unique<Hist>();
+  auto two_lines = std::make_unique<Hist>();
   auto slot_ring = std::make_unique<Hist>();
   auto ipc = std::make_unique<Hist>();
   for (unsigned round = 0; round < kRounds; ++round) {
     progress(o, "echo: baseline.cacheline");
     cacheline_pingpong(a, b, share(budget, kRounds), *cacheline);
+    progress(o, "echo: baseline.two_lines");
+    two_lines_pingpong(a, b, share(budget, kRounds), *two_lines);
     progress(o, "echo: baseline.shm_ring");
     shm_ring_pingpong(a, b, kPayload, share(budget, kRounds), *slot_ring);
     progress(o, "echo: moirai.ipc");
@@ -285,6 +289,9 @@ BenchReport bench_echo(const BenchOptions& o) {
     floor_text(p.mine, row, ring);
   }
   r.rows.push_back(summarize("baseline.cacheline", *cacheline));
+  BenchRow two_lines_row = summarize("baseline.two_lines", *two_lines);
+  two_lines_row.compare_with = "baseline.cacheline";
+  r.rows.push_back(two_lines_row);
   BenchRow ring_row = summarize("baseline.shm_ring", *slot_ring);
   ring_row.compare_with = "baseline.cacheline";
   r.rows.push_back(ring_row);
@@ -292,6 +299,7 @@ BenchReport bench_echo(const BenchOptions& o) {
   ipc_row.compare_with = "baseline.cacheline";
   r.rows.push_back(ipc_row);
   const std::string socket_floors = std::exchange(floors, std::string());
+  floor_text("moirai.ipc", ipc_row, two_lines_row);
   floor_text("moirai.ipc", ipc_row, ring_row);
   BenchRow t = summarize("moirai.tcp.throughput", *tput);
   t.per_sec = per_sec;
@@ -319,8 +327,10 @@ BenchReport bench_echo(const BenchOptions& o) {
       (ipc_idle == IdleStrategy::spin
            ? ", receives busy-poll " + std::to_string(kIpcBenchBusyPoll.count()) + " us"
            : std::string()) +
-      ", against two threads bouncing a cache line (baseline.cacheline), and two threads passing the same "
-      "messages through two bare rings of 1024 such slots (baseline.shm_ring; " +
+      ", against two threads bouncing a cache line (baseline.cacheline), two threads each writing a line the "
+      "other watches (baseline.two_lines: the two lines any pair of single-writer rings moves per round "
+      "trip), and two threads passing the same messages through two bare rings of 1024 such slots "
+      "(baseline.shm_ring; " +
       floors + "). throughput: " + std::to_string(kWindow) + " frames in flight, ns per message";
   return r;
 }

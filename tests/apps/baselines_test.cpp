@@ -77,6 +77,21 @@ TEST(Baseline, PingPongPinFailureNamesTheCpu) {
   EXPECT_EQ(h->count(), 0u);
 }
 
+// The two-line variant shares the ping-pong: one round trip recorded per iteration, on either pair of CPUs,
+// and the same refusals.
+TEST(Baseline, TwoLinesRecordsOneRoundTripPerIterationAndRefusesWhatThePingPongRefuses) {
+  auto h = std::make_unique<LatencyHistogram>();
+  moirai::cli::two_lines_pingpong(0, 1, RunBudget{.count = 3000}, *h);
+  moirai::cli::two_lines_pingpong(1, 0, RunBudget{.count = 1000}, *h);
+  EXPECT_EQ(h->count(), 4000u);
+  EXPECT_GT(h->min(), 0u);
+  EXPECT_THROW(moirai::cli::two_lines_pingpong(1, 1, RunBudget{.count = 10}, *h), std::invalid_argument);
+  const std::string why =
+      message_of([&] { moirai::cli::two_lines_pingpong(kNoSuchCpu, 0, RunBudget{.count = 10}, *h); });
+  EXPECT_NE(why.find("4095"), std::string::npos) << why;
+  EXPECT_EQ(h->count(), 4000u);
+}
+
 // 3000 round trips wrap each 1024-slot ring twice: a slot taken before it was written again would stall the
 // ping-pong, and one written over before it was read would desynchronise it; both end in a hang, not a count.
 TEST(Baseline, SlotRingRecordsOneRoundTripPerIterationAcrossWraps) {
