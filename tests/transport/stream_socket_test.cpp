@@ -444,6 +444,44 @@ TEST(Tcp, SeveralTasksSendingOnOneSocketEachBlockArrivesWhole) {
   EXPECT_EQ(next, std::vector<int>(kTasks, kBlocks));
 }
 
+// close() while a send waits in the ring for room: the send goes out whole first, then the sending side
+// shuts, so the peer reads every byte and then the end of the stream. (Before, close() shut the socket under
+// the waiting send, which failed with a broken pipe and lost the rest.)
+TEST(Tcp, CloseWhileASendWaitsForRoomLetsItFinishFirst) {
+  const std::size_t kBytes = std::size_t{32} << 20;  // more than loopback's buffers hold, so the send waits
+  std::size_t received = 0;
+  bool ended = false;
+  std::string send_error;
+  moirai::Runtime rt(moirai_test::one_shard());
+  StreamListener l = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  rt.run([&]() -> Task<void> {
+    moirai_test::StreamPair p = co_await moirai_test::connected_pair(l);
+    const std::vector<std::byte> data(kBytes, std::byte{7});
+    auto sending = moirai::spawn([&]() -> Task<void> {
+      try {
+        co_await p.a.send_all(data);
+      } catch (const TransportError& e) {
+        send_error = e.what();
+      }
+    });
+    co_await moirai::yield();  // the send takes what fits, then waits for room
+    auto closing = moirai::spawn(p.a.close());
+    co_await moirai::yield();
+    std::vector<std::byte> buf(64 * 1024);
+    for (;;) {
+      const std::size_t r = co_await p.b.recv_some(buf, 5s);
+      if (r == 0) break;
+      received += r;
+    }
+    ended = true;
+    co_await sending.join();
+    co_await closing.join();
+  });
+  EXPECT_EQ(send_error, "");
+  EXPECT_EQ(received, kBytes);
+  EXPECT_TRUE(ended);
+}
+
 // SO_REUSEPORT: a listener on each shard binds one port, and connections spread across them, each accepted
 // on the shard whose listener the kernel picked; a listener without the option is refused the port.
 TEST(StreamListener, ReusePortListenersOnEveryShardShareOnePort) {
