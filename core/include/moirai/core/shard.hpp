@@ -346,13 +346,13 @@ class Shard {
   // read only delays a report or makes a peer see a task that has just ended (it then checks the id).
   // `ongoing_reported_` is the start of the last run a peer reported, so that one report is made per stall
   // however many peers look (compare-exchange).
-  alignas(detail::kCacheLine) std::atomic<std::uint64_t> running_since_{0};
+  alignas(kCacheLine) std::atomic<std::uint64_t> running_since_{0};
   std::atomic<std::uint64_t> running_task_id_{0};
   std::atomic<std::uint64_t> ongoing_reported_{0};
 
   // The cross-thread doors, each on its own cache line.
-  alignas(detail::kCacheLine) std::atomic<bool> sleeping_{false};
-  alignas(detail::kCacheLine) std::atomic<detail::ExternalWork*> external_{nullptr};
+  alignas(kCacheLine) std::atomic<bool> sleeping_{false};
+  alignas(kCacheLine) std::atomic<detail::ExternalWork*> external_{nullptr};
 
   friend struct detail::RuntimeState;
 };

@@ -16,6 +16,7 @@
 #include <memory>
 #include <new>
 
+#include "moirai/base/cache_line.hpp"
 #include "moirai/numa/node_memory.hpp"
 
 namespace moirai {
@@ -23,8 +24,6 @@ class Shard;
 }
 
 namespace moirai::detail {
-
-inline constexpr std::size_t kCacheLine = 64;
 
 struct alignas(kCacheLine) Message {
   using Fn = void (*)(Message& self, Shard& here) noexcept;
