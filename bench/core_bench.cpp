@@ -5,9 +5,10 @@
 #include <cstdlib>
 #include <vector>
 
-#include "moirai/core/frame_allocator.hpp"
+#include "moirai/core/detail/frame_allocator.hpp"
+#include "moirai/core/detail/timer_queue.hpp"
 #include "moirai/core/runtime.hpp"
-#include "moirai/core/timer_queue.hpp"
+#include "moirai/core/spawn.hpp"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <memory>
 #include <vector>
 
-#include "moirai/core/run_queue.hpp"
+#include "moirai/core/detail/run_queue.hpp"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include "bench.hpp"
 #include "bench_support.hpp"
 #include "metrics_option.hpp"
-#include "moirai/core/frame_allocator.hpp"
+#include "moirai/core/detail/frame_allocator.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/numa/current_node.hpp"
 #include "moirai/numa/node_pool.hpp"

@@ -20,6 +20,7 @@
 #include "moirai/core/error.hpp"
 #include "moirai/core/runtime_options.hpp"
 #include "moirai/io/ring.hpp"
+#include "moirai/rt/capabilities.hpp"
 #include "moirai/rt/thread_policy.hpp"
 
 namespace moirai::cli {

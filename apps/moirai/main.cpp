@@ -17,6 +17,7 @@
 #include "gate.hpp"
 #include "moirai/core/cpu_set.hpp"
 #include "moirai/core/error.hpp"
+#include "moirai/rt/capabilities.hpp"
 #include "report_files.hpp"
 #include "soak.hpp"
 #include "topo.hpp"

@@ -1,10 +1,9 @@
-#include "moirai/core/frame_allocator.hpp"
+#include "moirai/core/detail/frame_allocator.hpp"
 
 #include <cstdlib>
 #include <new>
 #include <utility>
 
-#include "moirai/core/shard_memory.hpp"
 #include "moirai/numa/current_node.hpp"
 
 namespace moirai::detail {
@@ -67,20 +66,22 @@ void* FrameAllocator::refill(std::size_t cls) {
   return p;
 }
 
-void* FrameAllocator::allocate_oversize(std::size_t n) {
-  ++oversize_;
+// Every FrameFreeLists is a FrameAllocator: the slow paths of the free lists are the allocator's.
+void* FrameFreeLists::allocate_oversize(std::size_t n) {
+  ++static_cast<FrameAllocator*>(this)->oversize_;
   return allocate_unowned(n);
 }
 
-void* FrameAllocator::allocate_slow(std::size_t cls) {
+void* FrameFreeLists::allocate_slow(std::size_t cls) {
   // The class's list is empty: take back what other threads freed, else carve a fresh block.
-  drain_remote();
+  auto* self = static_cast<FrameAllocator*>(this);
+  self->drain_remote();
   void* raw;
   if (FreeBlock* b = free_[cls]) {
     free_[cls] = b->next;
     raw = b;
   } else {
-    raw = refill(cls);
+    raw = self->refill(cls);
   }
   // The full header, once per block: later reuses of the block rewrite only the owner (see allocate()).
   auto* h = static_cast<Header*>(raw);
@@ -88,27 +89,27 @@ void* FrameAllocator::allocate_slow(std::size_t cls) {
   return static_cast<char*>(raw) + kHeader;
 }
 
-void* FrameAllocator::allocate_unowned(std::size_t n) {
+void* FrameFreeLists::allocate_unowned(std::size_t n) {
   auto* h = static_cast<Header*>(std::malloc(n + kHeader));
   if (h == nullptr) throw std::bad_alloc();
   *h = Header{nullptr, 0, kMagic};  // no owner: deallocate hands it back to free()
   return reinterpret_cast<char*>(h) + kHeader;
 }
 
-void FrameAllocator::deallocate_slow(Header* h) noexcept {
-  FrameAllocator* owner = h->owner;
+void FrameFreeLists::deallocate_slow(Header* h) noexcept {
+  FrameFreeLists* owner = h->owner;
   if (owner == nullptr) {
     std::free(h);
     return;
   }
-  owner->push_remote(h);
+  static_cast<FrameAllocator*>(owner)->push_remote(h);
 }
 
 void FrameAllocator::push_remote(Header* h) noexcept {
   // The header's `owner` word doubles as the stack's next pointer once the block is free; size_class stays.
   Header* head = remote_.load(std::memory_order_relaxed);
   do {
-    h->owner = reinterpret_cast<FrameAllocator*>(head);
+    h->owner = reinterpret_cast<FrameFreeLists*>(head);
     // release: the owner that pops this block must see our writes to it (and the link) before reusing it.
   } while (!remote_.compare_exchange_weak(head, h, std::memory_order_release, std::memory_order_relaxed));
 }

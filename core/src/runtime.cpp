@@ -7,7 +7,12 @@
 #include <mutex>
 #include <string>
 
+#include "moirai/core/cpu_set.hpp"
+#include "moirai/core/metrics.hpp"
+#include "moirai/core/shard_memory.hpp"
+#include "moirai/core/spawn.hpp"
 #include "moirai/rt/capability_drop.hpp"
+#include "moirai/rt/thread_policy.hpp"
 
 #include "runtime_state.hpp"
 
@@ -37,10 +42,28 @@ IdleStrategy parse_idle_strategy(const std::string& text) {
 }
 
 namespace detail {
-// The main task of run() ended: begin the shutdown of every shard (shard 0 returns from its loop after).
-void request_runtime_stop(TaskControl*) noexcept {
-  if (RuntimeState* rt = t_runtime_state) rt->request_stop();
+
+void spawn_main(std::coroutine_handle<> frame, PromiseBase* promise, MainSlotBase* slot) {
+  ShardCore& s = this_core();
+  TaskControl* c = nullptr;
+  try {
+    c = s.new_task(frame, promise, TaskContext{}.with_name("main"), 1);
+  } catch (...) {
+    frame.destroy();
+    throw;
+  }
+  promise->control_ = c;
+  c->on_done_arg = slot;
+  // The main task ended: keep what it gave, then begin the shutdown of every shard (shard 0 returns from its
+  // loop after).
+  c->on_done = [](TaskControl* t) noexcept {
+    auto* main_slot = static_cast<MainSlotBase*>(t->on_done_arg);
+    main_slot->collect(main_slot, t->frame);
+    if (RuntimeState* rt = t_runtime_state) rt->request_stop();
+  };
+  s.schedule(frame, c);
 }
+
 }  // namespace detail
 
 namespace {
@@ -154,7 +177,7 @@ struct StartGate {
 };
 
 // The exception in flight, as a set-up Error that names the shard and its CPU (unless it already is one).
-std::exception_ptr describe_setup_failure(const Shard& s) {
+std::exception_ptr describe_setup_failure(const detail::ShardCore& s) {
   std::string what = "unknown error";
   try {
     throw;
@@ -171,7 +194,7 @@ std::exception_ptr describe_setup_failure(const Shard& s) {
 
 // Pins, sets the shard up on its thread (policy applied, memory mapped and locked), then drops what the
 // thread no longer needs, unless `drop` is false (the starting thread drops once every shard is up).
-std::exception_ptr set_up_shard(detail::RuntimeState& st, Shard& s, bool drop) {
+std::exception_ptr set_up_shard(detail::RuntimeState& st, detail::ShardCore& s, bool drop) {
   try {
     if (st.options.pin_threads) pin_current_thread(s.cpu());
     s.init_on_thread();
@@ -192,7 +215,7 @@ Runtime::Runtime(RuntimeOptions options) : state_(std::make_unique<detail::Runti
   const auto n = static_cast<unsigned>(state_->cpus.size());
   state_->shards.reserve(n);
   for (unsigned i = 0; i < n; ++i) {
-    state_->shards.push_back(std::make_unique<Shard>(*state_, i, state_->cpus[i]));
+    state_->shards.push_back(std::make_unique<detail::ShardCore>(*state_, i, state_->cpus[i]));
   }
   state_->wire();
 }
@@ -277,7 +300,7 @@ void Runtime::launch(unsigned first) {
   gate->pending = n - first;
   detail::RuntimeState* st = state_.get();
   for (unsigned i = first; i < n; ++i) {
-    Shard* s = st->shards[i].get();
+    detail::ShardCore* s = st->shards[i].get();
     threads_.emplace_back([gate, s, st] {
       detail::t_runtime_state = st;
       gate->report(set_up_shard(*st, *s, true));
@@ -352,7 +375,7 @@ void Runtime::run_here(void (*start_main)(void*), void* arg) {
                                    ? "Runtime::run: this runtime is already running"
                                    : "Runtime::run: this runtime has stopped; make a new Runtime");
   }
-  Shard& s0 = *state_->shards[0];
+  detail::ShardCore& s0 = *state_->shards[0];
   // Shard 0 is the caller's own thread: it gets back its affinity and its scheduling policy at the end.
   const std::vector<int> saved_affinity = current_thread_affinity();
   const bool pin = state_->options.pin_threads;
@@ -414,7 +437,7 @@ void Runtime::check_submit(unsigned shard) const {
 }
 
 void Runtime::push_external(unsigned shard, detail::ExternalWork* work) noexcept {
-  Shard& s = *state_->shards[shard];
+  detail::ShardCore& s = *state_->shards[shard];
   s.push_external(work);
   // stop() may have drained this shard's inbox between our check of the phase and the push: then nobody would
   // ever run the work. Look again; if the runtime has stopped, fail what is there ourselves (drains are

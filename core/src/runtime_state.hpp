@@ -6,15 +6,15 @@
 #include <memory>
 #include <vector>
 
+#include "moirai/core/detail/shard_core.hpp"
 #include "moirai/core/runtime_options.hpp"
-#include "moirai/core/shard.hpp"
 
 namespace moirai::detail {
 
 struct RuntimeState {
   RuntimeOptions options;
   std::vector<int> cpus;
-  std::vector<std::unique_ptr<Shard>> shards;
+  std::vector<std::unique_ptr<ShardCore>> shards;
   // Set once by stop() or by the end of run()'s main task; every shard polls it (relaxed) once per loop.
   std::atomic<bool> stopping{false};
   // Shards that have no live task left since they saw `stopping`; all exit when it reaches shards.size().

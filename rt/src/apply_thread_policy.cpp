@@ -8,6 +8,8 @@
 #include <optional>
 #include <vector>
 
+#include "moirai/rt/capabilities.hpp"
+#include "moirai/rt/error.hpp"
 #include "moirai/rt/exclusive_cpuset.hpp"
 #include "moirai/rt/thread_policy.hpp"
 #include "sched_attr.hpp"

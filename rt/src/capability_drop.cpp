@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 
+#include "moirai/rt/capabilities.hpp"
 #include "moirai/rt/error.hpp"
 
 namespace moirai::rt {

@@ -1,4 +1,5 @@
 #include "moirai/rt/thread_policy.hpp"
+#include "moirai/rt/error.hpp"
 
 #include <sched.h>
 

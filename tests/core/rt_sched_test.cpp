@@ -15,6 +15,7 @@
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/timer.hpp"
+#include "moirai/rt/error.hpp"
 #include "moirai/rt/thread_policy.hpp"
 
 namespace {

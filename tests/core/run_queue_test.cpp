@@ -1,7 +1,7 @@
 // RunQueue: the order it serves runnables in, per class and across classes, through growth, with its counts,
 // and against a reference model over long random runs. The handles are fake addresses, never resumed: the
 // queue only stores and returns them.
-#include "moirai/core/run_queue.hpp"
+#include "moirai/core/detail/run_queue.hpp"
 
 #include <gtest/gtest.h>
 

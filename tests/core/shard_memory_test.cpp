@@ -13,7 +13,7 @@
 #include "../support/child_process.hpp"
 
 #include "core_test_support.hpp"
-#include "moirai/core/frame_allocator.hpp"
+#include "moirai/core/detail/frame_allocator.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/submit.hpp"
@@ -211,14 +211,14 @@ TEST(ShardMemory, FrameMemoryGrowsByChunksUnderThousandsOfParkedTasks) {
   std::size_t mapped_at_peak = 0;
   int ended = 0;
   rt.run([&]() -> Task<void> {
-    mapped_at_start = moirai::detail::t_frame_allocator->bytes_mapped();
+    mapped_at_start = moirai::detail::this_frame_allocator()->bytes_mapped();
     std::vector<moirai::TaskHandle<int>> parked;
     for (int i = 0; i < 5000; ++i)
       parked.push_back(moirai::spawn([]() -> Task<int> {
         co_await moirai::sleep_for(std::chrono::milliseconds(1));
         co_return 1;
       }()));
-    mapped_at_peak = moirai::detail::t_frame_allocator->bytes_mapped();
+    mapped_at_peak = moirai::detail::this_frame_allocator()->bytes_mapped();
     for (auto& h : parked)
       ended += co_await h.join();
   });

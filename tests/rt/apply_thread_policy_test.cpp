@@ -14,6 +14,8 @@
 #include <fstream>
 #include <string>
 
+#include "moirai/rt/capabilities.hpp"
+#include "moirai/rt/error.hpp"
 #include "moirai/rt/exclusive_cpuset.hpp"
 #include "moirai/rt/thread_policy.hpp"
 #include "rt_test_support.hpp"

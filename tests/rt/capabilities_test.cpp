@@ -10,6 +10,8 @@
 
 #include <string>
 
+#include "moirai/rt/capabilities.hpp"
+#include "moirai/rt/memory_lock.hpp"
 #include "moirai/rt/thread_policy.hpp"
 
 namespace moirai::rt {

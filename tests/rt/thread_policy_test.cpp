@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "moirai/rt/error.hpp"
 #include "moirai/rt/thread_policy.hpp"
 
 namespace moirai::rt {

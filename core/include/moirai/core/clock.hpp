@@ -1,6 +1,7 @@
 // Time for the runtime: CLOCK_MONOTONIC nanoseconds for deadlines (timers, sleeps), and a cheaper cycle
-// counter for the per-task stall check, which runs after every task and so must not cost a vDSO call (about
-// 25 ns on a kvm-clock VM, against about 10 ns for rdtsc).
+// counter for what is measured around every resumption (the stall check, run times, real-time accounting),
+// where a clock_gettime through the vDSO would cost several times a read of the counter
+// (docs/performance.md).
 #pragma once
 
 #include <chrono>
@@ -39,7 +40,15 @@ inline std::uint64_t ticks() noexcept {
 #endif
 }
 
-// Ticks per microsecond, measured once per process against CLOCK_MONOTONIC (about 2 ms the first time).
+// Ticks per microsecond, measured once per process against CLOCK_MONOTONIC (it takes 2 ms the first time).
 double ticks_per_us() noexcept;
+
+// Conversions between ticks() differences and nanoseconds, at ticks_per_us(). Negative spans are 0 ticks.
+inline std::uint64_t ns_to_ticks(std::int64_t ns) noexcept {
+  return ns <= 0 ? 0 : static_cast<std::uint64_t>(static_cast<double>(ns) * ticks_per_us() / 1000.0);
+}
+inline std::int64_t ticks_to_ns(std::uint64_t t) noexcept {
+  return static_cast<std::int64_t>(static_cast<double>(t) / ticks_per_us() * 1000.0);
+}
 
 }  // namespace moirai

@@ -18,7 +18,7 @@
 #include <utility>
 
 #include "moirai/core/clock.hpp"
-#include "moirai/core/shard.hpp"
+#include "moirai/core/detail/shard_core.hpp"
 #include "moirai/io/ring.hpp"
 
 namespace moirai {

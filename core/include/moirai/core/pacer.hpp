@@ -1,9 +1,9 @@
-// Keeping to a schedule of intended send times (a load generator, a paced publisher): a timed sleep for most
-// of each wait, woken early by a margin, then yields for the last stretch, so that the send leaves on its
-// time whatever a timed wake-up costs on this host (on a kvm guest a sleeping shard wakes tens of
-// microseconds late; a spinning shard's timer fires within a microsecond), while the shard's other tasks
-// still run between the laps of the spin. The margin is learned: the recent worst lateness of the sleeps,
-// decaying.
+// Keeping to a schedule of intended send times (a load generator, a paced publisher, a replay at the rate it
+// was recorded): a timed sleep for most of each wait, woken early by a margin, then yields for the last
+// stretch, so that the send leaves on its time whatever a timed wake-up costs on the host (a sleeping shard
+// may wake tens of microseconds late on a virtual machine; a spinning shard's timer fires within about a
+// microsecond), while the shard's other tasks still run between the laps of the spin. The margin is learned:
+// the recent worst lateness of the sleeps, decaying.
 #pragma once
 
 #include <time.h>

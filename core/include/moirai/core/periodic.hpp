@@ -12,8 +12,8 @@
 #include <utility>
 
 #include "moirai/core/clock.hpp"
+#include "moirai/core/detail/shard_core.hpp"
 #include "moirai/core/histogram.hpp"
-#include "moirai/core/shard.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/task.hpp"
 #include "moirai/core/task_context.hpp"
@@ -88,7 +88,7 @@ Task<bool> run_job(Fn& fn, const JobInfo& job) {
 template <class Fn>
 Task<void> periodic_loop(Fn fn, std::shared_ptr<PeriodicStats> stats, std::int64_t first, std::int64_t period,
                          std::int64_t deadline) {
-  Shard& shard = this_shard();
+  detail::ShardCore& shard = detail::this_core();
   TaskControl* self = shard.current_task();
   self->periodic = true;  // its jobs end here, not when the task does
   for (std::uint64_t k = 0;; ++k) {
@@ -105,7 +105,7 @@ Task<void> periodic_loop(Fn fn, std::shared_ptr<PeriodicStats> stats, std::int64
     const bool again = co_await run_job(fn, job);
     const std::int64_t end = monotonic_ns();
     stats->response_ns.record(static_cast<std::uint64_t>(end - release));
-    const Shard::JobVerdict v =
+    const detail::ShardCore::JobVerdict v =
         shard.end_job(self, release, release + deadline, end, shard.exec_ticks(self) - exec_before);
     stats->deadline_misses += v.missed ? 1 : 0;
     stats->wcet_overruns += v.overran ? 1 : 0;

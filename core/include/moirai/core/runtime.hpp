@@ -5,6 +5,10 @@
 // a service that keeps its main thread; submit() hands work to a shard from such a thread.
 #pragma once
 
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
 #include <future>
 #include <memory>
 #include <optional>
@@ -12,15 +16,20 @@
 #include <type_traits>
 #include <vector>
 
-#include "moirai/core/cpu_set.hpp"
+#include "moirai/core/detail/external_work.hpp"
 #include "moirai/core/error.hpp"
 #include "moirai/core/runtime_options.hpp"
 #include "moirai/core/shard.hpp"
-#include "moirai/core/spawn.hpp"
-#include "moirai/core/submit.hpp"
 #include "moirai/core/task.hpp"
 
 namespace moirai {
+
+struct ShardStats;
+struct ShardMemory;
+struct RuntimeMetrics;
+namespace detail {
+struct RuntimeState;
+}  // namespace detail
 
 class Runtime {
  public:
@@ -103,30 +112,36 @@ struct main_task<M, false> {
   using type = std::invoke_result_t<M&>;
 };
 
-template <class T>
-struct MainSlot {
-  std::optional<std::conditional_t<std::is_void_v<T>, int, T>> value;
-  std::exception_ptr error;
+// Where run()'s main task leaves its value or exception; `collect` takes them from the ended task's frame.
+struct MainSlotBase {
+  void (*collect)(MainSlotBase* self, std::coroutine_handle<> frame) noexcept = nullptr;
 };
 
-void request_runtime_stop(TaskControl* t) noexcept;  // defined with the runtime: ends run() once main is done
-
 template <class T>
-void collect_main(TaskControl* t) noexcept {
-  auto* slot = static_cast<MainSlot<T>*>(t->on_done_arg);
-  auto h = std::coroutine_handle<Promise<T>>::from_address(t->frame.address());
-  try {
-    if constexpr (std::is_void_v<T>) {
-      h.promise().take();
-      slot->value.emplace(0);
-    } else {
-      slot->value.emplace(h.promise().take());
-    }
-  } catch (...) {
-    slot->error = std::current_exception();
+struct MainSlot final : MainSlotBase {
+  std::optional<std::conditional_t<std::is_void_v<T>, int, T>> value;
+  std::exception_ptr error;
+
+  MainSlot() noexcept {
+    collect = [](MainSlotBase* self, std::coroutine_handle<> frame) noexcept {
+      auto* slot = static_cast<MainSlot*>(self);
+      auto h = std::coroutine_handle<Promise<T>>::from_address(frame.address());
+      try {
+        if constexpr (std::is_void_v<T>) {
+          h.promise().take();
+          slot->value.emplace(0);
+        } else {
+          slot->value.emplace(h.promise().take());
+        }
+      } catch (...) {
+        slot->error = std::current_exception();
+      }
+    };
   }
-  request_runtime_stop(t);
-}
+};
+
+// Spawns `frame` as run()'s main task on the calling shard; its end fills `slot` and stops the runtime.
+void spawn_main(std::coroutine_handle<> frame, PromiseBase* promise, MainSlotBase* slot);
 
 template <class T, class F>
 struct ExternalCall final : ExternalWork {
@@ -197,10 +212,10 @@ auto Runtime::run(Main&& main) {
             return (*s->main)();
           }
         }();
-        detail::TaskControl* c =
-            detail::spawn_control(std::move(task), TaskContext{}.with_name("main"), 1, false);
-        c->on_done = &detail::collect_main<T>;
-        c->on_done_arg = s->slot;
+        if (!task.valid())
+          throw Error(Errc::invalid_argument, "Runtime::run of an empty Task (moved-from or default-made)");
+        auto h = task.release();
+        detail::spawn_main(h, &h.promise(), s->slot);
       },
       &start);
   if (slot.error) std::rethrow_exception(slot.error);

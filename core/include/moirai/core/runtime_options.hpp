@@ -76,17 +76,14 @@ struct RuntimeOptions {
   IdleStrategy idle = IdleStrategy::spin_then_sleep;
   std::chrono::nanoseconds spin_before_sleep = std::chrono::microseconds(100);
   // busy_poll: the longest the kernel spins before the shard looks at its own queues again (1 us to 1 s).
-  // Each return costs a short sleep in the kernel (its timer; about 13 us here), and for that long the kernel
-  // does not yield the CPU to other work of the same CPU on a kernel without preemption.
+  // Each return costs a short sleep in the kernel (its timer, tens of microseconds), and for that long the
+  // kernel does not yield the CPU to other work of the same CPU on a kernel without preemption.
   std::chrono::nanoseconds busy_poll_window = std::chrono::milliseconds(1);
   // busy_poll: how long an idle shard spins in user space before it waits in the kernel (0 to 1 s; 0: at
   // once). A cross-core message that comes within it is seen with no system call of its sender, as under
-  // `spin`, but so is a socket's data (flagged, then one more enter). Measured here (`moirai bench pingpong
-  // --idle busy-poll` and `moirai bench echo`, with --busy-poll-after-ns): 5 us took submit_to from about
-  // 6.1-6.8x the cache line to 1.4-1.6x, and UDP and Unix round trips from about 1.2-1.3x the syscall spin
-  // to 1.4x (TCP's stayed at 1.24-1.29x): over loopback the peer's next message often comes within 5 us of
-  // the shard's last work. Give it to a shard whose traffic is mostly cross-core; a socket-serving shard
-  // keeps 0.
+  // `spin`, but so is a socket's data (flagged, then one more enter), which makes socket round trips slower
+  // (docs/performance.md gives both sides). Give it to a shard whose traffic is mostly cross-core; a
+  // socket-serving shard keeps 0.
   std::chrono::nanoseconds busy_poll_after{0};
   bool pin_threads = true;
   unsigned ring_entries = 256;  // SQ entries per shard ring (CQ is four times larger)
@@ -117,8 +114,8 @@ struct RuntimeOptions {
       false;  // mlock shard memory; if the kernel refuses, the shard runs unlocked and says why
   // Per-shard latency histograms (scheduling delay, task run time, timer lateness; see metrics.hpp), read
   // with Runtime::metrics(). Off by default: it costs a cycle-counter read each time a task becomes ready
-  // (spawn+join of an empty task measured 63 ns on against 47 ns off on a kvm VM, core_bench), and three
-  // histograms (about 120 KB) on each shard's node. The counters (ShardStats) are kept either way.
+  // (docs/performance.md gives its price on spawn and join), and three histograms (about 120 KB) on each
+  // shard's node. The counters (ShardStats) are kept either way.
   bool metrics = false;
   // A task that runs longer than this without suspending is reported once (0 disables the check), and once
   // more while it still runs if an idle peer shard sees it (StallReport::ongoing).

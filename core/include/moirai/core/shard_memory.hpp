@@ -24,13 +24,4 @@ struct ShardMemory {
   std::string warning;  // what was asked for and not obtained, and why; empty when everything was
 };
 
-namespace detail {
-
-// Maps `bytes` on `node` with `memory`. A lock the kernel refuses is dropped rather than fatal: `memory.lock`
-// becomes false (so later mappings do not retry) and the reason goes to `lock_refused`. Throws
-// numa::NumaError when nothing can be mapped.
-numa::NodeMemory map_shard_memory(int node, std::size_t bytes, numa::AllocationOptions& memory,
-                                  std::string& lock_refused);
-
-}  // namespace detail
 }  // namespace moirai

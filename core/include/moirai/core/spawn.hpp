@@ -6,10 +6,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "moirai/core/shard.hpp"
+#include "moirai/core/clock.hpp"
+#include "moirai/core/detail/shard_core.hpp"
+#include "moirai/core/detail/timer_queue.hpp"
+#include "moirai/core/error.hpp"
 #include "moirai/core/task.hpp"
 #include "moirai/core/task_context.hpp"
-#include "moirai/core/timer_queue.hpp"
 
 namespace moirai {
 
@@ -107,7 +109,7 @@ class TaskHandle {
   };
 
   void reset() noexcept {
-    if (c_ != nullptr) Shard::release_task(std::exchange(c_, nullptr));
+    if (c_ != nullptr) detail::ShardCore::release_task(std::exchange(c_, nullptr));
   }
   detail::TaskControl* c_ = nullptr;
 };
@@ -116,7 +118,7 @@ namespace detail {
 
 template <class T>
 TaskControl* spawn_control(Task<T>&& task, const TaskContext& ctx, std::uint32_t refs, bool detached) {
-  Shard& s = this_shard();
+  ShardCore& s = this_core();
   if (s.stopping()) throw Error(Errc::stopped, "spawn refused: this shard is shutting down");
   if (!task.valid())
     throw Error(Errc::invalid_argument, "spawn of an empty Task (moved-from or default-made)");
@@ -164,14 +166,5 @@ template <class T>
 void spawn_detached(Task<T> task, const TaskContext& ctx = {}) {
   detail::spawn_control(std::move(task), ctx, 1, true);
 }
-
-namespace detail {
-// A detached runtime-internal task that must start even if cancelled before it runs (it owes someone an
-// answer).
-template <class T>
-void spawn_forwarder(Task<T> task) {
-  spawn_control(std::move(task), TaskContext{}, 1, true)->must_start = true;
-}
-}  // namespace detail
 
 }  // namespace moirai

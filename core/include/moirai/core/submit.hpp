@@ -16,21 +16,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "moirai/core/shard.hpp"
+#include "moirai/core/detail/shard_core.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/task.hpp"
 
 namespace moirai {
 namespace detail {
-
-template <class Ret>
-struct unwrap_task {
-  using type = Ret;
-};
-template <class T>
-struct unwrap_task<Task<T>> {
-  using type = T;
-};
 
 // A value or an exception, written on one shard and read on another after the reply message's
 // release/acquire.
@@ -127,7 +118,7 @@ class [[nodiscard]] SubmitAwaiter {
   SubmitAwaiter& operator=(const SubmitAwaiter&) = delete;
 
   bool await_ready() {
-    src_ = &this_shard();
+    src_ = &detail::this_core();
     detail::check_destination(*src_, dest_, "submit_to");
     if (dest_ != src_->id()) return false;
     // Local: no message. A plain function runs now; a task is awaited in place below.
@@ -176,7 +167,7 @@ class [[nodiscard]] SubmitAwaiter {
     }
   }
 
-  static void on_target(detail::Message& m, Shard& here) noexcept {
+  static void on_target(detail::Message& m, detail::ShardCore& here) noexcept {
     Request* rq = m.as<Request>();
     SubmitAwaiter* a = rq->awaiter;
     const unsigned source = rq->source;
@@ -228,10 +219,10 @@ class [[nodiscard]] SubmitAwaiter {
     } catch (...) {
       a->outcome_.error = std::current_exception();
     }
-    reply_via_awaiter(this_shard(), a, source);
+    reply_via_awaiter(detail::this_core(), a, source);
   }
 
-  static void on_source(detail::Message& m, Shard& home) noexcept {
+  static void on_source(detail::Message& m, detail::ShardCore& home) noexcept {
     Reply* rp = m.as<Reply>();
     SubmitAwaiter* a = rp->awaiter;
     if constexpr (kInlineResult && !std::is_void_v<result_type>) {
@@ -246,7 +237,8 @@ class [[nodiscard]] SubmitAwaiter {
 
   // Fast path: the reply slot carries the result. If the ring back is full, the result goes into the awaiter
   // and the reply waits in order behind the others.
-  static void reply_inline(Shard& here, SubmitAwaiter* a, unsigned source, const void* value) noexcept {
+  static void reply_inline(detail::ShardCore& here, SubmitAwaiter* a, unsigned source,
+                           const void* value) noexcept {
     if (detail::Message* slot = here.try_claim(source)) {
       auto* rp = new (slot->payload) Reply;
       rp->awaiter = a;
@@ -264,7 +256,7 @@ class [[nodiscard]] SubmitAwaiter {
     reply_via_awaiter(here, a, source);
   }
 
-  static void reply_via_awaiter(Shard& here, SubmitAwaiter* a, unsigned source) noexcept {
+  static void reply_via_awaiter(detail::ShardCore& here, SubmitAwaiter* a, unsigned source) noexcept {
     a->reply_.owner = a;
     a->reply_.fill = [](detail::Outbound* o, detail::Message& m) noexcept {
       auto* rp = new (m.payload) Reply;
@@ -278,7 +270,7 @@ class [[nodiscard]] SubmitAwaiter {
   Fn fn_;
   unsigned dest_;
   bool local_ = false;
-  Shard* src_ = nullptr;
+  detail::ShardCore* src_ = nullptr;
   std::coroutine_handle<> h_{};
   detail::TaskControl* task_ = nullptr;
   detail::Outcome<result_type> outcome_;
@@ -312,7 +304,7 @@ class [[nodiscard]] PostAwaiter {
   PostAwaiter(unsigned dest, Fn fn) : fn_(std::move(fn)), dest_(dest) {}
 
   bool await_ready() {
-    src_ = &this_shard();
+    src_ = &detail::this_core();
     detail::check_destination(*src_, dest_, "post_to");
     if (detail::Message* m = src_->try_claim(dest_)) {
       fill(*m);
@@ -337,7 +329,7 @@ class [[nodiscard]] PostAwaiter {
   // Fills a claimed slot with the callable; the consumer runs it and destroys it.
   void fill(detail::Message& m) noexcept {
     new (m.payload) Fn(std::move(fn_));
-    m.invoke = [](detail::Message& msg, Shard& here) noexcept {
+    m.invoke = [](detail::Message& msg, detail::ShardCore& here) noexcept {
       Fn* f = msg.as<Fn>();
       try {
         if constexpr (is_task_v<std::invoke_result_t<Fn&>>) {
@@ -359,7 +351,7 @@ class [[nodiscard]] PostAwaiter {
  private:
   Fn fn_;
   unsigned dest_;
-  Shard* src_ = nullptr;
+  detail::ShardCore* src_ = nullptr;
   std::coroutine_handle<> h_{};
   detail::TaskControl* task_ = nullptr;
   detail::OwnedOutbound<PostAwaiter> out_;

@@ -10,10 +10,10 @@
 #include <string>
 #include <utility>
 
-#include "moirai/core/shard.hpp"
+#include "moirai/core/detail/shard_core.hpp"
+#include "moirai/core/detail/wait_list.hpp"
 #include "moirai/core/submit.hpp"
 #include "moirai/core/task.hpp"
-#include "moirai/core/wait_list.hpp"
 
 namespace moirai {
 
@@ -225,14 +225,14 @@ class Barrier {
     explicit Awaiter(Barrier* b) noexcept : b_(b) {}
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> h) {
-      Shard& here = this_shard();
+      detail::ShardCore& here = detail::this_core();
       me_.shard = &here;
       me_.handle = h;
       me_.task = here.current_task();
       me_.wake.owner = &me_;
       me_.wake.fill = [](detail::Outbound* o, detail::Message& m) noexcept {
         detail::store_pointer(m, detail::OwnedOutbound<Arrival>::of(o));
-        m.invoke = [](detail::Message& msg, Shard& home) noexcept {
+        m.invoke = [](detail::Message& msg, detail::ShardCore& home) noexcept {
           Arrival* a = detail::load_pointer<Arrival>(msg);
           home.schedule(a->handle, a->task);
         };

@@ -1,6 +1,6 @@
 // Task<T>: a lazy, move-only C++20 coroutine. Nothing runs until it is awaited or spawned; awaiting it
 // transfers control to it symmetrically (no stack growth through chains of awaits) and its value or exception
-// reaches the awaiter. Frames come from the shard's FrameAllocator, not malloc.
+// reaches the awaiter. Frames come from the shard's frame allocator, not malloc.
 #pragma once
 
 #include <coroutine>
@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "moirai/core/frame_allocator.hpp"
+#include "moirai/core/detail/frame_free_lists.hpp"
 
 namespace moirai {
 
@@ -139,11 +139,29 @@ inline Task<void> Promise<void>::get_return_object() noexcept {
 }
 }  // namespace detail
 
+namespace detail {
+// Spawns a detached runtime-internal task that starts even if cancelled before it runs, because it owes
+// someone an answer (a submit_to from another shard, Runtime::submit). Defined with the shard.
+void spawn_forwarder(Task<void> task);
+}  // namespace detail
+
 template <class T>
 struct is_task : std::false_type {};
 template <class T>
 struct is_task<Task<T>> : std::true_type {};
 template <class T>
 inline constexpr bool is_task_v = is_task<std::remove_cvref_t<T>>::value;
+
+namespace detail {
+// What awaiting a `Ret` gives: T for a Task<T>, else Ret itself.
+template <class Ret>
+struct unwrap_task {
+  using type = Ret;
+};
+template <class T>
+struct unwrap_task<Task<T>> {
+  using type = T;
+};
+}  // namespace detail
 
 }  // namespace moirai

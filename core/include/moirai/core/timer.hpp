@@ -8,10 +8,10 @@
 #include <cstdint>
 
 #include "moirai/core/clock.hpp"
-#include "moirai/core/shard.hpp"
+#include "moirai/core/detail/shard_core.hpp"
+#include "moirai/core/detail/timer_queue.hpp"
 #include "moirai/core/spawn.hpp"
 #include "moirai/core/task.hpp"
-#include "moirai/core/timer_queue.hpp"
 
 namespace moirai {
 

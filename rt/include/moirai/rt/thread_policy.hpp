@@ -11,10 +11,6 @@
 #include <string>
 #include <string_view>
 
-#include "moirai/rt/capabilities.hpp"
-#include "moirai/rt/error.hpp"
-#include "moirai/rt/memory_lock.hpp"
-
 namespace moirai::rt {
 
 struct ThreadPolicy {

@@ -14,8 +14,8 @@
 #include <optional>
 #include <utility>
 
+#include "moirai/core/detail/shard_core.hpp"
 #include "moirai/core/error.hpp"
-#include "moirai/core/shard.hpp"
 #include "moirai/core/submit.hpp"
 #include "moirai/core/sync.hpp"
 #include "moirai/core/timer.hpp"

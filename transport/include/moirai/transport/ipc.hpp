@@ -36,9 +36,9 @@
 #include <string_view>
 
 #include "moirai/core/clock.hpp"
-#include "moirai/core/shard.hpp"
+#include "moirai/core/detail/shard_core.hpp"
+#include "moirai/core/detail/timer_queue.hpp"
 #include "moirai/core/task.hpp"
-#include "moirai/core/timer_queue.hpp"
 #include "moirai/transport/endpoint.hpp"
 #include "moirai/transport/error.hpp"
 

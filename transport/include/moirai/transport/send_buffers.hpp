@@ -36,9 +36,9 @@
 #include <span>
 #include <utility>
 
-#include "moirai/core/shard.hpp"
+#include "moirai/core/detail/shard_core.hpp"
+#include "moirai/core/detail/wait_list.hpp"
 #include "moirai/core/task.hpp"
-#include "moirai/core/wait_list.hpp"
 
 namespace moirai::transport {
 

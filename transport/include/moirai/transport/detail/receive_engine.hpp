@@ -34,9 +34,9 @@
 #include <cstdint>
 #include <memory>
 
-#include "moirai/core/shard.hpp"
-#include "moirai/core/task_control.hpp"
-#include "moirai/core/timer_queue.hpp"
+#include "moirai/core/detail/shard_core.hpp"
+#include "moirai/core/detail/task_control.hpp"
+#include "moirai/core/detail/timer_queue.hpp"
 #include "moirai/io/buffer_ring.hpp"
 #include "moirai/transport/receive_options.hpp"
 

@@ -5,8 +5,8 @@
 #include <coroutine>
 #include <cstdint>
 
+#include "moirai/core/detail/sched_params.hpp"
 #include "moirai/core/error.hpp"
-#include "moirai/core/sched_params.hpp"
 #include "moirai/core/task_context.hpp"
 
 namespace moirai {

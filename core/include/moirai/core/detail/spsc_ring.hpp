@@ -4,13 +4,17 @@
 // Each message is one cache line: a function pointer the consumer calls and 56 bytes of payload (a pointer to
 // an awaiter in the sender's frame, or a small functor stored inline), so sending needs no allocation.
 //
-// The producer claims and fills slots privately and publishes its tail once per batch (the shard flushes
-// after each run of tasks); the consumer reads everything published with one acquire load and returns the
-// slots with one release store. Each side caches the other's index and reloads it only when the ring looks
-// full or empty, so in steady state the shared lines move once per batch, not once per message.
+// Each slot carries its own readiness: the producer fills a slot and publishes it by storing the slot's
+// sequence number (release), so the consumer learns that a message is there from the slot alone and a
+// message costs one cache-line transfer. The consumer calls every ready message of a batch and returns their
+// slots with one release store of its head; the producer reloads that head only when the ring looks full.
+// The producer learns once per batch of commits whether it must wake a sleeping consumer
+// (take_new_since_notify), so a fence is paid per batch, not per message.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -19,14 +23,12 @@
 #include "moirai/base/cache_line.hpp"
 #include "moirai/numa/node_memory.hpp"
 
-namespace moirai {
-class Shard;
-}
-
 namespace moirai::detail {
 
+class ShardCore;
+
 struct alignas(kCacheLine) Message {
-  using Fn = void (*)(Message& self, Shard& here) noexcept;
+  using Fn = void (*)(Message& self, ShardCore& here) noexcept;
   static constexpr std::size_t kPayload = kCacheLine - sizeof(Fn) - sizeof(std::uint64_t);
   // Position + 1 of the message in its ring, stored last (release) by the producer: the consumer learns that
   // a slot is ready from the slot itself, so a message costs one cache-line transfer, not two (slot and
@@ -49,9 +51,7 @@ class SpscRing {
   // `map(bytes)` returns the mapping for the slots.
   template <class Map>
   SpscRing(std::size_t capacity, Map&& map) {
-    std::size_t cap = 2;
-    while (cap < capacity)
-      cap <<= 1;
+    const std::size_t cap = std::bit_ceil(std::max<std::size_t>(capacity, 2));
     memory_ = map(cap * sizeof(Message));
     slots_ = static_cast<Message*>(memory_.data());  // page-aligned, so every slot is a whole cache line
     for (std::size_t i = 0; i < cap; ++i)
@@ -96,7 +96,7 @@ class SpscRing {
   }
 
   // Calls each published message (at most `max`), then returns their slots to the producer in one store.
-  std::size_t consume(Shard& here, std::size_t max) noexcept {
+  std::size_t consume(ShardCore& here, std::size_t max) noexcept {
     std::size_t n = 0;
     while (n < max) {
       Message& m = slots_[(cons_.head + n) & mask_];
@@ -113,9 +113,8 @@ class SpscRing {
   }
 
  private:
-  // Each group below sits on its own cache line: the producer's private indices, the published tail (written
-  // by the producer, read by the consumer), the released head (the reverse), and the consumer's private
-  // indices.
+  // Each group below sits on its own cache line: the producer's private indices, the released head (written
+  // by the consumer, read by the producer), and the consumer's private index.
   struct alignas(kCacheLine) ProducerState {
     std::size_t tail = 0;        // next slot to claim
     std::size_t notified = 0;    // tail at the last sleep check

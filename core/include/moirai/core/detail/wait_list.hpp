@@ -6,7 +6,7 @@
 #include <coroutine>
 #include <cstddef>
 
-#include "moirai/core/shard.hpp"
+#include "moirai/core/detail/shard_core.hpp"
 
 namespace moirai::detail {
 

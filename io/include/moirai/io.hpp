@@ -1,0 +1,7 @@
+// Everything of Moirai's io module: the io_uring ring (moirai::io::Ring) and its provided-buffer rings.
+// Usable without the rest of Moirai.
+#pragma once
+
+#include "moirai/io/buffer_ring.hpp"
+#include "moirai/io/ring.hpp"
+#include "moirai/io/setup_mode.hpp"
