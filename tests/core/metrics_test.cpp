@@ -9,7 +9,7 @@
 #include <memory>
 #include <thread>
 
-#include "../../apps/moirai/json_reader.hpp"  // header-only JSON reader (test use only here)
+#include "../../bench/latency/json_reader.hpp"  // header-only JSON reader (test use only here)
 #include "../support/prometheus_reader.hpp"
 #include "core_test_support.hpp"
 #include "moirai/core/runtime.hpp"

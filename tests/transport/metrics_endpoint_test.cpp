@@ -7,7 +7,7 @@
 #include <chrono>
 #include <string>
 
-#include "../../apps/moirai/json_reader.hpp"  // header-only JSON reader (test use only here)
+#include "../../bench/latency/json_reader.hpp"  // header-only JSON reader (test use only here)
 #include "../support/prometheus_reader.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"

@@ -13,7 +13,7 @@
 
 #include "baselines.hpp"
 #include "bench.hpp"
-#include "bench_ipc.hpp"
+#include "ipc_round_trip.hpp"
 #include "bench_support.hpp"
 #include "framing_options.hpp"
 #include "metrics_option.hpp"

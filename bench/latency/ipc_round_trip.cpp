@@ -1,4 +1,4 @@
-#include "bench_ipc.hpp"
+#include "ipc_round_trip.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
