@@ -106,16 +106,8 @@ int main(int argc, char** argv) {
   std::string bench_metrics;
   bench->add_option("--metrics", bench_metrics,
                     "Serve each bench runtime's metrics over HTTP at HOST:PORT while it runs (GET /metrics)");
-  for (const std::string& name : bench_names()) {
-    const char* what =
-        name == "pingpong" ? "Cross-core submit_to round trip vs. a bounced cache line"
-        : name == "timer"  ? "sleep_for wake-up lateness vs. clock_nanosleep"
-        : name == "spawn"  ? "Spawn-run-join of an empty task; one-way submit_to throughput"
-        : name == "alloc"  ? "64-byte allocate+free from Moirai's pools vs. malloc; current_numa_node()"
-        : name == "rt"     ? "EDF and rate-monotonic task sets: response times and deadline misses"
-                           : "64-byte round trip over TCP, Unix sockets vs. syscalls spinning on recv";
-    bench->add_subcommand(name, what)->fallthrough();
-  }
+  for (const LatencyBench* b : latency_benches())
+    bench->add_subcommand(std::string(b->name), std::string(b->summary))->fallthrough();
   bench->require_subcommand(0, 1);
 
   CLI::App* topo = app.add_subcommand("topo", "NUMA nodes, their CPUs, memory and distances; quiet CPUs");
@@ -317,7 +309,9 @@ int main(int argc, char** argv) {
     for (CLI::App* sub : bench->get_subcommands())
       names.push_back(sub->get_name());
     const bool all = names.empty();
-    if (all) names = bench_names();
+    if (all)
+      for (const LatencyBench* b : latency_benches())
+        names.emplace_back(b->name);
 
     std::vector<BenchReport> reports;
     for (const std::string& name : names) {

@@ -45,17 +45,71 @@ std::string malloc_name() {
   return "glibc";
 }
 
-}  // namespace
+// The six rows' histograms, in the order of the report.
+struct AllocRows {
+  std::unique_ptr<Hist> base = std::make_unique<Hist>();
+  std::unique_ptr<Hist> shard_pool = std::make_unique<Hist>();
+  std::unique_ptr<Hist> node_pool = std::make_unique<Hist>();
+  std::unique_ptr<Hist> aware_pool = std::make_unique<Hist>();
+  std::unique_ptr<Hist> getcpu = std::make_unique<Hist>();
+  std::unique_ptr<Hist> node_of = std::make_unique<Hist>();
+};
+
+// One round of every row, each timed in batches of kPairsPerSample, in picoseconds.
+void measure_round(const BenchOptions& o, const RunBudget& part, numa::NodePool& pool,
+                   numa::NumaAwarePool& aware, AllocRows& rows) {
+  const auto row = [&](const char* what, Hist& hist, auto op) {
+    progress(o, what);
+    record_batches(part, kPairsPerSample, hist, op, kPicoseconds);
+  };
+  row("alloc: baseline.malloc", *rows.base, [] {
+    void* p = std::malloc(kBlock);
+    keep(p);
+    std::free(p);
+  });
+  row("alloc: moirai.pool.shard", *rows.shard_pool, [] {
+    void* p = moirai::detail::frame_allocate(kBlock);
+    keep(p);
+    moirai::detail::frame_deallocate(p);
+  });
+  row("alloc: moirai.pool.node", *rows.node_pool, [&pool] {
+    void* p = pool.allocate();
+    keep(p);
+    pool.deallocate(p);
+  });
+  row("alloc: moirai.pool.numa_aware", *rows.aware_pool, [&aware] {
+    void* p = aware.allocate();
+    keep(p);
+    aware.deallocate(p);
+  });
+  row("alloc: baseline.sched_getcpu", *rows.getcpu, [] { keep(sched_getcpu()); });
+  row("alloc: moirai.current_numa_node", *rows.node_of, [] { keep(numa::current_numa_node()); });
+}
+
+BenchReport alloc_report(const AllocRows& rows, int cpu, int node) {
+  BenchReport r;
+  r.bench = "alloc";
+  r.unit = "ps";
+  r.rows.push_back(summarize("baseline.malloc", *rows.base));
+  r.rows.push_back(summarize("moirai.pool.shard", *rows.shard_pool));
+  r.rows.push_back(summarize("moirai.pool.node", *rows.node_pool));
+  r.rows.push_back(summarize("moirai.pool.numa_aware", *rows.aware_pool));
+  r.rows.push_back(summarize("baseline.sched_getcpu", *rows.getcpu));
+  BenchRow n = summarize("moirai.current_numa_node", *rows.node_of);
+  n.compare_with = "baseline.sched_getcpu";
+  r.rows.push_back(std::move(n));
+  r.note = "picoseconds per 64-byte allocate+free pair (pools) or per call, the mean of batches of " +
+           std::to_string(kPairsPerSample) + " on a shard on CPU " + std::to_string(cpu) + " (node " +
+           std::to_string(node) + "); baseline.malloc is this process's malloc (" + malloc_name() +
+           "; LD_PRELOAD libjemalloc.so.2 or libmimalloc.so.2 to compare); moirai.current_numa_node is "
+           "compared with sched_getcpu()";
+  return r;
+}
 
 BenchReport bench_alloc(const BenchOptions& o) {
   const int cpu = first_cpu(o);
   const RunBudget budget = or_default(o.budget, 20'000'000);
-  auto base = std::make_unique<Hist>();
-  auto shard_pool = std::make_unique<Hist>();
-  auto node_pool = std::make_unique<Hist>();
-  auto aware_pool = std::make_unique<Hist>();
-  auto getcpu = std::make_unique<Hist>();
-  auto node_of = std::make_unique<Hist>();
+  AllocRows rows;
   int node = 0;
 
   RuntimeOptions ro = bench_runtime(o, {cpu}, IdleStrategy::spin);
@@ -69,73 +123,16 @@ BenchReport bench_alloc(const BenchOptions& o) {
     auto node_pool_owner = std::make_unique<numa::NodePool>(node, kBlock, kPoolBlocks);
     auto aware_owner =
         std::make_unique<numa::NumaAwarePool>(numa::Topology::system(), kBlock, kPoolBlocks, node);
-    numa::NodePool& pool = *node_pool_owner;
-    numa::NumaAwarePool& aware = *aware_owner;
-    for (unsigned round = 0; round < kRounds; ++round) {
-      const RunBudget part = share(budget, kRounds);
-      progress(o, "alloc: baseline.malloc");
-      record_batches(
-          part, kPairsPerSample, *base,
-          [] {
-            void* p = std::malloc(kBlock);
-            keep(p);
-            std::free(p);
-          },
-          kPicoseconds);
-      progress(o, "alloc: moirai.pool.shard");
-      record_batches(
-          part, kPairsPerSample, *shard_pool,
-          [] {
-            void* p = moirai::detail::frame_allocate(kBlock);
-            keep(p);
-            moirai::detail::frame_deallocate(p);
-          },
-          kPicoseconds);
-      progress(o, "alloc: moirai.pool.node");
-      record_batches(
-          part, kPairsPerSample, *node_pool,
-          [&pool] {
-            void* p = pool.allocate();
-            keep(p);
-            pool.deallocate(p);
-          },
-          kPicoseconds);
-      progress(o, "alloc: moirai.pool.numa_aware");
-      record_batches(
-          part, kPairsPerSample, *aware_pool,
-          [&aware] {
-            void* p = aware.allocate();
-            keep(p);
-            aware.deallocate(p);
-          },
-          kPicoseconds);
-      progress(o, "alloc: baseline.sched_getcpu");
-      record_batches(
-          part, kPairsPerSample, *getcpu, [] { keep(sched_getcpu()); }, kPicoseconds);
-      progress(o, "alloc: moirai.current_numa_node");
-      record_batches(
-          part, kPairsPerSample, *node_of, [] { keep(numa::current_numa_node()); }, kPicoseconds);
-    }
+    for (unsigned round = 0; round < kRounds; ++round)
+      measure_round(o, share(budget, kRounds), *node_pool_owner, *aware_owner, rows);
     co_return;
   });
-
-  BenchReport r;
-  r.bench = "alloc";
-  r.unit = "ps";
-  r.rows.push_back(summarize("baseline.malloc", *base));
-  r.rows.push_back(summarize("moirai.pool.shard", *shard_pool));
-  r.rows.push_back(summarize("moirai.pool.node", *node_pool));
-  r.rows.push_back(summarize("moirai.pool.numa_aware", *aware_pool));
-  r.rows.push_back(summarize("baseline.sched_getcpu", *getcpu));
-  BenchRow n = summarize("moirai.current_numa_node", *node_of);
-  n.compare_with = "baseline.sched_getcpu";
-  r.rows.push_back(std::move(n));
-  r.note = "picoseconds per 64-byte allocate+free pair (pools) or per call, the mean of batches of " +
-           std::to_string(kPairsPerSample) + " on a shard on CPU " + std::to_string(cpu) + " (node " +
-           std::to_string(node) + "); baseline.malloc is this process's malloc (" + malloc_name() +
-           "; LD_PRELOAD libjemalloc.so.2 or libmimalloc.so.2 to compare); moirai.current_numa_node is "
-           "compared with sched_getcpu()";
-  return r;
+  return alloc_report(rows, cpu, node);
 }
+
+}  // namespace
+
+const LatencyBench kAllocBench{
+    "alloc", "64-byte allocate+free from Moirai's pools vs. malloc; current_numa_node()", bench_alloc};
 
 }  // namespace moirai::cli

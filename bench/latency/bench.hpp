@@ -3,7 +3,9 @@
 #pragma once
 
 #include <chrono>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "caps_option.hpp"
@@ -26,15 +28,25 @@ struct BenchOptions {
   CapsOptions caps;     // --keep-caps, --no-drop-caps
 };
 
-BenchReport bench_pingpong(const BenchOptions& o);
-BenchReport bench_timer(const BenchOptions& o);
-BenchReport bench_spawn(const BenchOptions& o);
-BenchReport bench_alloc(const BenchOptions& o);
-BenchReport bench_rt(const BenchOptions& o);
-BenchReport bench_echo(const BenchOptions& o);
+// One bench: `moirai bench NAME` runs it, and `moirai bench --help` shows its summary. Each is defined in the
+// file named after it (pingpong.cpp, timer.cpp, ...).
+struct LatencyBench {
+  std::string_view name;
+  std::string_view summary;
+  BenchReport (*run)(const BenchOptions& o);
+};
 
-// The names `moirai bench NAME` accepts, in the order `moirai bench` runs them.
-const std::vector<std::string>& bench_names();
-BenchReport run_bench(const std::string& name, const BenchOptions& o);
+extern const LatencyBench kPingpongBench;
+extern const LatencyBench kTimerBench;
+extern const LatencyBench kSpawnBench;
+extern const LatencyBench kAllocBench;
+extern const LatencyBench kRtBench;
+extern const LatencyBench kEchoBench;
+
+// Every bench, in the order `moirai bench` runs them.
+std::span<const LatencyBench* const> latency_benches();
+// Runs the bench called `name` and notes a --policy in its report. Throws Error(invalid_argument) for a name
+// no bench has.
+BenchReport run_bench(std::string_view name, const BenchOptions& o);
 
 }  // namespace moirai::cli

@@ -97,19 +97,46 @@ inline void progress(const BenchOptions& o, const char* what) {
   if (o.progress) std::fprintf(stderr, "moirai bench: %s...\n", what);
 }
 
+// The clock of a measured loop, one pass per sample: next() reads the clock when a pass starts and says
+// whether the budget allows it, record() reads it again when the pass ends. Nothing but the two reads lies
+// between them and the operations timed.
+//
+//   TimedPasses passes(budget);
+//   for (std::uint64_t done = 0; passes.next(done); done += n) { ...n operations...; passes.record(hist, n);
+//   }
+class TimedPasses {
+ public:
+  explicit TimedPasses(const RunBudget& budget) noexcept : budget_(budget), start_(monotonic_ns()) {}
+
+  // Starts a pass after `done` operations; false once the budget is spent.
+  bool next(std::uint64_t done) noexcept {
+    pass_start_ = monotonic_ns();
+    return !budget_.done(done, std::chrono::nanoseconds(pass_start_ - start_));
+  }
+  // Records the pass's time per operation, of `ops` operations, in nanoseconds times `scale`.
+  void record(LatencyHistogram& hist, std::uint64_t ops = 1, std::uint64_t scale = 1) noexcept {
+    hist.record(static_cast<std::uint64_t>(monotonic_ns() - pass_start_) * scale / ops);
+  }
+  // When the first pass could start (monotonic_ns()), for a rate over the whole loop.
+  std::int64_t start_ns() const noexcept { return start_; }
+
+ private:
+  RunBudget budget_;
+  std::int64_t start_;
+  std::int64_t pass_start_ = 0;
+};
+
 // Times `op` in batches of `batch` calls and records the mean cost of one call per batch, in nanoseconds
-// times `scale` (1000: picoseconds): for operations of a few nanoseconds, where one clock read (about 25 ns
-// on kvm-clock) would swamp a single call.
+// times `scale` (1000: picoseconds): for operations of a few nanoseconds, which a single call between two
+// clock reads would not resolve.
 template <class Op>
 void record_batches(const RunBudget& budget, std::uint64_t batch, LatencyHistogram& hist, Op&& op,
                     std::uint64_t scale = 1) {
-  const std::int64_t start = monotonic_ns();
-  for (std::uint64_t i = 0;; i += batch) {
-    const std::int64_t t0 = monotonic_ns();
-    if (budget.done(i, std::chrono::nanoseconds(t0 - start))) break;
+  TimedPasses passes(budget);
+  for (std::uint64_t i = 0; passes.next(i); i += batch) {
     for (std::uint64_t k = 0; k < batch; ++k)
       op();
-    hist.record(static_cast<std::uint64_t>(monotonic_ns() - t0) * scale / batch);
+    passes.record(hist, batch, scale);
   }
 }
 

@@ -8,14 +8,15 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "baselines.hpp"
 #include "bench.hpp"
-#include "ipc_round_trip.hpp"
 #include "bench_support.hpp"
 #include "framing_options.hpp"
+#include "ipc_round_trip.hpp"
 #include "metrics_option.hpp"
 #include "moirai/core/runtime.hpp"
 #include "moirai/core/spawn.hpp"
@@ -95,13 +96,11 @@ void moirai_stream_round_trip(const BenchOptions& o, SocketKind kind, int a, int
       co_await c.send(1, payload);
       (void)co_await c.recv();
     }
-    const std::int64_t start = monotonic_ns();
-    for (std::uint64_t i = 0;; ++i) {
-      const std::int64_t t0 = monotonic_ns();
-      if (budget.done(i, std::chrono::nanoseconds(t0 - start))) break;
+    TimedPasses passes(budget);
+    for (std::uint64_t i = 0; passes.next(i); ++i) {
       co_await c.send(1, payload);
       (void)co_await c.recv();
-      hist.record(static_cast<std::uint64_t>(monotonic_ns() - t0));
+      passes.record(hist);
     }
   });
 }
@@ -146,13 +145,11 @@ void moirai_udp_round_trip(const BenchOptions& o, int a, int b, IdleStrategy idl
       co_await c.send(1, payload);
       (void)co_await c.recv(std::chrono::seconds(1));
     }
-    const std::int64_t start = monotonic_ns();
-    for (std::uint64_t i = 0;; ++i) {
-      const std::int64_t t0 = monotonic_ns();
-      if (budget.done(i, std::chrono::nanoseconds(t0 - start))) break;
+    TimedPasses passes(budget);
+    for (std::uint64_t i = 0; passes.next(i); ++i) {
       co_await c.send(1, payload);
       (void)co_await c.recv(std::chrono::seconds(1));
-      hist.record(static_cast<std::uint64_t>(monotonic_ns() - t0));
+      passes.record(hist);
     }
     co_await c.send(0, {});
     co_await serving.join();
@@ -166,114 +163,146 @@ double moirai_stream_throughput(const BenchOptions& o, int a, int b, IdleStrateg
   double per_sec = 0;
   with_stream_echo(o, SocketKind::tcp, a, b, idle, [&](FramedStream& c) -> Task<void> {
     std::byte payload[kPayload]{};
-    const std::int64_t start = monotonic_ns();
+    TimedPasses passes(budget);
     std::uint64_t done = 0;
-    for (;;) {
-      const std::int64_t t0 = monotonic_ns();
-      if (budget.done(done, std::chrono::nanoseconds(t0 - start))) break;
+    for (; passes.next(done); done += kWindow) {
       for (int k = 0; k < kWindow; ++k)
         co_await c.queue(1, payload);
       co_await c.flush();
       for (int k = 0; k < kWindow; ++k)
         (void)co_await c.recv();
-      done += kWindow;
-      hist.record(static_cast<std::uint64_t>(monotonic_ns() - t0) / kWindow);
+      passes.record(hist, kWindow);
     }
-    per_sec = per_second(done, start);
+    per_sec = per_second(done, passes.start_ns());
   });
   return per_sec;
 }
 
-}  // namespace
+// One socket transport's rows: the kernel's limit with plain syscalls and with a raw io_uring, and Moirai's,
+// spinning in user space (or as --idle says) and, with no --idle, busy-polling in the kernel.
+struct SocketRows {
+  const char* baseline;
+  const char* raw_ring;
+  const char* mine;
+  const char* mine_busy_poll;
+  SocketKind kind;
+  std::unique_ptr<Hist> base = std::make_unique<Hist>();
+  std::unique_ptr<Hist> ring = std::make_unique<Hist>();
+  std::unique_ptr<Hist> hist = std::make_unique<Hist>();
+  std::unique_ptr<Hist> busy_poll = std::make_unique<Hist>();
+};
 
-BenchReport bench_echo(const BenchOptions& o) {
-  const auto [a, b] = two_cpus(o);
-  const RunBudget budget = or_default(o.budget, 100'000);
+std::vector<SocketRows> socket_rows() {
+  std::vector<SocketRows> rows;
+  rows.push_back({"baseline.tcp_syscall_spin", "baseline.tcp_raw_ring", "moirai.tcp", "moirai.tcp.busy_poll",
+                  SocketKind::tcp});
+  rows.push_back({"baseline.udp_syscall_spin", "baseline.udp_raw_ring", "moirai.udp", "moirai.udp.busy_poll",
+                  SocketKind::udp});
+  rows.push_back({"baseline.unix_syscall_spin", "baseline.unix_raw_ring", "moirai.unix",
+                  "moirai.unix.busy_poll", SocketKind::unix_stream});
+  return rows;
+}
+
+// The shared-memory rows: two processes through an IpcChannel, beside the cache line two threads bounce
+// (what no transport between CPUs can beat), two lines each written by one thread (what any two
+// single-writer rings move per round trip) and two threads passing the same messages through bare slot
+// rings (what the slots themselves cost).
+struct IpcRows {
+  std::unique_ptr<Hist> cacheline = std::make_unique<Hist>();
+  std::unique_ptr<Hist> two_lines = std::make_unique<Hist>();
+  std::unique_ptr<Hist> slot_ring = std::make_unique<Hist>();
+  std::unique_ptr<Hist> ipc = std::make_unique<Hist>();
+};
+
+// Where and how the echo bench runs.
+struct EchoPlan {
+  int a = 0;
+  int b = 0;
+  RunBudget budget;
+  IdleStrategy idle = IdleStrategy::spin;      // the socket rows' shards
+  IdleStrategy ipc_idle = IdleStrategy::spin;  // the IPC row's
+  bool both = false;                           // no --idle: the .busy_poll rows too
+  std::string busy_poll_refused;               // why the kernel refused busy-poll, if it did
+};
+
+EchoPlan plan_echo(const BenchOptions& o) {
+  EchoPlan p;
+  std::tie(p.a, p.b) = two_cpus(o);
+  p.budget = or_default(o.budget, 100'000);
   // The socket rows' shards spin in user space (reading their waiting sockets themselves unless
   // --poll-when-idle false) unless --idle says otherwise; beside them, with no --idle, the same with shards
   // busy-polling in the kernel (the `.busy_poll` rows), so the two ways of spinning are compared in one run.
   // The IPC row spins in user space: its receiver watches shared memory, which no kernel wait sees.
-  const IdleStrategy idle = idle_or(o, IdleStrategy::spin);
-  const IdleStrategy ipc_idle = idle_or(o, IdleStrategy::spin);
-  const bool both = o.idle.empty();
-  std::string busy_poll_refused;
-  if (idle == IdleStrategy::busy_poll || both) {
+  p.idle = idle_or(o, IdleStrategy::spin);
+  p.ipc_idle = idle_or(o, IdleStrategy::spin);
+  p.both = o.idle.empty();
+  if (p.idle == IdleStrategy::busy_poll || p.both) {
     io::Ring probe_ring;
-    busy_poll_refused = probe_ring.enable_busy_poll(std::chrono::milliseconds(1));
+    p.busy_poll_refused = probe_ring.enable_busy_poll(std::chrono::milliseconds(1));
   }
-  struct Pair {
-    const char* baseline;
-    const char* raw_ring;
-    const char* mine;
-    const char* mine_busy_poll;
-    SocketKind kind;
-    std::unique_ptr<Hist> base = std::make_unique<Hist>();
-    std::unique_ptr<Hist> ring = std::make_unique<Hist>();
-    std::unique_ptr<Hist> hist = std::make_unique<Hist>();
-    std::unique_ptr<Hist> busy_poll = std::make_unique<Hist>();
-  };
-  std::vector<Pair> pairs;
-  pairs.push_back({"baseline.tcp_syscall_spin", "baseline.tcp_raw_ring", "moirai.tcp", "moirai.tcp.busy_poll",
-                   SocketKind::tcp});
-  pairs.push_back({"baseline.udp_syscall_spin", "baseline.udp_raw_ring", "moirai.udp", "moirai.udp.busy_poll",
-                   SocketKind::udp});
-  pairs.push_back({"baseline.unix_syscall_spin", "baseline.unix_raw_ring", "moirai.unix",
-                   "moirai.unix.busy_poll", SocketKind::unix_stream});
-  auto measure = [&](const Pair& p, IdleStrategy how, Hist& hist) {
-    if (p.kind == SocketKind::udp) {
-      moirai_udp_round_trip(o, a, b, how, share(budget, kRounds), hist);
+  return p;
+}
+
+void measure_sockets(const BenchOptions& o, const EchoPlan& p, std::vector<SocketRows>& rows) {
+  const RunBudget part = share(p.budget, kRounds);
+  auto measure = [&](const SocketRows& r, IdleStrategy how, Hist& hist) {
+    if (r.kind == SocketKind::udp) {
+      moirai_udp_round_trip(o, p.a, p.b, how, part, hist);
     } else {
-      moirai_stream_round_trip(o, p.kind, a, b, how, share(budget, kRounds), hist);
+      moirai_stream_round_trip(o, r.kind, p.a, p.b, how, part, hist);
     }
   };
   for (unsigned round = 0; round < kRounds; ++round) {
-    for (Pair& p : pairs) {
-      progress(o, (std::string("echo: ") + p.baseline).c_str());
-      socket_syscall_spin(p.kind, a, b, kWireBytes, share(budget, kRounds), *p.base);
-      progress(o, (std::string("echo: ") + p.raw_ring).c_str());
-      socket_raw_ring_spin(p.kind, a, b, kWireBytes, share(budget, kRounds), *p.ring);
-      progress(o, (std::string("echo: ") + p.mine).c_str());
-      measure(p, idle, *p.hist);
-      if (both) {
-        progress(o, (std::string("echo: ") + p.mine_busy_poll).c_str());
-        measure(p, IdleStrategy::busy_poll, *p.busy_poll);
+    for (SocketRows& r : rows) {
+      progress(o, (std::string("echo: ") + r.baseline).c_str());
+      socket_syscall_spin(r.kind, p.a, p.b, kWireBytes, part, *r.base);
+      progress(o, (std::string("echo: ") + r.raw_ring).c_str());
+      socket_raw_ring_spin(r.kind, p.a, p.b, kWireBytes, part, *r.ring);
+      progress(o, (std::string("echo: ") + r.mine).c_str());
+      measure(r, p.idle, *r.hist);
+      if (p.both) {
+        progress(o, (std::string("echo: ") + r.mine_busy_poll).c_str());
+        measure(r, IdleStrategy::busy_poll, *r.busy_poll);
       }
     }
   }
-  // Two processes over shared memory, beside the cache line two threads bounce (what no transport between
-  // CPUs can beat), two lines each written by one thread (what any two single-writer rings move per round
-  // trip) and two threads passing the same messages through bare slot rings (what the slots themselves cost
-  // on this host).
-  auto cacheline = std::make_unique<Hist>();
-  auto two_lines = std::make_unique<Hist>();
-  auto slot_ring = std::make_unique<Hist>();
-  auto ipc = std::make_unique<Hist>();
+}
+
+void measure_ipc(const BenchOptions& o, const EchoPlan& p, IpcRows& rows) {
+  const RunBudget part = share(p.budget, kRounds);
   for (unsigned round = 0; round < kRounds; ++round) {
     progress(o, "echo: baseline.cacheline");
-    cacheline_pingpong(a, b, share(budget, kRounds), *cacheline);
+    cacheline_pingpong(p.a, p.b, part, *rows.cacheline);
     progress(o, "echo: baseline.two_lines");
-    two_lines_pingpong(a, b, share(budget, kRounds), *two_lines);
+    two_lines_pingpong(p.a, p.b, part, *rows.two_lines);
     progress(o, "echo: baseline.shm_ring");
-    shm_ring_pingpong(a, b, kPayload, share(budget, kRounds), *slot_ring);
+    shm_ring_pingpong(p.a, p.b, kPayload, part, *rows.slot_ring);
     progress(o, "echo: moirai.ipc");
     // 64 bytes on the ring as on the sockets: the slot's 16-byte header (length, sender) and 48 of payload.
-    moirai_ipc_round_trip(o, a, b, ipc_idle, share(budget, kRounds), *ipc, kPayload);
+    moirai_ipc_round_trip(o, p.a, p.b, p.ipc_idle, part, *rows.ipc, kPayload);
   }
-  progress(o, "echo: moirai.tcp.throughput");
-  auto tput = std::make_unique<Hist>();
-  const double per_sec = moirai_stream_throughput(o, a, b, idle, or_default(o.budget, 1'000'000), *tput);
+}
 
-  BenchReport r;
-  r.bench = "echo";
-  std::string floors;
-  auto floor_text = [&floors](const char* mine, const BenchRow& row, const BenchRow& floor) {
+// "moirai.tcp p50 = 1.23x baseline.tcp_raw_ring, ...": Moirai's rows beside the floor under each, for the
+// note.
+class Floors {
+ public:
+  void add(const char* mine, const BenchRow& row, const BenchRow& floor) {
     if (floor.p50 == 0) return;
     char text[96];
-    std::snprintf(text, sizeof text, "%s%s p50 = %.2fx %s", floors.empty() ? "" : ", ", mine,
+    std::snprintf(text, sizeof text, "%s%s p50 = %.2fx %s", text_.empty() ? "" : ", ", mine,
                   static_cast<double>(row.p50) / static_cast<double>(floor.p50), floor.name.c_str());
-    floors += text;
-  };
-  for (Pair& p : pairs) {
+    text_ += text;
+  }
+  // What was added since the last take().
+  std::string take() { return std::exchange(text_, std::string()); }
+
+ private:
+  std::string text_;
+};
+
+void add_socket_rows(BenchReport& r, const std::vector<SocketRows>& rows, bool both, Floors& floors) {
+  for (const SocketRows& p : rows) {
     r.rows.push_back(summarize(p.baseline, *p.base));
     BenchRow ring = summarize(p.raw_ring, *p.ring);
     ring.compare_with = p.baseline;
@@ -286,53 +315,84 @@ BenchReport bench_echo(const BenchOptions& o) {
       busy.compare_with = p.baseline;
       r.rows.push_back(busy);
     }
-    floor_text(p.mine, row, ring);
+    floors.add(p.mine, row, ring);
   }
-  r.rows.push_back(summarize("baseline.cacheline", *cacheline));
-  BenchRow two_lines_row = summarize("baseline.two_lines", *two_lines);
-  two_lines_row.compare_with = "baseline.cacheline";
-  r.rows.push_back(two_lines_row);
-  BenchRow ring_row = summarize("baseline.shm_ring", *slot_ring);
-  ring_row.compare_with = "baseline.cacheline";
-  r.rows.push_back(ring_row);
-  BenchRow ipc_row = summarize("moirai.ipc", *ipc);
-  ipc_row.compare_with = "baseline.cacheline";
-  r.rows.push_back(ipc_row);
-  const std::string socket_floors = std::exchange(floors, std::string());
-  floor_text("moirai.ipc", ipc_row, two_lines_row);
-  floor_text("moirai.ipc", ipc_row, ring_row);
+}
+
+void add_ipc_rows(BenchReport& r, const IpcRows& rows, Floors& floors) {
+  r.rows.push_back(summarize("baseline.cacheline", *rows.cacheline));
+  const auto beside_cacheline = [&r](const char* name, const Hist& hist) {
+    BenchRow row = summarize(name, hist);
+    row.compare_with = "baseline.cacheline";
+    r.rows.push_back(row);
+    return row;
+  };
+  const BenchRow two_lines = beside_cacheline("baseline.two_lines", *rows.two_lines);
+  const BenchRow slot_ring = beside_cacheline("baseline.shm_ring", *rows.slot_ring);
+  const BenchRow ipc = beside_cacheline("moirai.ipc", *rows.ipc);
+  floors.add("moirai.ipc", ipc, two_lines);
+  floors.add("moirai.ipc", ipc, slot_ring);
+}
+
+std::string echo_note(const BenchOptions& o, const EchoPlan& p, const std::string& socket_floors,
+                      const std::string& ipc_floors) {
+  return "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
+         std::to_string(p.a) + " to shard on CPU " + std::to_string(p.b) + " and back; idle " +
+         to_string(p.idle) +
+         (p.both ? " (the .busy_poll rows: idle busy-poll, spinning in the kernel)" : "") +
+         (p.busy_poll_refused.empty()
+              ? std::string()
+              : " (busy-poll refused, so those shards spun in user space: " + p.busy_poll_refused + ")") +
+         (o.inline_io != 0 ? "; sends as syscalls where the socket has room (up to " +
+                                 std::to_string(o.inline_io) + " per resumption), else through the ring"
+                           : std::string("; every send through the ring")) +
+         (o.poll_when_idle ? "; a shard spinning idle in user space reads its waiting socket itself "
+                             "(poll_when_idle), the ring's receive armed behind it"
+                           : "; every receive from the ring") +
+         "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket "
+         "(syscall_spin), or each through a raw io_uring with Moirai's ring flags, one request at a time, "
+         "spinning on its completion queue (raw_ring: io_uring's cost here with a request per send and per "
+         "receive; " +
+         socket_floors +
+         "). ipc: two processes, a 64-byte message (a 16-byte slot header + 48 bytes) each way through an "
+         "IpcChannel in /dev/shm" +
+         (p.ipc_idle == IdleStrategy::spin
+              ? ", receives busy-poll " + std::to_string(kIpcBenchBusyPoll.count()) + " us"
+              : std::string()) +
+         ", against two threads bouncing a cache line (baseline.cacheline), two threads each writing a line "
+         "the other watches (baseline.two_lines: the two lines any pair of single-writer rings moves per "
+         "round trip), and two threads passing the same messages through two bare rings of 1024 such slots "
+         "(baseline.shm_ring; " +
+         ipc_floors + "). throughput: " + std::to_string(kWindow) + " frames in flight, ns per message";
+}
+
+BenchReport bench_echo(const BenchOptions& o) {
+  const EchoPlan plan = plan_echo(o);
+  std::vector<SocketRows> sockets = socket_rows();
+  measure_sockets(o, plan, sockets);
+  IpcRows ipc;
+  measure_ipc(o, plan, ipc);
+  progress(o, "echo: moirai.tcp.throughput");
+  auto tput = std::make_unique<Hist>();
+  const double per_sec =
+      moirai_stream_throughput(o, plan.a, plan.b, plan.idle, or_default(o.budget, 1'000'000), *tput);
+
+  BenchReport r;
+  r.bench = "echo";
+  Floors floors;
+  add_socket_rows(r, sockets, plan.both, floors);
+  const std::string socket_floors = floors.take();
+  add_ipc_rows(r, ipc, floors);
   BenchRow t = summarize("moirai.tcp.throughput", *tput);
   t.per_sec = per_sec;
   r.rows.push_back(t);
-  r.note =
-      "round trip of a 64-byte message (16-byte frame header + 48 bytes) over loopback, shard on CPU " +
-      std::to_string(a) + " to shard on CPU " + std::to_string(b) + " and back; idle " + to_string(idle) +
-      (both ? " (the .busy_poll rows: idle busy-poll, spinning in the kernel)" : "") +
-      (busy_poll_refused.empty()
-           ? std::string()
-           : " (busy-poll refused, so those shards spun in user space: " + busy_poll_refused + ")") +
-      (o.inline_io != 0 ? "; sends as syscalls where the socket has room (up to " +
-                              std::to_string(o.inline_io) + " per resumption), else through the ring"
-                        : std::string("; every send through the ring")) +
-      (o.poll_when_idle ? "; a shard spinning idle in user space reads its waiting socket itself "
-                          "(poll_when_idle), the ring's receive armed behind it"
-                        : "; every receive from the ring") +
-      "; baselines: two pinned threads spinning on non-blocking recv/send over the same kind of socket "
-      "(syscall_spin), or each through a raw io_uring with Moirai's ring flags, one request at a time, "
-      "spinning on its completion queue (raw_ring: io_uring's cost here with a request per send and per "
-      "receive; " +
-      socket_floors +
-      "). ipc: two processes, a 64-byte message (a 16-byte slot header + 48 bytes) each way through an "
-      "IpcChannel in /dev/shm" +
-      (ipc_idle == IdleStrategy::spin
-           ? ", receives busy-poll " + std::to_string(kIpcBenchBusyPoll.count()) + " us"
-           : std::string()) +
-      ", against two threads bouncing a cache line (baseline.cacheline), two threads each writing a line the "
-      "other watches (baseline.two_lines: the two lines any pair of single-writer rings moves per round "
-      "trip), and two threads passing the same messages through two bare rings of 1024 such slots "
-      "(baseline.shm_ring; " +
-      floors + "). throughput: " + std::to_string(kWindow) + " frames in flight, ns per message";
+  r.note = echo_note(o, plan, socket_floors, floors.take());
   return r;
 }
+
+}  // namespace
+
+const LatencyBench kEchoBench{
+    "echo", "64-byte round trip over TCP, Unix sockets vs. syscalls spinning on recv", bench_echo};
 
 }  // namespace moirai::cli

@@ -78,14 +78,12 @@ void moirai_ipc_round_trip(const BenchOptions& o, int cpu_a, int cpu_b, IdleStra
       };
       for (int i = 0; i < kWarmup; ++i)
         co_await round_trip();
-      const std::int64_t start = monotonic_ns();
-      for (std::uint64_t i = 0;; ++i) {
-        const std::int64_t t0 = monotonic_ns();
-        if (budget.done(i, std::chrono::nanoseconds(t0 - start))) break;
+      detail::TimedPasses passes(budget);
+      for (std::uint64_t i = 0; passes.next(i); ++i) {
         while (!ch.try_send(payload)) {
         }
         (void)co_await ch.recv();
-        hist.record(static_cast<std::uint64_t>(monotonic_ns() - t0));
+        passes.record(hist);
       }
       ch.close();
     });

@@ -103,8 +103,6 @@ std::string verdict(const rt::AnalysisResult& r) {
   return std::string(r.schedulable ? "schedulable" : "unschedulable") + " (" + r.explanation + ")";
 }
 
-}  // namespace
-
 BenchReport bench_rt(const BenchOptions& o) {
   const int cpu = first_cpu(o);
   // --count N: N hyperperiods (35 ms) per policy; default 2 s per policy.
@@ -159,5 +157,10 @@ BenchReport bench_rt(const BenchOptions& o) {
       verdict(rm_verdict) + "; RM misses predicted for: " + predicted;
   return r;
 }
+
+}  // namespace
+
+const LatencyBench kRtBench{"rt", "EDF and rate-monotonic task sets: response times and deadline misses",
+                            bench_rt};
 
 }  // namespace moirai::cli
