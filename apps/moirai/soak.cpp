@@ -62,7 +62,7 @@ bool is_closed(const TransportError& e) noexcept {
 // Resident memory at the end of the warm-up (a tenth of the messages) and when the last message arrived (or,
 // when some never do, once the receiver gave up); of this process and of a peer process (ipc). Not later:
 // ending a run throws its first exception (a closed channel, a stream's end), and the unwinder then reads
-// pages of the program's unwind tables that nothing read before, half a MiB that is no leak.
+// pages of the program's unwind tables that nothing read before, which are no leak.
 class RssWatch {
  public:
   RssWatch(std::uint64_t messages, SoakRow& row, pid_t peer = 0)

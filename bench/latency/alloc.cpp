@@ -24,7 +24,7 @@ using namespace detail;
 using Hist = LatencyHistogram;
 
 constexpr std::size_t kBlock = 64;
-constexpr std::uint64_t kPairsPerSample = 1000;  // a clock read costs several pairs
+constexpr std::uint64_t kPairsPerSample = 1000;  // so that the clock reads are a small part of a sample
 constexpr std::size_t kPoolBlocks = 4096;
 constexpr std::uint64_t kPicoseconds = 1000;  // figures of one or two nanoseconds need the decimals
 

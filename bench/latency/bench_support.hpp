@@ -97,12 +97,14 @@ inline void progress(const BenchOptions& o, const char* what) {
   if (o.progress) std::fprintf(stderr, "moirai bench: %s...\n", what);
 }
 
-// The clock of a measured loop, one pass per sample: next() reads the clock when a pass starts and says
-// whether the budget allows it, record() reads it again when the pass ends. Nothing but the two reads lies
-// between them and the operations timed.
+// The clock of a measured loop, one pass per sample: next() reads the clock as a pass starts and says whether
+// the budget allows it; record() reads it as the pass ends. Nothing else lies between the two reads and the
+// operations timed:
 //
 //   TimedPasses passes(budget);
-//   for (std::uint64_t done = 0; passes.next(done); done += n) { ...n operations...; passes.record(hist, n);
+//   for (std::uint64_t done = 0; passes.next(done); done += n) {
+//     ...n operations...
+//     passes.record(hist, n);
 //   }
 class TimedPasses {
  public:

@@ -17,7 +17,7 @@ struct CapsOptions {
 // Sets `ro`'s drop and kept set from `o`, plus what the command itself needs after start: CAP_SYS_NICE for a
 // --policy (bench baselines apply it to threads of their own after a runtime dropped), CAP_SYS_ADMIN and
 // CAP_DAC_OVERRIDE besides for SCHED_DEADLINE routes, and CAP_NET_BIND_SERVICE when a port it binds once
-// running (`bind_ports`) is below 1024.
+// running (`bind_addresses`) is below 1024.
 void apply_caps_options(const CapsOptions& o, RuntimeOptions& ro,
                         const std::vector<std::string>& bind_addresses);
 

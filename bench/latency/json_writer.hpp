@@ -1,5 +1,5 @@
-// The few JSON pieces the CLI writes (bench reports, `moirai topo`): strings escaped as RFC 8259 asks,
-// numbers in their shortest exact form, and arrays of integers.
+// The few JSON pieces the CLI writes (bench reports, `moirai topo`, `doctor` and `soak`): strings escaped as
+// RFC 8259 asks, numbers in their shortest exact form, and arrays of integers.
 #pragma once
 
 #include <cstdint>

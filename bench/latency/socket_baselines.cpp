@@ -117,8 +117,8 @@ void send_whole(int fd, const std::byte* buf, std::size_t n) {
 // The socket baselines' two ways of doing io: plain non-blocking syscalls spinning on recv, or a raw
 // io_uring of the thread's own, set up as Moirai's shards set theirs up (SINGLE_ISSUER | DEFER_TASKRUN |
 // TASKRUN_FLAG where the kernel takes them), a one-shot recv or send per request, spinning on the CQ and
-// entering the kernel only when it flags deferred work. The second is what any io_uring program pays on this
-// host before a line of framework runs: the floor for Moirai's own rows.
+// entering the kernel only when it flags deferred work. The second is what any io_uring program pays before a
+// line of framework runs: the floor for Moirai's own rows.
 struct SyscallIo {
   bool recv(int fd, std::byte* buf, std::size_t n, bool datagram) {
     return recv_spinning(fd, buf, n, datagram);

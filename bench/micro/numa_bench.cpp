@@ -1,5 +1,5 @@
-// Allocation and "where am I" costs of the numa module against their baselines (malloc, sched_getcpu). Only
-// ratios within one run mean anything on these VMs.
+// Allocation and "where am I" costs of the numa module against their baselines (malloc, sched_getcpu). On a
+// shared host only ratios within one run mean anything.
 #include <benchmark/benchmark.h>
 #include <sched.h>
 

@@ -1,5 +1,5 @@
 // The policy run queue, one push and one pop per iteration, per scheduling class, with 0 or 1000 runnables
-// already queued, beside the plain FIFO ring it replaced (BM_Baseline_Ring_PushPop): the best-effort rows
+// already queued, beside a plain FIFO ring (BM_Baseline_Ring_PushPop): the best-effort rows
 // must cost what the ring costs, the others at most 20 ns with 1000 queued. The deadline class is also run
 // under adversarial key patterns (BM_RunQueue_Deadline_Pattern).
 #include <benchmark/benchmark.h>
@@ -20,7 +20,7 @@ using moirai::detail::RunQueue;
 using moirai::detail::SchedClass;
 using moirai::detail::TaskControl;
 
-// The run queue before scheduling classes: a growable power-of-two FIFO ring.
+// A run queue without scheduling classes: a growable power-of-two FIFO ring.
 class BaselineRing {
  public:
   explicit BaselineRing(std::size_t capacity = 4096) {
@@ -188,7 +188,7 @@ void BM_RunQueue_PushPop_NullTask(benchmark::State& state) {
 }
 BENCHMARK(BM_RunQueue_PushPop_NullTask)->Arg(0)->Arg(1000);
 
-// The same loop as the best-effort row, task records included, over the old ring.
+// The same loop as the best-effort row, task records included, over the plain ring.
 void BM_Baseline_Ring_PushPop(benchmark::State& state) {
   const auto queued = static_cast<std::size_t>(state.range(0));
   constexpr std::size_t kPool = 64;

@@ -39,7 +39,7 @@ report)
   grep -q "moirai: error: cannot create report directory '$dir/file/sub'" "$dir/out" || fail "$(cat "$dir/out")"
   ;;
 gate)
-  # A saved run whose p50 ratio is far below any this machine can give: the gate must fire and name it.
+  # A saved run whose p50 ratio is far below any a machine can give: the gate must fire and name it.
   bench --report "$dir/r" >"$dir/out" 2>&1 || fail "exit $?: $(cat "$dir/out")"
   sed 's/"ratio_p50":[0-9.e+-]*/"ratio_p50":0.001/g' "$dir/r/all.json" >"$dir/doctored.json"
   bench --baseline "$dir/doctored.json" --tolerance 25 >"$dir/out" 2>"$dir/err"
