@@ -1,7 +1,5 @@
 #include "moirai/core/cpu_set.hpp"
 
-#include "moirai/numa/cpu_list.hpp"
-
 #include <sched.h>
 #include <unistd.h>
 
@@ -12,6 +10,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "moirai/base/cpu_list.hpp"
 #include "moirai/core/error.hpp"
 
 namespace moirai {
@@ -32,45 +31,39 @@ std::string concat(const Parts&... parts) {
   return out.str();
 }
 
-bool is_space(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && is_space(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
-
 [[noreturn]] void throw_parse_error(std::string_view text, const std::string& why) {
   std::ostringstream out;
   out << "invalid CPU list \"" << text << "\": " << why << ". " << kExpectedSyntax;
   throw Error(Errc::invalid_cpu_set, out.str());
 }
 
-// One CPU number of `item`, checked for what a CPU number may be. `item` is the whole comma-separated item,
-// so that the message names what the user wrote ("8-x", not just "x").
-int parse_cpu_number(std::string_view number, std::string_view item, std::string_view text) {
-  if (!number.empty() && number.front() == '-') {
-    throw_parse_error(text, concat('"', item, "\" has a negative CPU number"));
+// Why `text` is not a list, in words naming what the user wrote ("8-x", not just "x").
+std::string parse_fault(std::string_view text, const cpu_list::Parsed& parsed) {
+  using cpu_list::Fault;
+  const std::string_view item = parsed.where(text);
+  const std::size_t dash = item.find('-', 1);
+  switch (parsed.fault) {
+    case Fault::empty_item:
+      return concat("empty item before the comma at offset ", parsed.offset);
+    case Fault::trailing_comma:
+      return concat("trailing comma after \"", cpu_list::trim(text.substr(0, parsed.offset)), '"');
+    case Fault::negative:
+      return concat('"', item, "\" has a negative CPU number");
+    case Fault::blank_in_range: {
+      std::string bare(item);
+      bare.erase(std::remove_if(bare.begin(), bare.end(), cpu_list::is_blank), bare.end());
+      return concat('"', item, "\" has blanks inside its range; write it without them (\"", bare, "\")");
+    }
+    case Fault::too_large:
+      return concat('"', item, "\" names a CPU beyond ", kMaxCpus - 1, ", the highest a CPU set can hold");
+    case Fault::reversed_range:
+      return concat('"', item, "\" is a reversed range; write the lower CPU first (\"", item.substr(dash + 1),
+                    '-', item.substr(0, dash), "\")");
+    case Fault::not_a_number:
+    case Fault::none:
+      break;
   }
-  if (number.empty() ||
-      !std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    throw_parse_error(text, concat('"', item, "\" is not a CPU number or a range of them"));
-  }
-  // Accumulate with a cap rather than with from_chars so that a 30-digit number is reported as out of range
-  // like any other too-large number, not as a different kind of error.
-  long long value = 0;
-  for (char c : number) {
-    value = std::min<long long>(value * 10 + (c - '0'), kMaxCpus);
-  }
-  if (value >= kMaxCpus) {
-    throw_parse_error(
-        text, concat('"', item, "\" names a CPU beyond ", kMaxCpus - 1, ", the highest a CPU set can hold"));
-  }
-  return static_cast<int>(value);
+  return concat('"', item, "\" is not a CPU number or a range of them");
 }
 
 std::vector<int> sorted_unique(std::vector<int> cpus) {
@@ -95,45 +88,14 @@ std::string name_cpus(const std::vector<int>& cpus) {
 }  // namespace
 
 std::vector<int> parse_cpu_list(std::string_view text) {
-  if (trim(text).empty()) {
-    throw_parse_error(text, "it is empty, so it names no CPU");
-  }
-  std::vector<int> cpus;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t comma = text.find(',', start);
-    const std::string_view item =
-        trim(text.substr(start, comma == std::string_view::npos ? text.npos : comma - start));
-    if (item.empty()) {
-      // Only reachable next to a comma: the whole text was checked to be non-blank above.
-      const bool trailing = comma == std::string_view::npos;
-      throw_parse_error(text, trailing
-                                  ? concat("trailing comma after \"", trim(text.substr(0, start - 1)), '"')
-                                  : concat("empty item before the comma at offset ", comma));
-    }
-    // A '-' at the very start is a minus sign, not a range separator: "-1" is a negative number, and "-1-3" a
-    // range from minus one.
-    const std::size_t dash = item.find('-', 1);
-    if (dash == std::string_view::npos) {
-      cpus.push_back(parse_cpu_number(item, item, text));
-    } else {
-      const int first = parse_cpu_number(trim(item.substr(0, dash)), item, text);
-      const int last = parse_cpu_number(trim(item.substr(dash + 1)), item, text);
-      if (first > last) {
-        throw_parse_error(text, concat('"', item, "\" is a reversed range; write the lower CPU first (\"",
-                                       last, '-', first, "\")"));
-      }
-      for (int cpu = first; cpu <= last; ++cpu)
-        cpus.push_back(cpu);
-    }
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return sorted_unique(std::move(cpus));
+  cpu_list::Parsed parsed = cpu_list::parse(text, kMaxCpus - 1);
+  if (!parsed) throw_parse_error(text, parse_fault(text, parsed));
+  if (parsed.ids.empty()) throw_parse_error(text, "it is empty, so it names no CPU");
+  return std::move(parsed.ids);
 }
 
 std::string format_cpu_list(const std::vector<int>& cpus) {
-  return cpus.empty() ? std::string() : numa::format_cpu_list(cpus);
+  return cpu_list::format(cpus);
 }
 
 CpuFacts CpuFacts::current() {

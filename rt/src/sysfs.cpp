@@ -4,8 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <fstream>
+#include <utility>
+#include <vector>
+
+#include "moirai/base/cpu_list.hpp"
 
 namespace moirai::rt::detail {
 
@@ -33,44 +36,20 @@ int write_value(const std::string& path, const std::string& value) noexcept {
   return err;
 }
 
-bool parse_cpu_list(const std::string& text, cpu_set_t& out) noexcept {
+bool parse_cpu_list(std::string_view text, cpu_set_t& out) {
   CPU_ZERO(&out);
-  const char* p = text.data();
-  const char* const end = p + text.size();
-  // One CPU number, digits only: from_chars alone would take "-0" for CPU 0.
-  const auto number = [end](const char*& at, int& value) noexcept {
-    if (at == end || *at < '0' || *at > '9') return false;
-    const auto [next, ec] = std::from_chars(at, end, value);
-    at = next;
-    return ec == std::errc() && value < CPU_SETSIZE;
-  };
-  if (p == end) return true;  // the empty set, as an empty cpuset file holds it
-  for (;;) {
-    int first = 0;
-    if (!number(p, first)) return false;
-    int last = first;
-    if (p < end && *p == '-' && (!number(++p, last) || last < first)) return false;
-    for (int c = first; c <= last; ++c)
-      CPU_SET(c, &out);
-    if (p == end) return true;
-    if (*p != ',') return false;
-    ++p;  // an item must follow: "1," is not a list
-  }
+  const cpu_list::Parsed parsed = cpu_list::parse(text, CPU_SETSIZE - 1);
+  for (int cpu : parsed.ids)
+    CPU_SET(cpu, &out);
+  return parsed.ok();
 }
 
 std::string format_cpu_list(const cpu_set_t& set) {
-  std::string out;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (!CPU_ISSET(c, &set)) continue;
-    int last = c;
-    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set))
-      ++last;
-    if (!out.empty()) out += ',';
-    out += std::to_string(c);
-    if (last > c) out += '-' + std::to_string(last);
-    c = last;
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
   }
-  return out;
+  return cpu_list::format(std::move(cpus));
 }
 
 }  // namespace moirai::rt::detail

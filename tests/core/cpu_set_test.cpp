@@ -71,7 +71,16 @@ TEST(CpuList, ParsesSinglesAndRanges) {
 TEST(CpuList, ToleratesWhitespaceAroundItems) {
   // /sys files end with a newline; people type spaces after commas.
   EXPECT_EQ(moirai::parse_cpu_list("0-1\n"), (std::vector<int>{0, 1}));
-  EXPECT_EQ(moirai::parse_cpu_list(" 0 - 2 ,\t5 "), (std::vector<int>{0, 1, 2, 5}));
+  EXPECT_EQ(moirai::parse_cpu_list(" 0-2 ,\t5 "), (std::vector<int>{0, 1, 2, 5}));
+}
+
+TEST(CpuList, RejectsBlanksInsideARange) {
+  // As the kernel does: a range is one word.
+  const std::string message = parse_error("0, 1 - 3");
+  EXPECT_THAT(message, HasSubstr("\"1 - 3\" has blanks inside its range"));
+  EXPECT_THAT(message, HasSubstr("(\"1-3\")"));
+  EXPECT_THAT(parse_error("1 -3"), HasSubstr("\"1 -3\" has blanks"));
+  EXPECT_THAT(parse_error("1-\t3"), HasSubstr("has blanks"));
 }
 
 TEST(CpuList, SortsAndRemovesDuplicates) {
@@ -109,6 +118,8 @@ TEST(CpuList, RejectsNegativeNumbers) {
   EXPECT_THAT(parse_error("-1"), HasSubstr("\"-1\" has a negative"));
   EXPECT_THAT(parse_error("2,-1-3"), HasSubstr("\"-1-3\" has a negative"));
   EXPECT_THAT(parse_error("3--1"), HasSubstr("\"3--1\" has a negative"));
+  // A lone minus sign is no number at all.
+  EXPECT_THAT(parse_error("-"), HasSubstr("\"-\" is not a CPU number"));
 }
 
 TEST(CpuList, RejectsNumbersACpuSetCannotHold) {

@@ -25,15 +25,18 @@ TEST(CpuList, ParsesTheKernelFormat) {
   EXPECT_FALSE(parse_cpu_list("a"));
   EXPECT_FALSE(parse_cpu_list("1,,2"));
   EXPECT_FALSE(parse_cpu_list("0-99999999"));
-  // Ids stop at the kernel's largest NR_CPUS: a node listing "0-800000" is not from a kernel (found by
-  // tests/fuzz/sysfs_fuzz.cpp, where such a tree took the topology and doctor 14 s to walk).
+  // Ids stop at the kernel's largest NR_CPUS: a node listing "0-800000" is not from a kernel, and walking
+  // such a tree would cost the topology and the doctor seconds.
   EXPECT_EQ(parse_cpu_list("0-8191")->size(), 8192u);
   EXPECT_FALSE(parse_cpu_list("8192"));
   EXPECT_FALSE(parse_cpu_list("0-800000"));
-  // Found by tests/fuzz/cpu_list_fuzz.cpp: a signed number was taken for an id.
+  // Digits only: a sign is never part of an id.
   EXPECT_FALSE(parse_cpu_list("0--0"));
   EXPECT_FALSE(parse_cpu_list("-0"));
   EXPECT_FALSE(parse_cpu_list("+1"));
+  // Blanks around items, as the kernel reads them; not inside a range.
+  EXPECT_THAT(*parse_cpu_list(" 0, 2 "), ElementsAre(0, 2));
+  EXPECT_FALSE(parse_cpu_list("0 -2"));
   EXPECT_EQ(format_cpu_list({3, 0, 1, 2, 8, 10, 11}), "0-3,8,10-11");
   EXPECT_EQ(format_cpu_list({}), "none");
 }

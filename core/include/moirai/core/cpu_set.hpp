@@ -16,11 +16,12 @@ namespace moirai {
 // rejected where they enter: when a list is parsed or a mask is set.
 inline constexpr int kMaxCpus = 1024;
 
-// Parses a Linux CPU list ("0-3,5,8-9", as in /sys/devices/system/cpu/online and `taskset -c`); whitespace
-// around items and around the '-' of a range is tolerated. Returns the CPUs sorted and de-duplicated.
-// Throws Error(Errc::invalid_cpu_set), naming the bad item and the expected syntax, for empty text, an item
-// that is not a number or range, a reversed range ("5-3"), a negative number, a number >= kMaxCpus, and an
-// empty item (a leading, doubled or trailing comma).
+// Parses a Linux CPU list ("0-3,5,8-9", as in /sys/devices/system/cpu/online and `taskset -c`) with
+// moirai::cpu_list::parse (<moirai/base/cpu_list.hpp>): blanks around items are tolerated, not inside a
+// range. Returns the CPUs sorted and de-duplicated. Throws Error(Errc::invalid_cpu_set), naming the bad item
+// and the expected syntax, for empty text, an item that is not a number or range, a range with blanks around
+// its '-' ("0 - 3"), a reversed range ("5-3"), a negative number, a number >= kMaxCpus, and an empty item (a
+// leading, doubled or trailing comma).
 std::vector<int> parse_cpu_list(std::string_view text);
 
 // The compact form of a CPU list, as Linux prints it: runs of consecutive CPUs become ranges, so
