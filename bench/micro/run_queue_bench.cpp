@@ -4,6 +4,7 @@
 // under adversarial key patterns (BM_RunQueue_Deadline_Pattern).
 #include <benchmark/benchmark.h>
 
+#include <bit>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -24,9 +25,7 @@ using moirai::detail::TaskControl;
 class BaselineRing {
  public:
   explicit BaselineRing(std::size_t capacity = 4096) {
-    std::size_t cap = 16;
-    while (cap < capacity)
-      cap <<= 1;
+    const std::size_t cap = std::bit_ceil(capacity < 16 ? std::size_t{16} : capacity);
     items_ = std::make_unique<Runnable[]>(cap);
     mask_ = cap - 1;
   }

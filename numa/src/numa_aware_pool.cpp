@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "moirai/base/cache_line.hpp"
 #include "moirai/numa/error.hpp"
 #include "pool_abort.hpp"
 
@@ -42,13 +43,13 @@ struct NumaAwarePool::Arena {
 
   // The free stack's head and the counters every push and pop touch with it: one line, moved once per batch.
   // Own line so that traffic on one node's stack does not slow the fields above, which every free reads.
-  alignas(64) std::atomic<std::uint64_t> head{pack(0, kNil)};
+  alignas(kCacheLine) std::atomic<std::uint64_t> head{pack(0, kNil)};
   std::atomic<std::uint64_t> taken{0};     // blocks popped off the stack (into a cache or to a user)
   std::atomic<std::uint64_t> returned{0};  // blocks pushed back
   std::atomic<std::uint64_t> high_water{0};
 
   // Counters of the shared path (and of exited threads' caches). Relaxed everywhere: they order nothing.
-  alignas(64) std::atomic<std::uint64_t> allocations{0};
+  alignas(kCacheLine) std::atomic<std::uint64_t> allocations{0};
   std::atomic<std::uint64_t> fallbacks{0};
   std::atomic<std::uint64_t> failures{0};
   std::atomic<std::uint64_t> foreign_frees{0};

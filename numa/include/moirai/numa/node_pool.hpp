@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "moirai/base/cache_line.hpp"
 #include "moirai/numa/node_memory.hpp"
 
 namespace moirai::numa {
@@ -128,10 +129,10 @@ class NodePool {
 
   // --- Other threads' cache line: written by remote frees, read by the owner only when its list is empty.
   // Own line so that remote frees do not invalidate the owner's fields above (false sharing).
-  alignas(64) std::atomic<FreeBlock*> remote_head_{nullptr};
+  alignas(kCacheLine) std::atomic<FreeBlock*> remote_head_{nullptr};
   std::atomic<std::size_t> remote_frees_{0};
-  // (The class is 64-byte aligned because of the alignas above, so its size is a multiple of 64: nothing else
-  // shares this line.)
+  // (The class is cache-line aligned because of the alignas above, so its size is a multiple of the line:
+  // nothing else shares this one.)
 };
 
 }  // namespace moirai::numa
