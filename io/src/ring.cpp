@@ -1,18 +1,14 @@
+// The ring itself: set-up with the best mode the kernel accepts, the opcode probe, submission, and reaping
+// each completion to whoever waits for it. Why a set-up failed is in setup_diagnosis.cpp, NAPI busy poll in
+// busy_poll.cpp.
 #include "moirai/io/ring.hpp"
-
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <bitset>
 #include <cerrno>
 #include <cstdint>
-#include <cstring>
-#include <fstream>
-#include <mutex>
-#include <sstream>
+#include <string>
 
 namespace moirai::io {
 namespace {
@@ -55,37 +51,6 @@ const Probe& probe() {
   return p;
 }
 
-// IORING_REGISTER_NAPI and its argument as the kernel defines them (Linux 6.13 for the opcode fields); Debian
-// 12's headers predate both.
-constexpr unsigned kRegisterNapi = 27;
-constexpr unsigned kUnregisterNapi = 28;
-constexpr std::uint8_t kNapiRegisterOp = 0;    // IO_URING_NAPI_REGISTER_OP
-constexpr std::uint8_t kNapiStaticAddId = 1;   // IO_URING_NAPI_STATIC_ADD_ID
-constexpr std::uint32_t kNapiTrackStatic = 1;  // IO_URING_NAPI_TRACKING_STATIC
-struct NapiArg {
-  std::uint32_t busy_poll_to = 0;  // microseconds
-  std::uint8_t prefer_busy_poll = 0;
-  std::uint8_t opcode = 0;
-  std::uint8_t pad[2] = {0, 0};
-  std::uint32_t op_param = 0;
-  std::uint32_t resv = 0;
-};
-static_assert(sizeof(NapiArg) == 16);
-
-int register_napi(int ring_fd, unsigned op, NapiArg* arg) noexcept {
-  const long rc = ::syscall(__NR_io_uring_register, ring_fd, op, arg, arg != nullptr ? 1 : 0);
-  return rc < 0 ? -errno : 0;
-}
-
-bool file_contains(const char* path, const char* needle) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find(needle) != std::string::npos) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 const char* to_string(SetupMode mode) noexcept {
@@ -98,96 +63,6 @@ const char* to_string(SetupMode mode) noexcept {
       return "plain";
   }
   return "?";
-}
-
-HostFacts HostFacts::current() {
-  HostFacts facts;
-  {
-    std::ifstream in("/proc/sys/kernel/io_uring_disabled");
-    int value = 0;
-    if (in >> value) facts.io_uring_disabled = value;
-  }
-  rlimit lim{};
-  if (getrlimit(RLIMIT_MEMLOCK, &lim) == 0) {
-    facts.memlock_kib = lim.rlim_cur == RLIM_INFINITY ? ~0ull : lim.rlim_cur / 1024;
-  }
-  {
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line)) {
-      if (line.rfind("Seccomp:", 0) == 0) facts.seccomp_filtered = line.find('2') != std::string::npos;
-    }
-  }
-  facts.in_container = access("/.dockerenv", F_OK) == 0 || access("/run/.containerenv", F_OK) == 0 ||
-                       file_contains("/proc/1/cgroup", "docker") ||
-                       file_contains("/proc/1/cgroup", "kubepods");
-  return facts;
-}
-
-std::string describe_setup_error(int err, const HostFacts& facts) {
-  std::ostringstream out;
-  const char* name = strerrorname_np(err);  // null for an errno glibc does not know
-  out << "io_uring cannot be used: io_uring_setup failed with " << (name != nullptr ? name : "errno") << " "
-      << err << " (" << std::strerror(err) << "). ";
-  switch (err) {
-    case ENOSYS:
-      out << "This kernel has no io_uring (Linux before 5.1, or built without CONFIG_IO_URING)";
-      if (facts.in_container || facts.seccomp_filtered) {
-        out << ", or a seccomp filter on this process (a container's profile, say) blocks the io_uring "
-               "system calls";
-      }
-      out << ". Fix: run on Linux 6.1 or newer with CONFIG_IO_URING=y; in a container, allow io_uring_setup, "
-             "io_uring_enter and io_uring_register in its seccomp profile.";
-      break;
-    case EPERM:
-    case EACCES:
-      if (facts.io_uring_disabled == 2) {
-        out << "kernel.io_uring_disabled is 2, which forbids io_uring to every process. Fix: sysctl -w "
-               "kernel.io_uring_disabled=0 (or 1, with kernel.io_uring_group set to a group this user is "
-               "in).";
-      } else if (facts.io_uring_disabled == 1) {
-        out << "kernel.io_uring_disabled is 1, which allows io_uring only to members of "
-               "kernel.io_uring_group "
-               "and to CAP_SYS_ADMIN. Fix: add this user to that group, or sysctl -w "
-               "kernel.io_uring_disabled=0.";
-      } else {
-        out << "A security policy refused it: a seccomp filter"
-            << (facts.seccomp_filtered ? " (this process has one)"
-                : facts.in_container   ? " (this looks like a container)"
-                                       : "")
-            << " or an LSM such as SELinux or AppArmor. Fix: allow io_uring_setup, io_uring_enter and "
-               "io_uring_register for this process.";
-      }
-      break;
-    case ENOMEM:
-      // Seen on 6.18 as well as before 5.12: without CAP_IPC_LOCK the ring's pages count against
-      // RLIMIT_MEMLOCK together with memory already locked, so a 64 KiB limit (a container's default) fits
-      // one 256-entry ring and fails the second shard's.
-      out << "The kernel could not pin memory for the ring. Without CAP_IPC_LOCK a ring's memory counts "
-             "against RLIMIT_MEMLOCK (with the memory this process has locked already; each shard has a "
-             "ring), which is ";
-      if (facts.memlock_kib == ~0ull) {
-        out << "unlimited here, so the machine itself is short of memory. Fix: free memory or use fewer ring "
-               "entries.";
-      } else {
-        out << facts.memlock_kib
-            << " KiB here. Fix: raise it (ulimit -l unlimited; LimitMEMLOCK=infinity in a "
-            << "systemd unit; memlock in /etc/security/limits.conf), or use fewer ring entries.";
-      }
-      break;
-    case EMFILE:
-    case ENFILE:
-      out << "The process or the system is out of file descriptors. Fix: raise ulimit -n.";
-      break;
-    case EINVAL:
-      out << "The kernel refused every set-up Moirai tries, even without flags, so it is older than Moirai "
-             "supports. Fix: run on Linux 6.1 or newer (5.19 at the least).";
-      break;
-    default:
-      out << "Fix: check dmesg and the kernel's io_uring configuration.";
-      break;
-  }
-  return out.str();
 }
 
 Ring::Ring(const RingOptions& options) {
@@ -223,59 +98,6 @@ Ring::Ring(const RingOptions& options) {
   if (options.register_ring_fd && io_uring_register_ring_fd(&ring_) == 1) ring_fd_registered_ = true;
   alive_ = std::make_shared<bool>(true);
   probe();  // now, not at the first MSG_RING: the probe allocates, and the hot path must not
-}
-
-// Why the kernel's own wait, spinning, beats a user-space spin on the CQ: measured on this project's 2-vCPU
-// VMs, 64-byte TCP ping-pong over loopback, a thread spinning on recv(2) had its data about 0.5 us after the
-// peer's send returned, a thread spinning on the CQ about 2 us after (it sees the TASKRUN flag, then pays a
-// whole io_uring_enter to run the receive). Spinning inside io_uring_enter instead took a bare ring's round
-// trip from about 1.3x the recv(2) spin to 1.15-1.23x, and Moirai's shards' from about 1.4x to about 1.25x
-// (`moirai bench echo --poll-when-idle false`, moirai.tcp.busy_poll against moirai.tcp). A user-space spinner
-// that reads its sockets itself (ReceiveOptions::poll_when_idle) needs no completion at all, and is lower
-// still.
-//
-// The kernel spins only while the ring has NAPI ids to poll. In static tracking the ids are the caller's, and
-// the ring is given two that no device has: NAPI instances are numbered upwards from NR_CPUS + 1, so the top
-// of the 32-bit range is never reached. The kernel's loop then polls no device and spins on its own exit
-// conditions alone: work for the ring (a completion to run), enough CQEs, the timeout, a signal. Two, not
-// one: with a single id the kernel hands the loop to the network stack's, which returns at once for an id it
-// does not know, and the wait would go straight to sleep. Over a NIC its real ids could be added as well.
-std::string Ring::enable_busy_poll(std::chrono::microseconds window) {
-  if (busy_poll_) return {};
-  if (window.count() <= 0 || window.count() > 1'000'000) {
-    return "a busy-poll window of " + std::to_string(window.count()) +
-           " us is out of range; give 1 us to 1 s (the kernel spins that long without yielding its CPU)";
-  }
-  NapiArg reg;
-  reg.busy_poll_to = static_cast<std::uint32_t>(window.count());
-  reg.opcode = kNapiRegisterOp;
-  reg.op_param = kNapiTrackStatic;
-  int rc = register_napi(ring_.ring_fd, kRegisterNapi, &reg);
-  if (rc == -EINVAL) {
-    return "the kernel refused io_uring NAPI busy polling with static tracking (it needs Linux 6.13 or "
-           "newer); shards spin in user space instead";
-  }
-  if (rc == -EOPNOTSUPP) {
-    return "this kernel is built without CONFIG_NET_RX_BUSY_POLL, so io_uring cannot busy-poll; shards spin "
-           "in user space instead";
-  }
-  if (rc != 0) {
-    return std::string("io_uring NAPI registration failed: ") + std::strerror(-rc) +
-           "; shards spin in user space instead";
-  }
-  for (std::uint32_t id : {0xFFFFFFFEu, 0xFFFFFFFFu}) {
-    NapiArg add;
-    add.opcode = kNapiStaticAddId;
-    add.op_param = id;
-    rc = register_napi(ring_.ring_fd, kRegisterNapi, &add);
-    if (rc != 0 && rc != -EEXIST) {
-      register_napi(ring_.ring_fd, kUnregisterNapi, nullptr);
-      return std::string("io_uring refused a NAPI id to busy-poll: ") + std::strerror(-rc) +
-             "; shards spin in user space instead";
-    }
-  }
-  busy_poll_ = true;
-  return {};
 }
 
 Ring::~Ring() {

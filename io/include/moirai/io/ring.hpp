@@ -110,9 +110,8 @@ class Ring {
   // from then on a wait() spins inside the kernel for up to `window` (or its own timeout, if shorter) before
   // it sleeps, and a completion that becomes ready meanwhile (a socket's data, a MSG_RING) is run and
   // returned by that same entry. A thread spinning in user space must notice the TASKRUN flag and enter the
-  // kernel again to get the same completion: on this host that entry was most of io_uring's cost over a
-  // thread spinning on recv(2) (see ring.cpp). Returns an empty string when the kernel took it, otherwise
-  // why not, in words; the ring works on either way (its waits then sleep at once).
+  // kernel again to get the same completion (see busy_poll.cpp). Returns an empty string when the kernel took
+  // it, otherwise why not, in words; the ring works on either way (its waits then sleep at once).
   std::string enable_busy_poll(std::chrono::microseconds window);
   bool busy_poll_enabled() const noexcept { return busy_poll_; }
 

@@ -1,0 +1,90 @@
+// io_uring's NAPI busy poll (IORING_REGISTER_NAPI): a ring whose waits spin inside the kernel before they
+// sleep.
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "moirai/io/ring.hpp"
+
+namespace moirai::io {
+namespace {
+
+// IORING_REGISTER_NAPI and its argument as the kernel defines them (Linux 6.13 for the opcode fields), here
+// because older kernel headers have neither.
+constexpr unsigned kRegisterNapi = 27;
+constexpr unsigned kUnregisterNapi = 28;
+constexpr std::uint8_t kNapiRegisterOp = 0;    // IO_URING_NAPI_REGISTER_OP
+constexpr std::uint8_t kNapiStaticAddId = 1;   // IO_URING_NAPI_STATIC_ADD_ID
+constexpr std::uint32_t kNapiTrackStatic = 1;  // IO_URING_NAPI_TRACKING_STATIC
+struct NapiArg {
+  std::uint32_t busy_poll_to = 0;  // microseconds
+  std::uint8_t prefer_busy_poll = 0;
+  std::uint8_t opcode = 0;
+  std::uint8_t pad[2] = {0, 0};
+  std::uint32_t op_param = 0;
+  std::uint32_t resv = 0;
+};
+static_assert(sizeof(NapiArg) == 16);
+
+int register_napi(int ring_fd, unsigned op, NapiArg* arg) noexcept {
+  const long rc = ::syscall(__NR_io_uring_register, ring_fd, op, arg, arg != nullptr ? 1 : 0);
+  return rc < 0 ? -errno : 0;
+}
+
+}  // namespace
+
+// Why the kernel's own wait, spinning, beats a user-space spin on the CQ: when a socket's data arrives, a
+// thread spinning on the CQ sees only the TASKRUN flag, and must then pay a whole io_uring_enter to run the
+// receive and reap its completion. A wait that spins inside io_uring_enter runs the completion and returns it
+// in that same entry. A user-space spinner that reads its sockets itself (ReceiveOptions::poll_when_idle)
+// needs no completion at all, and is quicker still.
+//
+// The kernel spins only while the ring has NAPI ids to poll. In static tracking the ids are the caller's, and
+// the ring is given two that no device has: NAPI instances are numbered upwards from NR_CPUS + 1, so the top
+// of the 32-bit range is never reached. The kernel's loop then polls no device and spins on its own exit
+// conditions alone: work for the ring (a completion to run), enough CQEs, the timeout, a signal. Two, not
+// one: with a single id the kernel hands the loop to the network stack's, which returns at once for an id it
+// does not know, and the wait would go straight to sleep. Over a NIC its real ids could be added as well.
+std::string Ring::enable_busy_poll(std::chrono::microseconds window) {
+  if (busy_poll_) return {};
+  if (window.count() <= 0 || window.count() > 1'000'000) {
+    return "a busy-poll window of " + std::to_string(window.count()) +
+           " us is out of range; give 1 us to 1 s (the kernel spins that long without yielding its CPU)";
+  }
+  NapiArg reg;
+  reg.busy_poll_to = static_cast<std::uint32_t>(window.count());
+  reg.opcode = kNapiRegisterOp;
+  reg.op_param = kNapiTrackStatic;
+  int rc = register_napi(ring_.ring_fd, kRegisterNapi, &reg);
+  if (rc == -EINVAL) {
+    return "the kernel refused io_uring NAPI busy polling with static tracking (it needs Linux 6.13 or "
+           "newer); shards spin in user space instead";
+  }
+  if (rc == -EOPNOTSUPP) {
+    return "this kernel is built without CONFIG_NET_RX_BUSY_POLL, so io_uring cannot busy-poll; shards spin "
+           "in user space instead";
+  }
+  if (rc != 0) {
+    return std::string("io_uring NAPI registration failed: ") + std::strerror(-rc) +
+           "; shards spin in user space instead";
+  }
+  for (std::uint32_t id : {0xFFFFFFFEu, 0xFFFFFFFFu}) {
+    NapiArg add;
+    add.opcode = kNapiStaticAddId;
+    add.op_param = id;
+    rc = register_napi(ring_.ring_fd, kRegisterNapi, &add);
+    if (rc != 0 && rc != -EEXIST) {
+      register_napi(ring_.ring_fd, kUnregisterNapi, nullptr);
+      return std::string("io_uring refused a NAPI id to busy-poll: ") + std::strerror(-rc) +
+             "; shards spin in user space instead";
+    }
+  }
+  busy_poll_ = true;
+  return {};
+}
+
+}  // namespace moirai::io
