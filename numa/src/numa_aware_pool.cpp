@@ -246,8 +246,7 @@ std::size_t NumaAwarePool::arena_index(int node) const noexcept {
 }
 
 namespace {
-// Forced inline: the hot paths are a handful of instructions, and a call each for the lookup was a third of
-// them.
+// Forced inline: the paths that look a cache up are a handful of instructions, which a call would add to.
 [[gnu::always_inline]] inline NumaAwarePool::ThreadCache* lookup_cache(std::uint64_t uid) noexcept {
   for (std::size_t i = 0; i < kCacheSlots; ++i) {
     if (tl_uids[i] == uid) return &tl_caches[i];
