@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace moirai::rt {
 namespace {
@@ -104,6 +106,94 @@ double liu_layland_bound(std::size_t n) {
 std::string task_label(const TaskModel& m) {
   return "task " + std::to_string(m.index) + " (C=" + fmt_duration(m.c) + ", D=" + fmt_duration(m.d) +
          ", T=" + fmt_duration(m.t) + ")";
+}
+
+// The interval a processor-demand test must check, and how it was bounded (for the explanation).
+struct DemandInterval {
+  std::int64_t limit = 0;
+  std::string bound_text;
+};
+
+// The synchronous busy period, w = sum ceil(w / T_i) C_i from w = sum C_i, when it converges at or below
+// `limit` (it does when U < 1).
+std::optional<std::int64_t> busy_period(const std::vector<TaskModel>& models, std::int64_t limit) {
+  Int128 w = 0;
+  for (const TaskModel& m : models)
+    w += m.c;
+  for (int iteration = 0; iteration < 1'000'000 && w <= limit; ++iteration) {
+    Int128 next = 0;
+    for (const TaskModel& m : models)
+      next += (w + m.t - 1) / m.t * m.c;
+    if (next == w) return static_cast<std::int64_t>(w);
+    w = next;
+  }
+  return std::nullopt;
+}
+
+// The interval to check: the hyperperiod, and for U < 1 also max(D_max, L*) and the synchronous busy period,
+// whichever is smallest. Each of them alone is enough; a smaller one is fewer deadlines to visit. Nothing
+// when U = 1 and the hyperperiod is too large to visit.
+std::optional<DemandInterval> demand_interval(const std::vector<TaskModel>& models, bool below_one,
+                                              double utilization) {
+  const std::int64_t hyperperiod = common_multiple(models, &TaskModel::t);
+  if (!below_one && hyperperiod == 0) return std::nullopt;
+  DemandInterval interval;
+  interval.limit = hyperperiod != 0 ? hyperperiod : std::numeric_limits<std::int64_t>::max();
+  interval.bound_text =
+      hyperperiod != 0 ? "hyperperiod " + fmt_duration(hyperperiod) : "hyperperiod too large";
+  if (!below_one) return interval;
+  std::int64_t d_max = 0;
+  double numerator = 0;
+  for (const TaskModel& m : models) {
+    d_max = std::max(d_max, m.d);
+    numerator += static_cast<double>(m.t - m.d) * static_cast<double>(m.c) / static_cast<double>(m.t);
+  }
+  const double l_star = numerator / (1.0 - utilization);
+  const double l_a = std::max(static_cast<double>(d_max), std::ceil(l_star));
+  if (l_a < static_cast<double>(interval.limit)) interval.limit = static_cast<std::int64_t>(l_a);
+  interval.bound_text += ", max(D_max, L*) " + fmt_duration(static_cast<std::int64_t>(std::min(l_a, 9.0e18)));
+  if (const std::optional<std::int64_t> w = busy_period(models, interval.limit)) {
+    if (*w < interval.limit) interval.limit = *w;
+    interval.bound_text += ", busy period " + fmt_duration(*w);
+  }
+  return interval;
+}
+
+// Visits every absolute deadline t up to the interval's limit and checks the demand h(t) <= t; fills in the
+// verdict and its explanation.
+void check_demand(const std::vector<TaskModel>& models, const DemandInterval& interval, AnalysisResult& r) {
+  std::vector<std::int64_t> next_deadline(models.size());
+  for (std::size_t i = 0; i < models.size(); ++i)
+    next_deadline[i] = models[i].d;
+  std::uint64_t points = 0;
+  for (;;) {
+    const std::int64_t t = *std::min_element(next_deadline.begin(), next_deadline.end());
+    if (t > interval.limit) break;
+    if (++points > kMaxDemandPoints) {
+      r.explanation = "processor-demand: more than " + std::to_string(kMaxDemandPoints) +
+                      " deadlines to check up to " + fmt_duration(interval.limit) + " (" +
+                      interval.bound_text + "): cannot decide; lower U or make the periods harmonic";
+      return;
+    }
+    Int128 demand = 0;
+    for (std::size_t i = 0; i < models.size(); ++i) {
+      const TaskModel& m = models[i];
+      if (t >= m.d) demand += static_cast<Int128>((t - m.d) / m.t + 1) * m.c;
+      if (next_deadline[i] == t) next_deadline[i] += m.t;
+    }
+    if (demand > t) {
+      r.first_failing_interval = Duration(t);
+      r.demand_at_failure = Duration(static_cast<std::int64_t>(demand));
+      r.explanation = "processor-demand: h(t) = " + fmt_duration(r.demand_at_failure.count()) +
+                      " > t = " + fmt_duration(t) + " (U = " + fmt_double(r.utilization) +
+                      "): not schedulable under EDF";
+      return;
+    }
+  }
+  r.schedulable = true;
+  r.explanation = "processor-demand: h(t) <= t at all " + std::to_string(points) + " deadlines up to " +
+                  fmt_duration(interval.limit) + " (" + interval.bound_text +
+                  "), U = " + fmt_double(r.utilization) + ": schedulable under EDF";
 }
 
 }  // namespace
@@ -266,76 +356,12 @@ AnalysisResult processor_demand_test(std::span<const RtConstraints> tasks) {
         "processor-demand: U = " + fmt_double(r.utilization) + " > 1: not schedulable by any algorithm";
     return r;
   }
-
-  // The interval to check: the hyperperiod, and for U < 1 also max(D_max, L*) and the synchronous busy
-  // period, whichever is smallest. Each of them alone is enough; a smaller one is fewer deadlines to visit.
-  const std::int64_t hyperperiod = common_multiple(models, &TaskModel::t);
-  std::int64_t limit = hyperperiod != 0 ? hyperperiod : std::numeric_limits<std::int64_t>::max();
-  std::string bound_text =
-      hyperperiod != 0 ? "hyperperiod " + fmt_duration(hyperperiod) : "hyperperiod too large";
-  if (load < 0) {
-    std::int64_t d_max = 0;
-    double numerator = 0;
-    for (const TaskModel& m : models) {
-      d_max = std::max(d_max, m.d);
-      numerator += static_cast<double>(m.t - m.d) * static_cast<double>(m.c) / static_cast<double>(m.t);
-    }
-    const double l_star = numerator / (1.0 - r.utilization);
-    const double l_a = std::max(static_cast<double>(d_max), std::ceil(l_star));
-    if (l_a < static_cast<double>(limit)) limit = static_cast<std::int64_t>(l_a);
-    bound_text += ", max(D_max, L*) " + fmt_duration(static_cast<std::int64_t>(std::min(l_a, 9.0e18)));
-    // Synchronous busy period: w = sum ceil(w / T_i) C_i from w = sum C_i; converges because U < 1.
-    Int128 w = 0;
-    for (const TaskModel& m : models)
-      w += m.c;
-    for (int iteration = 0; iteration < 1'000'000 && w <= limit; ++iteration) {
-      Int128 next = 0;
-      for (const TaskModel& m : models)
-        next += (w + m.t - 1) / m.t * m.c;
-      if (next == w) {
-        if (w < limit) limit = static_cast<std::int64_t>(w);
-        bound_text += ", busy period " + fmt_duration(static_cast<std::int64_t>(w));
-        break;
-      }
-      w = next;
-    }
-  } else if (hyperperiod == 0) {
+  const std::optional<DemandInterval> interval = demand_interval(models, load < 0, r.utilization);
+  if (!interval) {
     r.explanation = "processor-demand: U = 1 and the hyperperiod exceeds 2^61 ns: cannot decide";
     return r;
   }
-
-  std::vector<std::int64_t> next_deadline(models.size());
-  for (std::size_t i = 0; i < models.size(); ++i)
-    next_deadline[i] = models[i].d;
-  std::uint64_t points = 0;
-  for (;;) {
-    const std::int64_t t = *std::min_element(next_deadline.begin(), next_deadline.end());
-    if (t > limit) break;
-    if (++points > kMaxDemandPoints) {
-      r.explanation = "processor-demand: more than " + std::to_string(kMaxDemandPoints) +
-                      " deadlines to check up to " + fmt_duration(limit) + " (" + bound_text +
-                      "): cannot decide; lower U or make the periods harmonic";
-      return r;
-    }
-    Int128 demand = 0;
-    for (std::size_t i = 0; i < models.size(); ++i) {
-      const TaskModel& m = models[i];
-      if (t >= m.d) demand += static_cast<Int128>((t - m.d) / m.t + 1) * m.c;
-      if (next_deadline[i] == t) next_deadline[i] += m.t;
-    }
-    if (demand > t) {
-      r.first_failing_interval = Duration(t);
-      r.demand_at_failure = Duration(static_cast<std::int64_t>(demand));
-      r.explanation = "processor-demand: h(t) = " + fmt_duration(r.demand_at_failure.count()) +
-                      " > t = " + fmt_duration(t) + " (U = " + fmt_double(r.utilization) +
-                      "): not schedulable under EDF";
-      return r;
-    }
-  }
-  r.schedulable = true;
-  r.explanation = "processor-demand: h(t) <= t at all " + std::to_string(points) + " deadlines up to " +
-                  fmt_duration(limit) + " (" + bound_text + "), U = " + fmt_double(r.utilization) +
-                  ": schedulable under EDF";
+  check_demand(models, *interval, r);
   return r;
 }
 

@@ -3,14 +3,13 @@
 // a deadline thread only if its affinity covers its whole root domain (else it could not account the thread's
 // bandwidth), so a thread pinned to one CPU of a bigger root domain gets EPERM.
 //
-// cgroup v1 (what these machines mount): <cpuset>/moirai-rt-cpu<N> with cpuset.cpus = N, cpu_exclusive = 1;
-// a sibling <cpuset>/moirai-rt-rest holds the parent's other CPUs with sched_load_balance = 1 so that they
-// keep load balancing among themselves; then the parent's sched_load_balance is set to 0, which is what makes
-// the kernel rebuild the root domains along the children. One thread is moved by writing its id to `tasks`.
+// cgroup v1: <cpuset>/moirai-rt-cpu<N> with cpuset.cpus = N, cpu_exclusive = 1; a sibling
+// <cpuset>/moirai-rt-rest holds the parent's other CPUs with sched_load_balance = 1 so that they keep load
+// balancing among themselves; then the parent's sched_load_balance is set to 0, which is what makes the
+// kernel rebuild the root domains along the children. One thread is moved by writing its id to `tasks`.
 // cgroup v2: <root>/moirai-rt-cpu<N> made `threaded` (only a threaded cgroup can take one thread of a
 // process) with cpuset.cpus = N and cpuset.cpus.partition = root. That needs the process in the root cgroup
-// and a kernel that accepts a threaded partition root; it is implemented but could not be tried on a v1
-// machine.
+// and a kernel that accepts a threaded partition root.
 //
 // Everything done is undone by release() (and the destructor), in reverse order. The parent-wide changes
 // (sched_load_balance, the rest cpuset, v2's subtree_control) are shared by every per-CPU cpuset of this
