@@ -33,6 +33,28 @@ class Category final : public std::error_category {
     }
     return "unknown moirai error";
   }
+  // The table beside Errc (error.hpp).
+  std::error_condition default_error_condition(int value) const noexcept override {
+    switch (static_cast<Errc>(value)) {
+      case Errc::invalid_cpu_set:
+      case Errc::no_such_shard:
+      case Errc::invalid_argument:
+        return std::errc::invalid_argument;
+      case Errc::cancelled:
+        return std::errc::operation_canceled;
+      case Errc::timed_out:
+        return std::errc::timed_out;
+      case Errc::admission_refused:
+        return std::errc::device_or_resource_busy;
+      case Errc::not_running:
+      case Errc::stopped:
+      case Errc::not_on_shard:
+      case Errc::setup_failed:
+      case Errc::gate_closed:
+        break;
+    }
+    return {value, *this};
+  }
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <exception>
 #include <mutex>
 #include <string>
 
@@ -76,7 +77,8 @@ rt::CapabilityMask kept_capabilities(const RuntimeOptions& o) {
     try {
       keep |= rt::capability_bit(rt::parse_capability(name));
     } catch (const std::exception& e) {
-      throw Error(Errc::invalid_argument, std::string("RuntimeOptions::keep_capabilities: ") + e.what());
+      std::throw_with_nested(
+          Error(Errc::invalid_argument, std::string("RuntimeOptions::keep_capabilities: ") + e.what()));
     }
   }
   if (o.lock_memory) keep |= rt::capability_bit(CAP_IPC_LOCK);  // frame memory grows, locked, later
@@ -90,8 +92,10 @@ void drop_thread_capabilities(detail::RuntimeState& st, rt::CapabilityMask keep)
   try {
     st.dropped_capabilities.fetch_or(rt::drop_capabilities(keep).dropped, std::memory_order_relaxed);
   } catch (const std::exception& e) {
-    if (st.options.drop_capabilities == CapabilityDrop::on)
-      throw Error(Errc::setup_failed, std::string("RuntimeOptions::drop_capabilities is on: ") + e.what());
+    if (st.options.drop_capabilities == CapabilityDrop::on) {
+      std::throw_with_nested(
+          Error(Errc::setup_failed, std::string("RuntimeOptions::drop_capabilities is on: ") + e.what()));
+    }
     if (!st.capability_drop_warned.exchange(true))
       std::fprintf(stderr, "moirai: capabilities not dropped, the runtime runs on with them: %s\n", e.what());
   }
@@ -127,7 +131,8 @@ void validate(const RuntimeOptions& o) {
   try {
     o.thread_policy.validate();
   } catch (const std::exception& e) {
-    throw Error(Errc::invalid_argument, std::string("RuntimeOptions::thread_policy: ") + e.what());
+    std::throw_with_nested(
+        Error(Errc::invalid_argument, std::string("RuntimeOptions::thread_policy: ") + e.what()));
   }
   if (o.memory_per_shard < (64u << 10)) {
     throw Error(Errc::invalid_argument,
@@ -176,20 +181,26 @@ struct StartGate {
   }
 };
 
-// The exception in flight, as a set-up Error that names the shard and its CPU (unless it already is one).
-std::exception_ptr describe_setup_failure(const detail::ShardCore& s) {
+// The exception in flight, as a set-up Error that names the shard and its CPU (unless it already is one),
+// with the exception in flight nested in it: a module's failure (a RingError, a NumaError) keeps its code.
+// Called inside a handler, for a failure on the shard's thread and in the Runtime constructor alike.
+std::exception_ptr describe_setup_failure(unsigned shard, int cpu) {
   std::string what = "unknown error";
   try {
     throw;
   } catch (const Error& e) {
-    if (e.errc() == Errc::setup_failed) return std::current_exception();
+    if (e.code() == Errc::setup_failed) return std::current_exception();
     what = e.what();
   } catch (const std::exception& e) {
     what = e.what();
   } catch (...) {
   }
-  return std::make_exception_ptr(Error(Errc::setup_failed, "shard " + std::to_string(s.id()) + " (CPU " +
-                                                               std::to_string(s.cpu()) + "): " + what));
+  try {
+    std::throw_with_nested(Error(Errc::setup_failed, "shard " + std::to_string(shard) + " (CPU " +
+                                                         std::to_string(cpu) + "): " + what));
+  } catch (...) {
+    return std::current_exception();
+  }
 }
 
 // Pins, sets the shard up on its thread (policy applied, memory mapped and locked), then drops what the
@@ -201,7 +212,7 @@ std::exception_ptr set_up_shard(detail::RuntimeState& st, detail::ShardCore& s, 
     if (drop) drop_thread_capabilities(st, kept_capabilities(st.options));
     return nullptr;
   } catch (...) {
-    return describe_setup_failure(s);
+    return describe_setup_failure(s.id(), s.cpu());
   }
 }
 
@@ -215,7 +226,12 @@ Runtime::Runtime(RuntimeOptions options) : state_(std::make_unique<detail::Runti
   const auto n = static_cast<unsigned>(state_->cpus.size());
   state_->shards.reserve(n);
   for (unsigned i = 0; i < n; ++i) {
-    state_->shards.push_back(std::make_unique<detail::ShardCore>(*state_, i, state_->cpus[i]));
+    try {
+      // Maps the shard's message rings (and metrics) on its node: fails as a set-up on its thread does.
+      state_->shards.push_back(std::make_unique<detail::ShardCore>(*state_, i, state_->cpus[i]));
+    } catch (...) {
+      std::rethrow_exception(describe_setup_failure(i, state_->cpus[i]));
+    }
   }
   state_->wire();
 }

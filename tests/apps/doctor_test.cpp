@@ -395,7 +395,7 @@ TEST_F(Doctor, BadRootsAndCpusAreErrorsNamingThem) {
     run();
     ADD_FAILURE() << "CPU 7 accepted";
   } catch (const moirai::Error& e) {
-    EXPECT_EQ(e.errc(), moirai::Errc::invalid_cpu_set);
+    EXPECT_EQ(e.code(), moirai::Errc::invalid_cpu_set);
     EXPECT_TRUE(has(e.what(), "CPU 7 is not online")) << e.what();
   }
   options_.cpus = {2};
@@ -406,7 +406,7 @@ TEST_F(Doctor, BadRootsAndCpusAreErrorsNamingThem) {
     run();
     ADD_FAILURE() << "a root without proc/ or sys/ accepted";
   } catch (const moirai::Error& e) {
-    EXPECT_EQ(e.errc(), moirai::Errc::invalid_argument);
+    EXPECT_EQ(e.code(), moirai::Errc::invalid_argument);
     EXPECT_TRUE(has(e.what(), "neither proc/ nor sys/")) << e.what();
   }
 }

@@ -54,7 +54,7 @@ std::string error_message(F&& f, moirai::Errc code) {
   try {
     std::forward<F>(f)();
   } catch (const moirai::Error& e) {
-    EXPECT_EQ(e.errc(), code) << e.what();
+    EXPECT_EQ(e.code(), code) << e.what();
     return e.what();
   } catch (const std::exception& e) {
     ADD_FAILURE() << "expected moirai::Error, got another exception: " << e.what();

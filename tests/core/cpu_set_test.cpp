@@ -23,7 +23,7 @@ std::string error_message(F&& f, Errc code) {
   try {
     f();
   } catch (const Error& e) {
-    EXPECT_EQ(e.errc(), code) << e.what();
+    EXPECT_EQ(e.code(), code) << e.what();
     return e.what();
   }
   ADD_FAILURE() << "no moirai::Error was thrown";

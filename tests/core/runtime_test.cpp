@@ -75,7 +75,7 @@ TEST(Runtime, IdleStrategyNamesReadBackAndAnUnknownOneNamesTheChoices) {
     moirai::parse_idle_strategy("busy");
     ADD_FAILURE() << "an unknown strategy was accepted";
   } catch (const moirai::Error& e) {
-    EXPECT_EQ(e.errc(), moirai::Errc::invalid_argument);
+    EXPECT_EQ(e.code(), moirai::Errc::invalid_argument);
     EXPECT_NE(std::string(e.what()).find("busy-poll"), std::string::npos) << e.what();
   }
 }
@@ -90,7 +90,7 @@ void expect_busy_poll_option_refused(std::chrono::nanoseconds RuntimeOptions::*f
       Runtime rt(o);
       ADD_FAILURE() << name << " of " << value.count() << " ns was accepted";
     } catch (const moirai::Error& e) {
-      EXPECT_EQ(e.errc(), moirai::Errc::invalid_argument);
+      EXPECT_EQ(e.code(), moirai::Errc::invalid_argument);
       EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
     }
   }

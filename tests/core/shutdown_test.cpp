@@ -218,12 +218,12 @@ TEST(Shutdown, WorkStartedWhileStoppingIsRefused) {
       try {
         moirai::spawn_detached([]() -> Task<void> { co_return; }());
       } catch (const moirai::Error& e) {
-        if (e.errc() == Errc::stopped) sp->fetch_add(1);
+        if (e.code() == Errc::stopped) sp->fetch_add(1);
       }
       try {
         co_await moirai::submit_to(1, [] { return 1; });
       } catch (const moirai::Error& e) {
-        if (e.errc() == Errc::stopped) su->fetch_add(1);
+        if (e.code() == Errc::stopped) su->fetch_add(1);
       }
     }(&spawn_refused, &submit_refused));
     co_await moirai::yield();
@@ -301,7 +301,7 @@ TEST(Shutdown, ACoroutineSubmittedFromOutsideAsStopBeginsStillGetsAnAnswer) {
   try {
     EXPECT_EQ(f.get(), 5);
   } catch (const moirai::Error& e) {
-    EXPECT_TRUE(e.errc() == Errc::stopped || e.errc() == Errc::cancelled) << e.what();
+    EXPECT_TRUE(e.code() == Errc::stopped || e.code() == Errc::cancelled) << e.what();
   }
 }
 
@@ -587,7 +587,7 @@ int start_with_io_uring_refused(int err, const char* cause) {
     rt.start();
     return kSeccompStarted;
   } catch (const moirai::Error& e) {
-    if (e.errc() != Errc::setup_failed) return kSeccompWrongError;
+    if (e.code() != Errc::setup_failed) return kSeccompWrongError;
     if (!explained(e.what())) return kSeccompWrongText;
   } catch (...) {
     return kSeccompWrongError;
@@ -602,7 +602,7 @@ int start_with_io_uring_refused(int err, const char* cause) {
     return kSeccompStarted;
   } catch (const moirai::Error& e) {
     if (ran) return kSeccompRan;
-    if (e.errc() != Errc::setup_failed) return kSeccompWrongError;
+    if (e.code() != Errc::setup_failed) return kSeccompWrongError;
     if (!explained(e.what())) return kSeccompWrongText;
   } catch (...) {
     return kSeccompWrongError;

@@ -202,7 +202,7 @@ TEST(SpawnCancel, ASleepingTaskEndsCancelledAtOnce) {
       co_await h.join();
       ADD_FAILURE() << "join of a cancelled task returned";
     } catch (const TaskCancelled& e) {
-      EXPECT_EQ(e.errc(), Errc::cancelled);
+      EXPECT_EQ(e.code(), Errc::cancelled);
     }
     EXPECT_EQ(h.status(), TaskStatus::cancelled);
     EXPECT_TRUE(p.saw_cancel);
@@ -314,7 +314,7 @@ TEST(SpawnJoinFor, TimesOutAndTheTaskRunsOnAndCanBeJoinedLater) {
       co_await h.join_for(100us);
       ADD_FAILURE() << "join_for did not time out";
     } catch (const moirai::Error& e) {
-      EXPECT_EQ(e.errc(), Errc::timed_out);
+      EXPECT_EQ(e.code(), Errc::timed_out);
     }
     go.set();
     EXPECT_EQ(co_await h.join(), 21);

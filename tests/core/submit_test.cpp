@@ -180,7 +180,7 @@ TEST(SubmitTo, AnUnknownShardIsAnError) {
     try {
       co_await moirai::submit_to(99, [] { return 1; });
     } catch (const moirai::Error& e) {
-      EXPECT_EQ(e.errc(), Errc::no_such_shard);
+      EXPECT_EQ(e.code(), Errc::no_such_shard);
       msg = e.what();
     }
     EXPECT_NE(msg.find("99"), std::string::npos) << msg;
@@ -189,13 +189,13 @@ TEST(SubmitTo, AnUnknownShardIsAnError) {
       co_await moirai::submit_to(2, []() -> Task<void> { co_return; });
       ADD_FAILURE() << "submit_to(2) did not throw";
     } catch (const moirai::Error& e) {
-      EXPECT_EQ(e.errc(), Errc::no_such_shard);
+      EXPECT_EQ(e.code(), Errc::no_such_shard);
     }
     try {
       co_await moirai::post_to(99, [] {});
       ADD_FAILURE() << "post_to(99) did not throw";
     } catch (const moirai::Error& e) {
-      EXPECT_EQ(e.errc(), Errc::no_such_shard);
+      EXPECT_EQ(e.code(), Errc::no_such_shard);
     }
     moirai_test::error_message([] { moirai::try_post_to(7, [] {}); }, Errc::no_such_shard);
   });

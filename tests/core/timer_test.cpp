@@ -282,7 +282,7 @@ TEST(WithTimeout, ThrowsTimedOutWhenTheTaskIsSlowAndCancelsIt) {
       co_await moirai::with_timeout(2ms, slow(&p));
       ADD_FAILURE() << "with_timeout returned";
     } catch (const TimedOut& e) {
-      EXPECT_EQ(e.errc(), moirai::Errc::timed_out);
+      EXPECT_EQ(e.code(), moirai::Errc::timed_out);
     }
     EXPECT_TRUE(p.cancelled) << "the slow task has ended, cancelled, before TimedOut is thrown";
     EXPECT_FALSE(p.finished);

@@ -37,7 +37,7 @@ void idle_strategy(std::string_view text) {
   try {
     s = moirai::parse_idle_strategy(std::string(text));
   } catch (const moirai::Error& e) {
-    MOIRAI_FUZZ_CHECK(e.errc() == moirai::Errc::invalid_argument);
+    MOIRAI_FUZZ_CHECK(e.code() == moirai::Errc::invalid_argument);
     return;
   }
   MOIRAI_FUZZ_CHECK(moirai::parse_idle_strategy(moirai::to_string(s)) == s);

@@ -129,8 +129,8 @@ void doctor(const fs::path& root) {
   try {
     checks = run_doctor(options, DoctorHost::fixture(options.root));
   } catch (const moirai::Error& e) {
-    MOIRAI_FUZZ_CHECK(e.errc() == moirai::Errc::invalid_argument ||
-                      e.errc() == moirai::Errc::invalid_cpu_set);
+    MOIRAI_FUZZ_CHECK(e.code() == moirai::Errc::invalid_argument ||
+                      e.code() == moirai::Errc::invalid_cpu_set);
     return;
   }
   MOIRAI_FUZZ_CHECK(checks.size() == std::size(kDoctorCheckIds));

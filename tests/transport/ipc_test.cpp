@@ -357,8 +357,8 @@ TEST(Ipc, ASecondOpenerIsRefusedAndBadOptionsAreNamed) {
   IpcChannel b = IpcChannel::open(name, EndpointId{});
   EXPECT_EQ(errc_of([&] { IpcChannel::open(name, EndpointId{}); }), TransportErrc::not_supported);
   EXPECT_EQ(errc_of([&] { IpcChannel::create(unique_name("odd"), IpcOptions{.slot_size = 100}); }),
-            TransportErrc::not_supported);
-  EXPECT_EQ(errc_of([&] { IpcChannel::create("no/slash"); }), TransportErrc::not_supported);
+            TransportErrc::invalid_argument);
+  EXPECT_EQ(errc_of([&] { IpcChannel::create("no/slash"); }), TransportErrc::invalid_argument);
 }
 
 TEST(Ipc, APeerKilledMidStreamIsReportedAfterItsMessagesAndTheShardGoesOn) {

@@ -9,8 +9,8 @@
 
 #include <cstring>
 #include <optional>
-#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "../core/core_test_support.hpp"
@@ -228,12 +228,14 @@ TEST(SendBuffers, BadOptionsAndSendsAreRefusedNamingTheLimit) {
   rt.run([&]() -> Task<void> {
     try {
       SendBufferPool p(SendBufferOptions{4096, 0, true});
-    } catch (const std::invalid_argument& e) {
+    } catch (const moirai::Error& e) {
+      EXPECT_EQ(e.code(), std::errc::invalid_argument) << e.what();
       zero_count = e.what();
     }
     try {
       SendBufferPool p(SendBufferOptions{4096, 5000, true});
-    } catch (const std::invalid_argument& e) {
+    } catch (const moirai::Error& e) {
+      EXPECT_EQ(e.code(), std::errc::invalid_argument) << e.what();
       too_many = e.what();
     }
     SendBufferPool pool(SendBufferOptions{4096, 1, true});
@@ -241,13 +243,15 @@ TEST(SendBuffers, BadOptionsAndSendsAreRefusedNamingTheLimit) {
     SendBuffer one = std::move(*pool.try_acquire());
     try {
       co_await none.send(std::move(one), 4097);
-    } catch (const std::invalid_argument& e) {
+    } catch (const moirai::Error& e) {
+      EXPECT_EQ(e.code(), std::errc::invalid_argument) << e.what();
       past_size = e.what();
     }
     SendBuffer nothing;
     try {
       co_await none.send(std::move(nothing), 1);
-    } catch (const std::invalid_argument& e) {
+    } catch (const moirai::Error& e) {
+      EXPECT_EQ(e.code(), std::errc::invalid_argument) << e.what();
       empty = e.what();
     }
     EXPECT_EQ(pool.available(), 1u) << "a refused send gives its buffer back";
@@ -287,7 +291,8 @@ TEST(SendBuffers, AFramedStreamSendsAFrameFromABufferInOrderWithItsQueue) {
     SendBuffer too_small = co_await pool.acquire();
     try {
       co_await c.send(std::move(too_small), 9, pool.buffer_size());
-    } catch (const std::invalid_argument& e) {
+    } catch (const moirai::Error& e) {
+      EXPECT_EQ(e.code(), std::errc::invalid_argument) << e.what();
       refused = e.what();
     }
     co_await c.send(3, std::as_bytes(std::span<const char>(third.data(), third.size())));

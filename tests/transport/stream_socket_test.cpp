@@ -14,8 +14,8 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
-#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "../core/core_test_support.hpp"
@@ -218,7 +218,8 @@ TEST(Tcp, UserTimeoutAndKeepaliveReachTheSocketAndBadValuesAreRefused) {
     const auto refused = [&](auto&& f) {
       try {
         f();
-      } catch (const std::invalid_argument& e) {
+      } catch (const moirai::Error& e) {
+        EXPECT_EQ(e.code(), std::errc::invalid_argument) << e.what();
         invalid.emplace_back(e.what());
       }
     };

@@ -142,7 +142,7 @@ int start_under_a_tiny_memlock_limit() {
   } catch (const moirai::Error& e) {
     std::fprintf(stderr, "child: %s\n", e.what());
     const std::string what = e.what();
-    if (e.errc() != moirai::Errc::setup_failed || what.find("RLIMIT_MEMLOCK") == std::string::npos ||
+    if (e.code() != moirai::Errc::setup_failed || what.find("RLIMIT_MEMLOCK") == std::string::npos ||
         what.find("ulimit -l") == std::string::npos)
       return kThrew;
     return kOk;

@@ -52,7 +52,7 @@ void interface_v4(std::string_view interface, ip_mreqn& m, const std::string& wh
         .append(
             "\" (give a name from `ip link` or an "
             "IPv4 address of the interface)");
-    throw TransportError(TransportErrc::not_supported, msg);
+    throw TransportError(TransportErrc::invalid_argument, msg);
   }
 }
 
@@ -65,7 +65,7 @@ unsigned interface_v6(std::string_view interface, const std::string& what) {
     msg.append(": there is no interface named \"")
         .append(text)
         .append("\" (IPv6 groups take an interface name)");
-    throw TransportError(TransportErrc::not_supported, msg);
+    throw TransportError(TransportErrc::invalid_argument, msg);
   }
   return index;
 }
@@ -190,7 +190,7 @@ void DatagramSocket::membership(bool join, std::string_view group, std::string_v
   int rc = 0;
   if (inet_pton(AF_INET, g.c_str(), &a4) == 1) {
     if (!IN_MULTICAST(ntohl(a4.s_addr))) {
-      throw TransportError(TransportErrc::not_supported,
+      throw TransportError(TransportErrc::invalid_argument,
                            what +
                                ": not a multicast address (IPv4 multicast groups are 224.0.0.0/4; "
                                "239.0.0.0/8 is for local use)");
@@ -205,7 +205,7 @@ void DatagramSocket::membership(bool join, std::string_view group, std::string_v
     rc = setsockopt(fd_, IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &m, sizeof m);
   } else if (inet_pton(AF_INET6, g.c_str(), &a6) == 1) {
     if (!IN6_IS_ADDR_MULTICAST(&a6)) {
-      throw TransportError(TransportErrc::not_supported,
+      throw TransportError(TransportErrc::invalid_argument,
                            what + ": not a multicast address (IPv6 multicast groups are ff00::/8)");
     }
     ipv6_mreq m{};
@@ -216,7 +216,7 @@ void DatagramSocket::membership(bool join, std::string_view group, std::string_v
     if (join) setsockopt(fd_, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &off, sizeof off);
     rc = setsockopt(fd_, IPPROTO_IPV6, join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &m, sizeof m);
   } else {
-    throw TransportError(TransportErrc::not_supported,
+    throw TransportError(TransportErrc::invalid_argument,
                          what + ": not a numeric IPv4 or IPv6 address (write e.g. 239.1.2.3 or ff15::1)");
   }
   if (rc != 0) {

@@ -95,7 +95,7 @@ int detail::FramedSendPrep::try_inline() noexcept {
 FramedDatagramSocket FramedDatagramSocket::bind(const SocketAddress& at, EndpointId self,
                                                 const FramedDatagramOptions& options) {
   if (options.max_payload > kMaxDatagramPayload) {
-    throw TransportError(TransportErrc::not_supported,
+    throw TransportError(TransportErrc::invalid_argument,
                          "FramedDatagramSocket: max_payload " + std::to_string(options.max_payload) +
                              " is over what one UDP datagram carries with its frame header (" +
                              std::to_string(kMaxDatagramPayload) + "); send larger messages over TCP");

@@ -50,6 +50,8 @@ CloseReason FramedServer::reason_for(TransportErrc e) noexcept {
     case TransportErrc::connection_reset:
     case TransportErrc::unreachable:
       return CloseReason::reset;
+    case TransportErrc::invalid_argument:  // only the handler's own calls pass arguments
+      return CloseReason::handler_failed;
   }
   return CloseReason::reset;
 }

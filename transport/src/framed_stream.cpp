@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <stdexcept>
 #include <string>
 
 #include "moirai/transport/error.hpp"
@@ -125,10 +124,11 @@ Task<void> FramedStream::send(SendBuffer buffer, std::uint16_t type, std::size_t
   check_size(payload_bytes);
   const std::span<std::byte> b = buffer.bytes();
   if (b.size() < kFrameHeaderSize + payload_bytes) {
-    throw std::invalid_argument("FramedStream::send: a frame of " + std::to_string(payload_bytes) +
-                                " payload bytes and its " + std::to_string(kFrameHeaderSize) +
-                                "-byte header does not fit a send buffer of " + std::to_string(b.size()) +
-                                " bytes");
+    throw TransportError(TransportErrc::invalid_argument,
+                         "FramedStream::send: a frame of " + std::to_string(payload_bytes) +
+                             " payload bytes and its " + std::to_string(kFrameHeaderSize) +
+                             "-byte header does not fit a send buffer of " + std::to_string(b.size()) +
+                             " bytes; take the buffer from a pool with larger buffers");
   }
   const Semaphore::Units turn = co_await send_turn_.hold();
   if (out_used_ != 0) co_await send_queued();  // what was queued goes first

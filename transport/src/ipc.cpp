@@ -170,7 +170,7 @@ void check_name(std::string_view name) {
     ok = ok && allowed;
   }
   if (!ok) {
-    throw TransportError(TransportErrc::not_supported,
+    throw TransportError(TransportErrc::invalid_argument,
                          "IpcChannel: the name '" + std::string(name) +
                              "' is not usable under /dev/shm; use 1 to 200 letters, digits, '-', '_' or '.'");
   }
@@ -683,13 +683,13 @@ IpcChannel IpcChannel::create(std::string_view name, const IpcOptions& options) 
   check_name(name);
   if (options.slot_size < 64 || options.slot_size > 65536 || options.slot_size % kLine != 0) {
     throw TransportError(
-        TransportErrc::not_supported,
+        TransportErrc::invalid_argument,
         where(name) + ": slot_size " + std::to_string(options.slot_size) +
             " is not a multiple of 64 between 64 and 65536; pick one (128 carries 112 bytes)");
   }
   if (options.capacity < 2 || options.capacity > kMaxCapacity) {
     throw TransportError(
-        TransportErrc::not_supported,
+        TransportErrc::invalid_argument,
         where(name) + ": capacity " + std::to_string(options.capacity) + " is outside 2 to 16777216 slots");
   }
   const std::uint32_t cap = pow2_at_least(options.capacity);

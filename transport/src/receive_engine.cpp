@@ -1,6 +1,7 @@
 #include "moirai/transport/detail/receive_engine.hpp"
 
 #include <cstring>
+#include <exception>
 #include <string>
 
 #include "moirai/core/clock.hpp"
@@ -47,7 +48,10 @@ ReceiveEngine::ReceiveEngine(int fd, ReceiveKind kind, const ReceiveOptions& opt
     try {
       owned_ = std::make_unique<io::BufferRing>(*ring_, bo);
     } catch (const io::RingError& e) {
-      throw TransportError(TransportErrc::not_supported, std::string("receive buffers: ") + e.what());
+      // A count or size io refuses is the caller's bad option; anything else, what this ring cannot do.
+      const TransportErrc code = e.code() == std::errc::invalid_argument ? TransportErrc::invalid_argument
+                                                                         : TransportErrc::not_supported;
+      std::throw_with_nested(TransportError(code, std::string("receive buffers: ") + e.what()));
     }
     buffers_ = owned_.get();
   }
@@ -57,7 +61,7 @@ ReceiveEngine::ReceiveEngine(int fd, ReceiveKind kind, const ReceiveOptions& opt
         .append(" bytes leave no room for a datagram after its ")
         .append(std::to_string(overhead))
         .append("-byte header; use buffers of at least 128 bytes");
-    throw TransportError(TransportErrc::not_supported, text);
+    throw TransportError(TransportErrc::invalid_argument, text);
   }
   const int op = kind_ == ReceiveKind::datagram ? IORING_OP_RECVMSG : IORING_OP_RECV;
   multishot_ = buffers_->supported() && !options.force_fallback && io::Ring::supports(op);

@@ -8,7 +8,6 @@
 
 #include <cerrno>
 #include <memory>
-#include <stdexcept>
 #include <string>
 
 #include "moirai/io/ring.hpp"
@@ -195,12 +194,15 @@ void SendBuffer::release() noexcept {
 
 SendBufferPool::SendBufferPool(const SendBufferOptions& options) {
   if (options.count == 0 || options.count > 1024)
-    throw std::invalid_argument("SendBufferPool: count " + std::to_string(options.count) +
-                                " is out of range; give 1 to 1024 buffers");
+    throw TransportError(TransportErrc::invalid_argument, "SendBufferPool: count " +
+                                                              std::to_string(options.count) +
+                                                              " is out of range; give 1 to 1024 buffers");
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   if (options.buffer_size == 0 || options.buffer_size > (1u << 30))
-    throw std::invalid_argument("SendBufferPool: buffer_size " + std::to_string(options.buffer_size) +
-                                " is out of range; give 1 byte to 1 GiB (rounded up to the page size)");
+    throw TransportError(TransportErrc::invalid_argument,
+                         "SendBufferPool: buffer_size " + std::to_string(options.buffer_size) +
+                             " is out of range; give 1 byte to 1 GiB (rounded up to the page "
+                             "size)");
   auto state = std::make_unique<detail::SendPoolState>();
   state->shard = &this_shard();
   state->buffer_size = (options.buffer_size + page - 1) / page * page;
@@ -317,10 +319,14 @@ namespace detail {
 
 SendSlot* SendAccess::slot_for(const SendBuffer& buffer, std::size_t bytes, const char* who) {
   if (buffer.slot_ == nullptr)
-    throw std::invalid_argument(std::string(who) + ": the send buffer is empty (moved from?)");
+    throw TransportError(
+        TransportErrc::invalid_argument,
+        std::string(who) + ": the send buffer is empty (moved from?); take one from a SendBufferPool");
   if (bytes > buffer.slot_->pool->buffer_size)
-    throw std::invalid_argument(std::string(who) + ": " + std::to_string(bytes) + " bytes from a buffer of " +
-                                std::to_string(buffer.slot_->pool->buffer_size));
+    throw TransportError(TransportErrc::invalid_argument,
+                         std::string(who) + ": " + std::to_string(bytes) + " bytes from a buffer of " +
+                             std::to_string(buffer.slot_->pool->buffer_size) +
+                             "; send at most the buffer's size");
   return buffer.slot_;
 }
 

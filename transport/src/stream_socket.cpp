@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <stdexcept>
 #include <string>
 
 #include "moirai/core/io.hpp"
@@ -173,8 +172,9 @@ void require_tcp(int fd, const char* what) {
 
 void StreamSocket::set_user_timeout(std::chrono::milliseconds timeout) {
   if (timeout.count() < 0 || timeout.count() > INT_MAX)
-    throw std::invalid_argument("StreamSocket::set_user_timeout: " + std::to_string(timeout.count()) +
-                                " ms; give 0 (the kernel's default) to " + std::to_string(INT_MAX) + " ms");
+    throw TransportError(TransportErrc::invalid_argument,
+                         "StreamSocket::set_user_timeout: " + std::to_string(timeout.count()) +
+                             " ms; give 0 (the kernel's default) to " + std::to_string(INT_MAX) + " ms");
   require_tcp(fd_, "set_user_timeout");
   set_int_option(fd_, IPPROTO_TCP, TCP_USER_TIMEOUT, timeout.count(), "TCP_USER_TIMEOUT");
 }
@@ -192,10 +192,12 @@ void StreamSocket::set_keepalive(std::chrono::seconds idle, std::chrono::seconds
   // The kernel's own bounds (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT).
   const auto bad_seconds = [](std::chrono::seconds s) { return s.count() < 1 || s.count() > 32767; };
   if (bad_seconds(idle) || bad_seconds(interval) || probes < 1 || probes > 127)
-    throw std::invalid_argument("StreamSocket::set_keepalive: idle " + std::to_string(idle.count()) +
-                                " s, interval " + std::to_string(interval.count()) + " s, probes " +
-                                std::to_string(probes) +
-                                "; the kernel takes 1 to 32767 s for each time and 1 to 127 probes");
+    throw TransportError(TransportErrc::invalid_argument,
+                         "StreamSocket::set_keepalive: idle " + std::to_string(idle.count()) +
+                             " s, interval " + std::to_string(interval.count()) + " s, probes " +
+                             std::to_string(probes) +
+                             "; the kernel takes 1 to 32767 s for each time and 1 to 127 "
+                             "probes");
   require_tcp(fd_, "set_keepalive");
   set_int_option(fd_, IPPROTO_TCP, TCP_KEEPIDLE, idle.count(), "TCP_KEEPIDLE");
   set_int_option(fd_, IPPROTO_TCP, TCP_KEEPINTVL, interval.count(), "TCP_KEEPINTVL");

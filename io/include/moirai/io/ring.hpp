@@ -15,6 +15,7 @@
 #include <system_error>
 #include <utility>
 
+#include "moirai/io/error.hpp"
 #include "moirai/io/setup_mode.hpp"
 
 namespace moirai::io {
@@ -34,12 +35,6 @@ struct RingOptions {
   // fallback.
   SetupMode best_mode = SetupMode::kDeferTaskrun;
   bool register_ring_fd = true;  // saves an fd lookup per io_uring_enter (Linux 5.18+)
-};
-
-// Thrown by the Ring constructor when io_uring cannot be used. what() names the cause and the remedy.
-class RingError : public std::system_error {
- public:
-  RingError(int err, const std::string& what) : std::system_error(err, std::generic_category(), what) {}
 };
 
 // The facts a set-up error message is built from; read from the host by `current()`, injectable in tests.

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "moirai/core/submit.hpp"
@@ -27,7 +28,15 @@ class Broadcast {
   }
 
   unsigned shards() const noexcept { return static_cast<unsigned>(channels_.size()); }
-  Channel<T>& on(unsigned shard) { return *channels_.at(shard); }
+  // The channel on `shard`; Error(no_such_shard) for a shard this broadcast does not reach.
+  Channel<T>& on(unsigned shard) {
+    if (shard >= channels_.size()) [[unlikely]] {
+      throw Error(Errc::no_such_shard, "Broadcast::on(" + std::to_string(shard) +
+                                           "): this broadcast reaches " + std::to_string(channels_.size()) +
+                                           " shards, numbered from 0");
+    }
+    return *channels_[shard];
+  }
 
   // From any shard: queues a copy of `value` on every shard's channel, all at once, and resumes when every
   // copy is queued. Throws TransportError(closed) if a channel is closed (the others still get their copy).

@@ -144,8 +144,8 @@ class DatagramSocket {
   // One datagram of the first `bytes` of a registered send buffer (send_buffers.hpp) to the connected peer:
   // zero-copy from the registered memory where the pool allows, else a plain send; the buffer goes back to
   // its pool when the kernel is done with it. Yields the bytes sent; throws as send(), or
-  // std::invalid_argument for an empty buffer or `bytes` over its size. For large datagrams leaving
-  // through a NIC: a small one costs more this way (see above).
+  // TransportError(invalid_argument) for an empty buffer or `bytes` over its size. For large datagrams
+  // leaving through a NIC: a small one costs more this way (see above).
   Task<std::size_t> send(SendBuffer buffer, std::size_t bytes);
 
   class [[nodiscard]] RecvAwaiter : public detail::ReceiveAwaiterBase {

@@ -119,7 +119,7 @@ bool send_takes_address() noexcept;
 class FramedDatagramSocket {
  public:
   // A UDP socket bound to `at` that writes `self` as the sender of every frame it sends. Throws
-  // TransportError as DatagramSocket::bind does, or (not_supported) for a max_payload over
+  // TransportError as DatagramSocket::bind does, or (invalid_argument) for a max_payload over
   // kMaxDatagramPayload. On a shard.
   static FramedDatagramSocket bind(const SocketAddress& at, EndpointId self,
                                    const FramedDatagramOptions& options = {});

@@ -130,8 +130,8 @@ class FramedStream {
   Task<void> send(std::uint16_t type, std::span<const std::byte> payload);
   // One frame of `type` whose payload the caller wrote into `buffer` (a registered send buffer, see
   // send_buffers.hpp) at kFrameHeaderSize: the header is written in front of it and the frame leaves after
-  // anything queued, zero-copy where the pool and socket allow. Throws as send(), or std::invalid_argument
-  // when header and payload do not fit the buffer.
+  // anything queued, zero-copy where the pool and socket allow. Throws as send(), or
+  // TransportError(invalid_argument) when header and payload do not fit the buffer.
   Task<void> send(SendBuffer buffer, std::uint16_t type, std::size_t payload_bytes);
   // Pipelining: queue() copies a frame into the send buffer without a syscall (it flushes first only when the
   // buffer is full), and flush() sends everything queued in as few sends as the kernel takes. A server that

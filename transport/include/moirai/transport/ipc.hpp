@@ -97,7 +97,8 @@ class IpcChannel {
  public:
   // Creates the region /dev/shm/<name> (name: letters, digits, '-', '_', '.', at most 200 characters) with
   // both rings, to be opened by one other process. Throws TransportError naming the cause and the fix: the
-  // name is in use by a live process, /dev/shm is missing or full, or the options are invalid.
+  // name is in use by a live process, /dev/shm is missing or full, or (invalid_argument) the name or the
+  // options are invalid.
   static IpcChannel create(std::string_view name, const IpcOptions& options = {});
   // Opens the region another process created, as its one peer. The ring sizes come from the region;
   // `options` gives the sender id and the stash size. Throws TransportError: connection_refused when nobody

@@ -93,8 +93,8 @@ class SendBuffer {
 namespace detail {
 // What the sockets' sends need of a buffer (internal).
 struct SendAccess {
-  // The slot behind `buffer`; std::invalid_argument, naming `who`, for an empty buffer or `bytes` over its
-  // size.
+  // The slot behind `buffer`; TransportError(invalid_argument), naming `who`, for an empty buffer or `bytes`
+  // over its size.
   static SendSlot* slot_for(const SendBuffer& buffer, std::size_t bytes, const char* who);
 };
 }  // namespace detail
@@ -102,8 +102,8 @@ struct SendAccess {
 class SendBufferPool {
  public:
   // Maps and (where it can) registers the buffers with this shard's ring. On a shard. Throws
-  // std::invalid_argument for a count or size out of range, TransportError(closed) naming the errno when
-  // the memory cannot be mapped.
+  // TransportError(invalid_argument) for a count or size out of range, TransportError(closed) naming the
+  // errno when the memory cannot be mapped.
   explicit SendBufferPool(const SendBufferOptions& options = {});
   SendBufferPool(SendBufferPool&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
   SendBufferPool& operator=(SendBufferPool&&) = delete;

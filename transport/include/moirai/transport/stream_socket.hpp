@@ -77,8 +77,8 @@ class StreamSocket {
   // The first `bytes` of a registered send buffer (send_buffers.hpp), whole: zero-copy from the registered
   // memory where the pool and the socket allow it (a Unix socket does not: its first refusal makes this
   // socket send plainly from then on), else a plain send. The buffer goes back to its pool when the kernel
-  // is done with it. Throws as send_all, or std::invalid_argument for an empty buffer or `bytes` over its
-  // size.
+  // is done with it. Throws as send_all, or TransportError(invalid_argument) for an empty buffer or `bytes`
+  // over its size.
   Task<void> send(SendBuffer buffer, std::size_t bytes);
   // Graceful close: once the sends already waiting for their turn are out, shuts the sending side down (the
   // peer reads end of stream), then closes the socket.
@@ -90,15 +90,15 @@ class StreamSocket {
   // throws TransportError(timeout) "... Connection timed out (no answer from the peer ...)". Without it a
   // send into a cut link sits in the kernel's buffer while TCP retransmits, about 15 minutes by default
   // (net.ipv4.tcp_retries2), and a full send buffer holds send_all() that long. Zero restores the kernel's
-  // default. Throws TransportError(not_supported) on a Unix socket, std::invalid_argument below zero or
-  // over INT_MAX ms.
+  // default. Throws TransportError(not_supported) on a Unix socket, TransportError(invalid_argument) below
+  // zero or over INT_MAX ms.
   void set_user_timeout(std::chrono::milliseconds timeout);
   std::chrono::milliseconds user_timeout() const;
   // SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT: after `idle` without traffic the kernel
   // probes every `interval`, and drops the connection after `probes` unanswered ones (or at the user
   // timeout, when set), so a side that only receives learns that its peer is gone. The kernel counts in
   // whole seconds: `idle` and `interval` from 1 s to 32767 s, `probes` from 1 to 127, else
-  // std::invalid_argument. Throws TransportError(not_supported) on a Unix socket.
+  // TransportError(invalid_argument). Throws TransportError(not_supported) on a Unix socket.
   void set_keepalive(std::chrono::seconds idle, std::chrono::seconds interval, int probes);
 
   int fd() const noexcept { return fd_; }

@@ -1,0 +1,24 @@
+// The io module's errors: codes in its own category, "moirai.io", whose values are the errno of the failed
+// call (io_uring_setup, io_uring_register, mmap), and RingError, the moirai::Error that carries one with a
+// message naming the cause and the fix. Each errno compares equal to the std::errc of the same value (EINVAL
+// to std::errc::invalid_argument, ENOMEM to not_enough_memory, ...); strerror gives its message.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+#include "moirai/base/error.hpp"
+
+namespace moirai::io {
+
+// The category "moirai.io".
+const std::error_category& io_category() noexcept;
+
+// Thrown when io_uring cannot be used, and for a bad argument (EINVAL). what() names the cause and the
+// remedy.
+class RingError : public Error {
+ public:
+  RingError(int err, const std::string& what) : Error(std::error_code(err, io_category()), what) {}
+};
+
+}  // namespace moirai::io
