@@ -238,7 +238,8 @@ EchoPlan plan_echo(const BenchOptions& o) {
   p.both = o.idle.empty();
   if (p.idle == IdleStrategy::busy_poll || p.both) {
     io::Ring probe_ring;
-    p.busy_poll_refused = probe_ring.enable_busy_poll(std::chrono::milliseconds(1));
+    if (const std::error_code refused = probe_ring.enable_busy_poll(std::chrono::milliseconds(1)))
+      p.busy_poll_refused = io::describe_busy_poll_error(refused);
   }
   return p;
 }

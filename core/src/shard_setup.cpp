@@ -101,11 +101,12 @@ void ShardCore::open_ring() {
   arm_eventfd_read();
   ring_->submit();
   if (rt_.options.idle == IdleStrategy::busy_poll) {
-    const std::string refused = ring_->enable_busy_poll(
+    const std::error_code refused = ring_->enable_busy_poll(
         std::chrono::duration_cast<std::chrono::microseconds>(rt_.options.busy_poll_window));
-    kernel_busy_poll_ = refused.empty();
+    kernel_busy_poll_ = !refused;
     if (!kernel_busy_poll_ && !rt_.busy_poll_warned.exchange(true)) {
-      std::fprintf(stderr, "moirai: idle strategy busy-poll: %s\n", refused.c_str());
+      std::fprintf(stderr, "moirai: idle strategy busy-poll: %s; shards spin in user space instead\n",
+                   io::describe_busy_poll_error(refused).c_str());
     }
   }
 }

@@ -5,8 +5,8 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <string>
+#include <system_error>
 
 #include "moirai/io/ring.hpp"
 
@@ -49,29 +49,19 @@ int register_napi(int ring_fd, unsigned op, NapiArg* arg) noexcept {
 // conditions alone: work for the ring (a completion to run), enough CQEs, the timeout, a signal. Two, not
 // one: with a single id the kernel hands the loop to the network stack's, which returns at once for an id it
 // does not know, and the wait would go straight to sleep. Over a NIC its real ids could be added as well.
-std::string Ring::enable_busy_poll(std::chrono::microseconds window) {
+std::error_code Ring::enable_busy_poll(std::chrono::microseconds window) {
   if (busy_poll_) return {};
   if (window.count() <= 0 || window.count() > 1'000'000) {
-    return "a busy-poll window of " + std::to_string(window.count()) +
-           " us is out of range; give 1 us to 1 s (the kernel spins that long without yielding its CPU)";
+    throw RingError(EINVAL, "io_uring busy poll: a window of " + std::to_string(window.count()) +
+                                " us is out of range; give 1 us to 1 s (the kernel spins that long without "
+                                "yielding its CPU)");
   }
   NapiArg reg;
   reg.busy_poll_to = static_cast<std::uint32_t>(window.count());
   reg.opcode = kNapiRegisterOp;
   reg.op_param = kNapiTrackStatic;
   int rc = register_napi(ring_.ring_fd, kRegisterNapi, &reg);
-  if (rc == -EINVAL) {
-    return "the kernel refused io_uring NAPI busy polling with static tracking (it needs Linux 6.13 or "
-           "newer); shards spin in user space instead";
-  }
-  if (rc == -EOPNOTSUPP) {
-    return "this kernel is built without CONFIG_NET_RX_BUSY_POLL, so io_uring cannot busy-poll; shards spin "
-           "in user space instead";
-  }
-  if (rc != 0) {
-    return std::string("io_uring NAPI registration failed: ") + std::strerror(-rc) +
-           "; shards spin in user space instead";
-  }
+  if (rc != 0) return {-rc, io_category()};
   for (std::uint32_t id : {0xFFFFFFFEu, 0xFFFFFFFFu}) {
     NapiArg add;
     add.opcode = kNapiStaticAddId;
@@ -79,12 +69,24 @@ std::string Ring::enable_busy_poll(std::chrono::microseconds window) {
     rc = register_napi(ring_.ring_fd, kRegisterNapi, &add);
     if (rc != 0 && rc != -EEXIST) {
       register_napi(ring_.ring_fd, kUnregisterNapi, nullptr);
-      return std::string("io_uring refused a NAPI id to busy-poll: ") + std::strerror(-rc) +
-             "; shards spin in user space instead";
+      return {-rc, io_category()};
     }
   }
   busy_poll_ = true;
   return {};
+}
+
+std::string describe_busy_poll_error(std::error_code refused) {
+  if (refused == std::errc::invalid_argument) {
+    return "the kernel refused io_uring NAPI busy polling with static tracking (it needs Linux 6.13 or "
+           "newer)";
+  }
+  if (refused == std::errc::operation_not_supported) {
+    return "this kernel is built without CONFIG_NET_RX_BUSY_POLL, so io_uring cannot busy-poll; use a "
+           "kernel built with it";
+  }
+  return "io_uring NAPI busy-poll registration failed: " + refused.message() +
+         "; check dmesg and the kernel's io_uring configuration";
 }
 
 }  // namespace moirai::io

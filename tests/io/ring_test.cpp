@@ -269,18 +269,20 @@ TEST(Ring, MsgRingPostsACompletionIntoAnotherRing) {
   EXPECT_EQ(target.poll(), 0u);
 }
 
-// Busy polling: the kernel (Linux 6.13, CONFIG_NET_RX_BUSY_POLL) takes it, or the ring says why not and works
-// on unchanged.
+// Busy polling: the kernel (Linux 6.13, CONFIG_NET_RX_BUSY_POLL) takes it, or the ring gives the errno it
+// refused with, which describe_busy_poll_error() puts in words, and works on unchanged.
 TEST(Ring, BusyPollIsTakenOrRefusedWithAReason) {
   Ring ring;
-  const std::string refused = ring.enable_busy_poll(std::chrono::microseconds(500));
-  if (!refused.empty()) {
+  const std::error_code refused = ring.enable_busy_poll(std::chrono::microseconds(500));
+  if (refused) {
     EXPECT_FALSE(ring.busy_poll_enabled());
-    EXPECT_THAT(refused, HasSubstr("user space"));
-    GTEST_SKIP() << "this kernel does not busy-poll: " << refused;
+    EXPECT_EQ(&refused.category(), &moirai::io::io_category());
+    const std::string why = moirai::io::describe_busy_poll_error(refused);
+    EXPECT_THAT(why, HasSubstr("busy"));
+    GTEST_SKIP() << "this kernel does not busy-poll: " << why;
   }
   EXPECT_TRUE(ring.busy_poll_enabled());
-  EXPECT_EQ(ring.enable_busy_poll(std::chrono::microseconds(500)), "") << "a second call changes nothing";
+  EXPECT_FALSE(ring.enable_busy_poll(std::chrono::microseconds(500))) << "a second call changes nothing";
   // A wait with nothing to complete still ends at its timeout.
   EXPECT_EQ(ring.wait(2'000'000), 0u);
   // A completion that becomes ready while the kernel spins is returned by the same wait: a pipe written from
@@ -308,8 +310,16 @@ TEST(Ring, BusyPollIsTakenOrRefusedWithAReason) {
 
 TEST(Ring, BusyPollWindowOutOfRangeIsRefusedWithTheRange) {
   Ring ring;
-  EXPECT_THAT(ring.enable_busy_poll(std::chrono::microseconds(0)), HasSubstr("1 us to 1 s"));
-  EXPECT_THAT(ring.enable_busy_poll(std::chrono::seconds(2)), HasSubstr("1 us to 1 s"));
+  for (const std::chrono::microseconds window :
+       {std::chrono::microseconds(0), std::chrono::microseconds(2'000'000)}) {
+    try {
+      (void)ring.enable_busy_poll(window);
+      ADD_FAILURE() << "a window of " << window.count() << " us was taken";
+    } catch (const moirai::io::RingError& e) {
+      EXPECT_EQ(e.code(), std::errc::invalid_argument);
+      EXPECT_THAT(e.what(), HasSubstr("1 us to 1 s"));
+    }
+  }
   EXPECT_FALSE(ring.busy_poll_enabled());
   Recorder rec;
   io_uring_sqe* sqe = ring.get_sqe();

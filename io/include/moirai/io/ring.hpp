@@ -49,6 +49,9 @@ struct HostFacts {
 // Builds the message for a failed io_uring_setup: cause, and the remedy in words.
 std::string describe_setup_error(int err, const HostFacts& facts);
 
+// What a code from Ring::enable_busy_poll means, in words: the cause and what would let the kernel take it.
+std::string describe_busy_poll_error(std::error_code refused);
+
 class Ring {
  public:
   explicit Ring(const RingOptions& options = {});
@@ -105,9 +108,12 @@ class Ring {
   // from then on a wait() spins inside the kernel for up to `window` (or its own timeout, if shorter) before
   // it sleeps, and a completion that becomes ready meanwhile (a socket's data, a MSG_RING) is run and
   // returned by that same entry. A thread spinning in user space must notice the TASKRUN flag and enter the
-  // kernel again to get the same completion (see busy_poll.cpp). Returns an empty string when the kernel took
-  // it, otherwise why not, in words; the ring works on either way (its waits then sleep at once).
-  std::string enable_busy_poll(std::chrono::microseconds window);
+  // kernel again to get the same completion (see busy_poll.cpp). Returns an empty code when the kernel took
+  // it (or had already), otherwise the errno it refused with, in io_category(): EINVAL from a kernel without
+  // static tracking (before Linux 6.13), EOPNOTSUPP from one built without CONFIG_NET_RX_BUSY_POLL;
+  // describe_busy_poll_error() says it in words. The ring works on either way (its waits then sleep at once).
+  // A window outside 1 us to 1 s throws RingError(EINVAL).
+  [[nodiscard]] std::error_code enable_busy_poll(std::chrono::microseconds window);
   bool busy_poll_enabled() const noexcept { return busy_poll_; }
 
   int fd() const noexcept { return ring_.ring_fd; }
