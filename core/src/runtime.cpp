@@ -297,11 +297,9 @@ void Runtime::drop_caller_capabilities(bool caller_is_shard) {
 void Runtime::release_deadline_routes() noexcept {
   if (!took_deadline_route()) return;
   try {
-    const std::string failed = rt::release_deadline_routes();
-    if (!failed.empty())
-      std::fprintf(stderr, "moirai: undoing the SCHED_DEADLINE set-up: %s\n", failed.c_str());
+    rt::release_deadline_routes();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "moirai: undoing the SCHED_DEADLINE set-up: %s\n", e.what());
+    std::fprintf(stderr, "moirai: %s\n", e.what());  // "undoing the SCHED_DEADLINE set-up: ..."
   }
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "failures.hpp"
 #include "moirai/rt/capabilities.hpp"
 #include "moirai/rt/error.hpp"
 #include "moirai/rt/exclusive_cpuset.hpp"
@@ -125,7 +126,11 @@ int try_exclusive_cpuset(const ThreadPolicy& policy, pid_t tid, int cpu, ApplyRe
   if (err != 0) {
     append(notes, "exclusive cpuset " + cpuset->path() +
                       " set up, but sched_setattr still failed: " + std::strerror(err));
-    append(notes, cpuset->detach(tid));
+    try {
+      cpuset->detach(tid);
+    } catch (const RtError& e) {
+      append(notes, e.what());
+    }
     return err;
   }
   result.route = DeadlineRoute::exclusive_cpuset;
@@ -212,6 +217,7 @@ ApplyResult apply_thread_policy(const ThreadPolicy& policy, pid_t tid, const App
     return result;
   }
 
+  result.error = std::error_code(err, rt_category());
   const std::string keeps = "; thread " + std::to_string(target) + " keeps " + result.applied.to_string();
   const std::string missing = caps.missing_for(policy);
   if (!missing.empty() && (err == EPERM || err == EACCES)) {
@@ -243,23 +249,23 @@ ApplyResult apply_thread_policy(const ThreadPolicy& policy, pid_t tid, const App
   return result;
 }
 
-std::string release_deadline_routes() {
+void release_deadline_routes() {
   Routes& r = routes();
   std::lock_guard lock(r.mutex);
-  std::string failures;
+  detail::Failures failures;
   for (ExclusiveCpuset& c : r.cpusets)
-    append(failures, c.release());
+    c.release(failures);
   r.cpusets.clear();
   if (r.saved_rt_runtime) {
     if (const int err = detail::write_value(kRtRuntimeSysctl, *r.saved_rt_runtime); err != 0) {
-      append(failures,
-             "restoring kernel.sched_rt_runtime_us = " + *r.saved_rt_runtime + ": " + std::strerror(err) +
-                 (err == EBUSY ? " (deadline threads still hold more bandwidth than that allows)" : ""));
+      failures.add(
+          err, "restoring kernel.sched_rt_runtime_us = " + *r.saved_rt_runtime + ": " + std::strerror(err) +
+                   (err == EBUSY ? " (deadline threads still hold more bandwidth than that allows)" : ""));
     } else {
       r.saved_rt_runtime.reset();
     }
   }
-  return failures;
+  failures.throw_if_any("undoing the SCHED_DEADLINE set-up");
 }
 
 }  // namespace moirai::rt

@@ -12,8 +12,10 @@ std::string ns(std::chrono::nanoseconds d) {
   return std::to_string(d.count()) + " ns";
 }
 
-std::string describe(ConstraintFault fault, RtSchedulingPolicy policy, std::chrono::nanoseconds deadline,
-                     std::chrono::nanoseconds period, std::chrono::nanoseconds wcet) {
+}  // namespace
+
+std::string RtConstraints::describe(ConstraintFault fault, RtSchedulingPolicy policy, Duration deadline,
+                                    Duration period, Duration wcet) {
   const std::string prefix = std::string("RtConstraints (") + to_string(policy.kind) + "): ";
   switch (fault) {
     case ConstraintFault::ok:
@@ -53,13 +55,6 @@ std::string describe(ConstraintFault fault, RtSchedulingPolicy policy, std::chro
              "): wcet <= deadline <= period";
   }
   return prefix + "invalid constraints";
-}
-
-}  // namespace
-
-std::string RtConstraints::check(RtSchedulingPolicy policy, Duration deadline, Duration period,
-                                 Duration wcet) {
-  return describe(find_fault(policy, deadline, period, wcet), policy, deadline, period, wcet);
 }
 
 void RtConstraints::throw_fault(ConstraintFault fault, RtSchedulingPolicy policy, Duration deadline,

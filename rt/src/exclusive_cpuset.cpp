@@ -10,6 +10,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "failures.hpp"
 #include "moirai/rt/error.hpp"
 #include "sched_attr.hpp"
 #include "sysfs.hpp"
@@ -22,12 +23,6 @@ namespace {
 std::mutex g_parent_mutex;
 bool g_load_balance_owned = false;     // v1: we set the parent's sched_load_balance to 0
 bool g_subtree_control_owned = false;  // v2: we added +cpuset to the root's cgroup.subtree_control
-
-void append(std::string& failures, const std::string& text) {
-  if (text.empty()) return;
-  if (!failures.empty()) failures += "; ";
-  failures += text;
-}
 
 std::string errno_text(int err) {
   return std::strerror(err);
@@ -280,7 +275,8 @@ ExclusiveCpuset::ExclusiveCpuset(ExclusiveCpuset&& other) noexcept
 
 ExclusiveCpuset& ExclusiveCpuset::operator=(ExclusiveCpuset&& other) noexcept {
   if (this != &other) {
-    release();
+    detail::Failures ignored;  // as in the destructor
+    release(ignored);
     mount_ = std::move(other.mount_);
     path_ = std::move(other.path_);
     cpu_ = other.cpu_;
@@ -293,7 +289,8 @@ ExclusiveCpuset& ExclusiveCpuset::operator=(ExclusiveCpuset&& other) noexcept {
 }
 
 ExclusiveCpuset::~ExclusiveCpuset() {
-  release();
+  detail::Failures ignored;  // a destructor cannot report: call release() first to learn what failed
+  release(ignored);
 }
 
 void ExclusiveCpuset::attach(pid_t tid) {
@@ -313,17 +310,22 @@ void ExclusiveCpuset::attach(pid_t tid) {
   members_.push_back(std::move(member));
 }
 
-std::string ExclusiveCpuset::detach(pid_t tid) noexcept {
+void ExclusiveCpuset::detach(pid_t tid) {
+  detail::Failures failures;
+  detach(tid, failures);
+  failures.throw_if_any("exclusive cpuset " + path_ + ": detaching thread " + std::to_string(tid));
+}
+
+void ExclusiveCpuset::detach(pid_t tid, detail::Failures& failures) noexcept {
   const pid_t target = tid == 0 ? detail::gettid() : tid;
-  std::string failures;
   try {
     for (auto it = members_.begin(); it != members_.end(); ++it) {
       if (it->tid != target) continue;
       const std::string file = it->old_cgroup + tasks_file(mount_.version);
       int err = detail::write_value(file, std::to_string(target));
       if (err != 0 && err != ESRCH) {
-        append(failures,
-               "moving thread " + std::to_string(target) + " back to " + file + ": " + errno_text(err));
+        failures.add(err,
+                     "moving thread " + std::to_string(target) + " back to " + file + ": " + errno_text(err));
       }
       // Leaving the cpuset reset the affinity to the old cpuset's CPUs; put back the pinning it had. The
       // kernel refuses (EBUSY) for a thread still on SCHED_DEADLINE, whose affinity must span its root
@@ -331,41 +333,48 @@ std::string ExclusiveCpuset::detach(pid_t tid) noexcept {
       if (err == 0 && ::sched_setaffinity(target, sizeof it->old_affinity, &it->old_affinity) != 0 &&
           errno != ESRCH) {
         err = errno;
-        append(failures, "restoring thread " + std::to_string(target) + "'s affinity: " + errno_text(err));
+        failures.add(err, "restoring thread " + std::to_string(target) + "'s affinity: " + errno_text(err));
       }
       members_.erase(it);
       break;
     }
   } catch (...) {
-    append(failures, "out of memory while detaching");
+    failures.add(ENOMEM, "out of memory while detaching");
   }
-  return failures;
 }
 
-std::string ExclusiveCpuset::release() noexcept {
-  if (!active()) return {};
-  std::string failures;
+void ExclusiveCpuset::release() {
+  if (!active()) return;
+  const std::string path = path_;
+  detail::Failures failures;
+  release(failures);
+  failures.throw_if_any("exclusive cpuset " + path + ": releasing it");
+}
+
+void ExclusiveCpuset::release(detail::Failures& failures) noexcept {
+  if (!active()) return;
   try {
     while (!members_.empty())
-      append(failures, detach(members_.back().tid));
+      detach(members_.back().tid, failures);
     if (!owned_) {
       path_.clear();
-      return failures;
+      return;
     }
     std::lock_guard lock(g_parent_mutex);
     if (::rmdir(path_.c_str()) != 0 && errno != ENOENT) {
-      append(failures,
-             "rmdir " + path_ + ": " + errno_text(errno) + " (threads still inside? see its tasks file)");
+      const int err = errno;
+      failures.add(err,
+                   "rmdir " + path_ + ": " + errno_text(err) + " (threads still inside? see its tasks file)");
     }
     const std::string& parent = mount_.path;
     const bool last = per_cpu_dirs(parent).empty();
     if (mount_.version == CgroupVersion::v1) {
       if (const int err = update_rest_v1(parent); err != 0)
-        append(failures, "updating " + parent + "/" + kRestName + ": " + errno_text(err));
+        failures.add(err, "updating " + parent + "/" + kRestName + ": " + errno_text(err));
       if (last && g_load_balance_owned) {
         const std::string balance = v1_file(parent, "sched_load_balance");
         if (const int err = detail::write_value(balance, "1"); err != 0) {
-          append(failures, "restoring " + balance + " to 1: " + errno_text(err));
+          failures.add(err, "restoring " + balance + " to 1: " + errno_text(err));
         } else {
           g_load_balance_owned = false;
         }
@@ -373,16 +382,15 @@ std::string ExclusiveCpuset::release() noexcept {
     } else if (last && g_subtree_control_owned) {
       const std::string subtree = parent + "/cgroup.subtree_control";
       if (const int err = detail::write_value(subtree, "-cpuset"); err != 0) {
-        append(failures, "writing -cpuset to " + subtree + ": " + errno_text(err));
+        failures.add(err, "writing -cpuset to " + subtree + ": " + errno_text(err));
       } else {
         g_subtree_control_owned = false;
       }
     }
   } catch (...) {
-    append(failures, "out of memory while releasing");
+    failures.add(ENOMEM, "out of memory while releasing");
   }
   path_.clear();
-  return failures;
 }
 
 }  // namespace moirai::rt

@@ -130,11 +130,17 @@ TEST(RtConstraints, PolicyMustFitTheShape) {
   expect_invalid([] { RtConstraints::round_robin(0ms); }, {"time_slice", "> 0", "round-robin"});
 }
 
-TEST(RtConstraints, CheckMatchesTheConstructors) {
-  EXPECT_EQ(RtConstraints::check(RtSchedulingPolicy::RateMonotonic(), 0ms, 10ms, 2ms), "");
-  EXPECT_EQ(RtConstraints::check(RtSchedulingPolicy::Fifo(), 0ms, 0ms, 0ms), "");
-  EXPECT_EQ(RtConstraints::check(RtSchedulingPolicy::DeadlineDriven(), 5ms, 0ms, 1ms), "");
-  const std::string message = RtConstraints::check(RtSchedulingPolicy::RateMonotonic(), 2ms, 10ms, 3ms);
+TEST(RtConstraints, FindFaultAndDescribeMatchTheConstructors) {
+  EXPECT_EQ(RtConstraints::find_fault(RtSchedulingPolicy::RateMonotonic(), 0ms, 10ms, 2ms),
+            ConstraintFault::ok);
+  EXPECT_EQ(RtConstraints::find_fault(RtSchedulingPolicy::DeadlineDriven(), 5ms, 0ms, 1ms),
+            ConstraintFault::ok);
+  EXPECT_EQ(RtConstraints::describe(ConstraintFault::ok, RtSchedulingPolicy::Fifo(), 0ms, 0ms, 0ms), "");
+  const ConstraintFault fault =
+      RtConstraints::find_fault(RtSchedulingPolicy::RateMonotonic(), 2ms, 10ms, 3ms);
+  EXPECT_EQ(fault, ConstraintFault::wcet_exceeds_deadline);
+  const std::string message =
+      RtConstraints::describe(fault, RtSchedulingPolicy::RateMonotonic(), 2ms, 10ms, 3ms);
   EXPECT_NE(message.find("wcet"), std::string::npos);
   try {
     RtConstraints::periodic(10ms, 3ms, 2ms);

@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "moirai/rt/error.hpp"
 #include "moirai/rt/exclusive_cpuset.hpp"
 #include "moirai/rt/thread_policy.hpp"
 
@@ -108,7 +109,10 @@ class SchedStateGuard {
       load_balance_ = read_first_line(mount_.path + "/cpuset.sched_load_balance");
   }
   ~SchedStateGuard() {
-    release_deadline_routes();
+    try {
+      release_deadline_routes();
+    } catch (const RtError&) {  // what is left is put back below
+    }
     if (read_first_line(kRtRuntime) != rt_runtime_) write_text(kRtRuntime, rt_runtime_);
     if (mount_.version == CgroupVersion::none) return;
     // Anything left in a moirai-rt-* cpuset goes back to the root before the directory is removed.

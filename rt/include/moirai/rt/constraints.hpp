@@ -45,11 +45,14 @@ class RtConstraints {
   static RtConstraints round_robin(Duration time_slice);
   static RtConstraints fifo() noexcept { return RtConstraints(); }
 
-  // The rules the named constructors enforce, without throwing: empty when valid, else the message they
-  // would throw. A zero deadline with a period > 0 means an implicit deadline (= period).
-  static std::string check(RtSchedulingPolicy policy, Duration deadline, Duration period, Duration wcet);
+  // The rules the named constructors enforce, without throwing: the first rule the values break, or ok. A
+  // zero deadline with a period > 0 means an implicit deadline (= period).
   static constexpr ConstraintFault find_fault(RtSchedulingPolicy policy, Duration deadline, Duration period,
                                               Duration wcet) noexcept;
+  // The message the named constructors throw `fault` with (RtError(EINVAL)), naming the values and the rule;
+  // empty for ok.
+  static std::string describe(ConstraintFault fault, RtSchedulingPolicy policy, Duration deadline,
+                              Duration period, Duration wcet);
 
   RtSchedulingPolicy policy() const noexcept { return policy_; }
   Duration deadline() const noexcept { return deadline_; }  // the effective relative deadline; zero if none

@@ -25,6 +25,10 @@
 
 namespace moirai::rt {
 
+namespace detail {
+class Failures;
+}
+
 enum class CgroupVersion : std::uint8_t { none, v1, v2 };
 
 struct CpusetMount {
@@ -58,11 +62,14 @@ class ExclusiveCpuset {
 
   // Moves thread `tid` (0: the calling thread) in, remembering its cpuset and affinity. Throws RtError.
   void attach(pid_t tid);
-  // Moves it back where it came from and restores its affinity. Empty string on success, else what failed.
-  std::string detach(pid_t tid) noexcept;
+  // Moves it back where it came from and restores its affinity. Throws RtError naming every step that failed
+  // (its code: the errno of the first); the thread is forgotten either way.
+  void detach(pid_t tid);
   // Detaches every thread still attached, removes the cpuset, updates or removes the rest cpuset and restores
-  // the parent's sched_load_balance. Idempotent. Empty string on success, else what failed.
-  std::string release() noexcept;
+  // the parent's sched_load_balance, going on past a step that fails. Idempotent. Throws RtError naming every
+  // step that failed (its code: the errno of the first); the cpuset is released either way. The destructor
+  // releases too, silently.
+  void release();
 
   int cpu() const noexcept { return cpu_; }
   const std::string& path() const noexcept { return path_; }
@@ -77,6 +84,10 @@ class ExclusiveCpuset {
 
   ExclusiveCpuset() = default;
   void set_up_locked();  // the writes after mkdir; called with the parent mutex held
+  // detach() and release(), noting what fails in `failures` instead of throwing.
+  void detach(pid_t tid, detail::Failures& failures) noexcept;
+  void release(detail::Failures& failures) noexcept;
+  friend void release_deadline_routes();
 
   CpusetMount mount_;
   std::string path_;  // empty once released

@@ -69,6 +69,9 @@ struct ApplyResult {
   ThreadPolicy requested, applied;  // applied: read back with sched_getattr after the attempt
   DeadlineRoute route = DeadlineRoute::not_needed;
   std::string warning;  // empty when ok; else ONE line naming the missing capability or limit and the fix
+  // The errno sched_setattr refused with (EPERM, EBUSY, ...), in rt_category(); empty when ok, and when the
+  // kernel took the call but holds another policy.
+  std::error_code error;
   std::string route_detail;  // the cpuset directory, or the sysctl's previous value; empty for other routes
 };
 
@@ -85,8 +88,8 @@ ThreadPolicy read_thread_policy(pid_t tid = 0);
 // Undoes every route apply_thread_policy left in force in this process: threads still in a per-CPU cpuset go
 // back to the cpuset they came from (with their old affinity when the kernel allows it), the cpusets are
 // removed and the parent's sched_load_balance restored; kernel.sched_rt_runtime_us gets its old value back.
-// Call it once the SCHED_DEADLINE threads have ended or returned to another policy. Returns an empty string
-// when everything was restored, else one line per step that failed.
-std::string release_deadline_routes();
+// Call it once the SCHED_DEADLINE threads have ended or returned to another policy. Goes on past a step that
+// fails, then throws RtError naming every step that failed (its code: the errno of the first).
+void release_deadline_routes();
 
 }  // namespace moirai::rt
