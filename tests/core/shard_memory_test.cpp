@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/capability.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -92,15 +93,22 @@ TEST(ShardMemory, LockedWhenAskedAndAllowed) {
 // Without CAP_IPC_LOCK and with a small RLIMIT_MEMLOCK the lock is refused: the runtime starts anyway, runs
 // tasks, reports the memory as unlocked and says why. Runs in a death-test child; the exit code is the
 // verdict.
+// The child runs as the unprivileged user `nobody`: the kernel counts the pages io_uring pins against
+// RLIMIT_MEMLOCK per user, so as root it would share the count with every other root process (parallel
+// tests' rings), and its own ring could find the 64 KiB already taken.
 [[noreturn]] void run_with_lock_refused() {
-  cap_t caps = cap_get_proc();
-  const cap_value_t lock[] = {CAP_IPC_LOCK};
-  cap_set_flag(caps, CAP_EFFECTIVE, 1, lock, CAP_CLEAR);
-  cap_set_flag(caps, CAP_PERMITTED, 1, lock, CAP_CLEAR);
-  if (cap_set_proc(caps) != 0) std::_Exit(10);
-  cap_free(caps);
   const rlimit small{64 << 10, 64 << 10};
   if (setrlimit(RLIMIT_MEMLOCK, &small) != 0) std::_Exit(11);
+  if (getuid() == 0) {
+    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) std::_Exit(10);
+  } else {
+    cap_t caps = cap_get_proc();
+    const cap_value_t lock[] = {CAP_IPC_LOCK};
+    cap_set_flag(caps, CAP_EFFECTIVE, 1, lock, CAP_CLEAR);
+    cap_set_flag(caps, CAP_PERMITTED, 1, lock, CAP_CLEAR);
+    if (cap_set_proc(caps) != 0) std::_Exit(10);
+    cap_free(caps);
+  }
   moirai::RuntimeOptions o = one_shard();
   o.lock_memory = true;
   moirai::Runtime rt(o);
