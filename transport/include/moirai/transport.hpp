@@ -15,6 +15,7 @@
 #include "moirai/transport/ipc.hpp"
 #include "moirai/transport/metrics_endpoint.hpp"
 #include "moirai/transport/receive_options.hpp"
+#include "moirai/transport/receiver.hpp"
 #include "moirai/transport/send_buffers.hpp"
 #include "moirai/transport/socket_address.hpp"
 #include "moirai/transport/stream_receiver.hpp"
