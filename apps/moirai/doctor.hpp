@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "moirai/io/op.hpp"
 #include "moirai/rt/capabilities.hpp"
 
 namespace moirai::cli {
@@ -45,11 +46,10 @@ inline constexpr const char* kDoctorCheckIds[] = {"isolcpus",
                                                   "clocksource",
                                                   "preempt_rt"};
 
-// The io_uring opcodes Moirai submits. A required one missing fails; an optional one missing warns and names
-// the fallback Moirai takes without it.
+// The io_uring operations Moirai submits (every io::Op, its name from io::to_string). A required one missing
+// fails; an optional one missing warns and names the fallback Moirai takes without it.
 struct IoUringOpcode {
-  int opcode;            // IORING_OP_*
-  const char* name;      // "IORING_OP_RECV"
+  io::Op opcode;
   const char* fallback;  // null: required
 };
 const std::vector<IoUringOpcode>& moirai_io_uring_opcodes();

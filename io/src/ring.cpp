@@ -166,7 +166,7 @@ void Ring::cancel(Completion* c) noexcept {
 }
 
 bool Ring::prep_msg_ring(int target_ring_fd, Completion* target) noexcept {
-  if (!supports(IORING_OP_MSG_RING)) return false;
+  if (!supports(Op::msg_ring)) return false;
   io_uring_sqe* sqe = get_sqe();
   if (sqe == nullptr) return false;
   io_uring_prep_msg_ring(sqe, target_ring_fd, 0, reinterpret_cast<std::uint64_t>(target), 0);

@@ -337,14 +337,17 @@ TEST_F(Doctor, IoUringOpcodes) {
   EXPECT_CHECK(check("io_uring_opcodes"), warn, "not probed");
 }
 
-TEST_F(Doctor, OpcodeListNamesEachOpcodeOnceAndRequiresTheCoreOnes) {
+TEST_F(Doctor, OpcodeListNamesEachOperationOfIoOnceAndRequiresTheCoreOnes) {
   std::bitset<256> seen;
   int required = 0;
   for (const moirai::cli::IoUringOpcode& op : moirai::cli::moirai_io_uring_opcodes()) {
-    EXPECT_FALSE(seen.test(static_cast<std::size_t>(op.opcode))) << op.name;
+    EXPECT_FALSE(seen.test(static_cast<std::size_t>(op.opcode))) << moirai::io::to_string(op.opcode);
     seen.set(static_cast<std::size_t>(op.opcode));
     if (op.fallback == nullptr) ++required;
   }
+  for (moirai::io::Op op : moirai::io::kAllOps)
+    EXPECT_TRUE(seen.test(static_cast<std::size_t>(op))) << moirai::io::to_string(op) << " is not checked";
+  EXPECT_EQ(seen.count(), moirai::io::kAllOps.size());
   EXPECT_TRUE(seen.test(IORING_OP_RECV) && seen.test(IORING_OP_SEND) && seen.test(IORING_OP_LINK_TIMEOUT));
   EXPECT_GT(required, 0);
 }

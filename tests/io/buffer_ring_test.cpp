@@ -120,7 +120,7 @@ TEST(BufferRing, ExhaustionEndsTheMultishotReceiveAndRecyclingRevivesIt) {
   Ring ring;
   BufferRing br(ring, {.count = 4, .buffer_size = 256});
   if (!br.supported()) GTEST_SKIP() << "no provided-buffer rings here";
-  if (!Ring::supports(IORING_OP_RECV)) GTEST_SKIP() << "no IORING_OP_RECV";
+  if (!Ring::supports(moirai::io::Op::recv)) GTEST_SKIP() << "no IORING_OP_RECV";
   UdpPair p;
   for (int i = 0; i < 6; ++i)
     p.send("datagram " + std::to_string(i));

@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
@@ -115,6 +118,49 @@ TEST(Ring, SupportsNop) {
   EXPECT_TRUE(Ring::supports(IORING_OP_NOP));
   EXPECT_FALSE(Ring::supports(-1));
   EXPECT_FALSE(Ring::supports(256));
+}
+
+TEST(Ring, NamesEachOperationMoiraiSubmitsOnceInTheKernelsOrder) {
+  EXPECT_TRUE(Ring::supports(moirai::io::Op::nop));
+  int previous = -1;
+  for (moirai::io::Op op : moirai::io::kAllOps) {
+    EXPECT_LT(previous, static_cast<int>(op)) << to_string(op);
+    previous = static_cast<int>(op);
+    EXPECT_THAT(to_string(op), ::testing::StartsWith("IORING_OP_"));
+  }
+  EXPECT_STREQ(to_string(moirai::io::Op::futex_wait), "IORING_OP_FUTEX_WAIT");
+  EXPECT_STREQ(to_string(moirai::io::Op::recv), "IORING_OP_RECV");
+}
+
+// prep_futex_wait: the wait completes at once with -EAGAIN when the word no longer holds the expected value,
+// and with 0 when a FUTEX_WAKE on the word wakes it.
+TEST(Ring, FutexWaitCompletesWhenWokenOrAtOnceForAChangedWord) {
+  if (!Ring::supports(moirai::io::Op::futex_wait)) GTEST_SKIP() << "no IORING_OP_FUTEX_WAIT (Linux 6.7)";
+  Ring ring;
+  std::atomic<std::uint32_t> word{1};
+  Recorder stale;
+  io_uring_sqe* sqe = ring.get_sqe();
+  ASSERT_NE(sqe, nullptr);
+  moirai::io::prep_futex_wait(sqe, word, 0, moirai::io::FutexScope::process_private);
+  Ring::set_completion(sqe, &stale);
+  ASSERT_TRUE(wait_until(ring, [&] { return stale.calls == 1; }));
+  EXPECT_EQ(stale.res, -EAGAIN);
+
+  Recorder woken;
+  sqe = ring.get_sqe();
+  ASSERT_NE(sqe, nullptr);
+  moirai::io::prep_futex_wait(sqe, word, 1, moirai::io::FutexScope::shared);
+  Ring::set_completion(sqe, &woken);
+  ring.poll();
+  EXPECT_EQ(woken.calls, 0);  // the word still holds 1: the wait stays armed
+  // Woken as an IPC writer wakes its reader (a plain FUTEX_WAKE); repeated in case a wake-up came before the
+  // kernel queued the wait.
+  for (int i = 0; i < 1000 && woken.calls == 0; ++i) {
+    syscall(SYS_futex, &word, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+    ring.wait(1'000'000);
+  }
+  EXPECT_EQ(woken.calls, 1);
+  EXPECT_EQ(woken.res, 0);
 }
 
 // The heart of the shard loop's reaping rule: with DEFER_TASKRUN a completion made by another thread (here, a
@@ -255,7 +301,7 @@ TEST(Ring, WaitWithNothingPendingReturnsZeroAfterTheTimeout) {
 }
 
 TEST(Ring, MsgRingPostsACompletionIntoAnotherRing) {
-  ASSERT_TRUE(Ring::supports(IORING_OP_MSG_RING));
+  ASSERT_TRUE(Ring::supports(moirai::io::Op::msg_ring));
   Ring sender;
   Ring target;
   Recorder rec;

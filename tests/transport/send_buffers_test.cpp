@@ -109,7 +109,7 @@ TEST(SendBuffers, TcpMessagesFromRegisteredBuffersArriveWholeAndEveryBufferComes
       send_through_pool(SocketAddress::parse("127.0.0.1:0"), SendBufferOptions{kMessage, 4, true}, 200);
   EXPECT_EQ(s.wrong, 0u);
   EXPECT_EQ(s.available_after, 4u);
-  if (moirai::io::Ring::supports(IORING_OP_SEND_ZC)) {
+  if (moirai::io::Ring::supports(moirai::io::Op::send_zc)) {
     EXPECT_TRUE(s.zero_copy);
     EXPECT_TRUE(s.registered) << "root on this kernel may register buffers";
     EXPECT_GE(s.stats.zero_copy_sends, 200u);
@@ -138,7 +138,7 @@ TEST(SendBuffers, ASecondPoolOnTheRingIsUnregisteredAndStillSends) {
   EXPECT_EQ(s.wrong, 0u);
   EXPECT_FALSE(s.registered) << "the first pool holds the ring's buffer table";
   EXPECT_EQ(s.available_after, 3u);
-  if (moirai::io::Ring::supports(IORING_OP_SEND_ZC)) {
+  if (moirai::io::Ring::supports(moirai::io::Op::send_zc)) {
     EXPECT_GE(s.stats.zero_copy_sends, 50u);
   }
 }
@@ -333,7 +333,7 @@ TEST(SendBuffers, DatagramsFromRegisteredBuffersArriveWhole) {
   });
   EXPECT_EQ(received, 100);
   EXPECT_EQ(wrong, 0u);
-  if (moirai::io::Ring::supports(IORING_OP_SEND_ZC)) {
+  if (moirai::io::Ring::supports(moirai::io::Op::send_zc)) {
     EXPECT_EQ(stats.zero_copy_sends, 100u);
   }
 }

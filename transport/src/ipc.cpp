@@ -33,12 +33,6 @@ constexpr std::uint32_t kSlotHeaderBytes = 16;
 constexpr std::size_t kSlotsOffset = 4096;  // slots start on their own page, after the control lines
 constexpr std::uint32_t kMaxCapacity = 1u << 24;
 constexpr std::uint32_t kNoStash = ~0u;
-// IORING_OP_FUTEX_WAIT (Linux 6.7). The uapi headers of older distributions lack the name, so the SQE is
-// filled by hand, as the kernel reads it (io_uring/futex.c): fd = futex2 flags, addr = the word, addr2 (off)
-// = the expected value, addr3 = the wake mask; len, rw_flags, buf_index and file_index must be zero.
-constexpr std::uint8_t kOpFutexWait = 51;
-constexpr std::int32_t kFutex2SizeU32 = 0x02;  // FUTEX2_SIZE_U32, without FUTEX2_PRIVATE: the word is shared
-constexpr std::uint64_t kFutexMatchAny = 0xffffffffull;  // FUTEX_BITSET_MATCH_ANY
 // The values of a ring's sleeping word: how its reader waits, so the writer knows how to wake it.
 constexpr std::uint32_t kAwake = 0;
 constexpr std::uint32_t kSleepsOnFutex = 1;
@@ -379,7 +373,7 @@ struct IpcChannel::Impl final : Poller {
     }
     shard = &s;
     futex_supported = (wake_asked == IpcWake::automatic || wake_asked == IpcWake::futex) &&
-                      io::Ring::supports(kOpFutexWait);
+                      io::Ring::supports(io::Op::futex_wait);
     watch_peer();
   }
 
@@ -402,7 +396,7 @@ struct IpcChannel::Impl final : Poller {
         return;
       }
     }
-    if (!io::Ring::supports(IORING_OP_POLL_ADD)) {
+    if (!io::Ring::supports(io::Op::poll_add)) {
       liveness_by_kill = true;
       return;
     }
@@ -600,12 +594,8 @@ struct IpcChannel::Impl final : Poller {
   void arm_futex_wait() noexcept {
     io_uring_sqe* sqe = shard->ring().get_sqe();
     if (sqe == nullptr) return;
-    std::memset(sqe, 0, sizeof(*sqe));
-    sqe->opcode = kOpFutexWait;
-    sqe->fd = kFutex2SizeU32;
-    sqe->addr = reinterpret_cast<std::uint64_t>(&in_ctl->reader_sleeping);
-    sqe->off = 1;  // addr2: the expected value
-    sqe->addr3 = kFutexMatchAny;
+    // Shared: the writer that wakes it is another process.
+    io::prep_futex_wait(sqe, in_ctl->reader_sleeping, kSleepsOnFutex, io::FutexScope::shared);
     futex_done.impl = this;
     futex_done.on_complete = [](io::Completion* c, int res, std::uint32_t) noexcept {
       Impl* self = static_cast<OpCompletion*>(c)->impl;

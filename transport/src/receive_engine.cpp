@@ -63,7 +63,7 @@ ReceiveEngine::ReceiveEngine(int fd, ReceiveKind kind, const ReceiveOptions& opt
         .append("-byte header; use buffers of at least 128 bytes");
     throw TransportError(TransportErrc::invalid_argument, text);
   }
-  const int op = kind_ == ReceiveKind::datagram ? IORING_OP_RECVMSG : IORING_OP_RECV;
+  const io::Op op = kind_ == ReceiveKind::datagram ? io::Op::recvmsg : io::Op::recv;
   multishot_ = buffers_->supported() && !options.force_fallback && io::Ring::supports(op);
   if (!multishot_ && buffers_->supported()) fall_back();  // a registered ring without the opcode
   // One entry per buffer, plus room for the error or end that closes a run: the queue cannot overflow.

@@ -226,7 +226,7 @@ SendBufferPool::SendBufferPool(const SendBufferOptions& options) {
     state->free_list[i] = options.count - 1 - i;  // buffer 0 first
   }
   state->free_count = options.count;
-  state->zero_copy = options.zero_copy && io::Ring::supports(IORING_OP_SEND_ZC);
+  state->zero_copy = options.zero_copy && io::Ring::supports(io::Op::send_zc);
   // One buffer table per ring: EBUSY when another pool holds it. Unregistered buffers still send.
   if (state->zero_copy)
     state->registered =

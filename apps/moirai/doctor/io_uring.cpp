@@ -1,39 +1,31 @@
 // io_uring: whether the kernel lets this process use it, and whether it has every opcode Moirai submits.
-#include <liburing.h>
-
 #include <sstream>
 
 #include "checks.hpp"
 
 namespace moirai::cli {
-namespace {
-
-// IORING_OP_FUTEX_WAIT (Linux 6.7): older uapi headers lack the name.
-constexpr int kOpFutexWait = 51;
-
-}  // namespace
 
 const std::vector<IoUringOpcode>& moirai_io_uring_opcodes() {
   static const std::vector<IoUringOpcode> ops = {
-      {IORING_OP_NOP, "IORING_OP_NOP", nullptr},
-      {IORING_OP_READ, "IORING_OP_READ", nullptr},
-      {IORING_OP_WRITE, "IORING_OP_WRITE", nullptr},
-      {IORING_OP_SEND, "IORING_OP_SEND", nullptr},
-      {IORING_OP_RECV, "IORING_OP_RECV", nullptr},
-      {IORING_OP_SENDMSG, "IORING_OP_SENDMSG", nullptr},
-      {IORING_OP_RECVMSG, "IORING_OP_RECVMSG", nullptr},
-      {IORING_OP_ACCEPT, "IORING_OP_ACCEPT", nullptr},
-      {IORING_OP_CONNECT, "IORING_OP_CONNECT", nullptr},
-      {IORING_OP_CLOSE, "IORING_OP_CLOSE", nullptr},
-      {IORING_OP_SHUTDOWN, "IORING_OP_SHUTDOWN", nullptr},
-      {IORING_OP_LINK_TIMEOUT, "IORING_OP_LINK_TIMEOUT", nullptr},
-      {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL", nullptr},
-      {IORING_OP_MSG_RING, "IORING_OP_MSG_RING",
-       "a sleeping shard is woken through an eventfd, a write per wake"},
-      {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD",
+      {io::Op::nop, nullptr},
+      {io::Op::read, nullptr},
+      {io::Op::write, nullptr},
+      {io::Op::send, nullptr},
+      {io::Op::recv, nullptr},
+      {io::Op::sendmsg, nullptr},
+      {io::Op::recvmsg, nullptr},
+      {io::Op::accept, nullptr},
+      {io::Op::connect, nullptr},
+      {io::Op::close, nullptr},
+      {io::Op::shutdown, nullptr},
+      {io::Op::link_timeout, nullptr},
+      {io::Op::async_cancel, nullptr},
+      {io::Op::msg_ring, "a sleeping shard is woken through an eventfd, a write per wake"},
+      {io::Op::poll_add,
        "an IPC peer's exit is checked with kill(pid, 0) each millisecond instead of a pidfd poll"},
-      {kOpFutexWait, "IORING_OP_FUTEX_WAIT",
-       "a sleeping IPC reader wakes every 100 us to look instead of waiting on a futex"},
+      {io::Op::send_zc, "sends from a SendBufferPool copy into the socket (plain IORING_OP_SEND)"},
+      {io::Op::futex_wait,
+       "a sleeping IPC reader is woken through a FIFO it polls, a write per wake, instead of a futex"},
   };
   return ops;
 }
@@ -106,9 +98,9 @@ DoctorCheck check_io_uring_opcodes(const Context& c) {
   for (const IoUringOpcode& op : moirai_io_uring_opcodes()) {
     if (ops->test(static_cast<std::size_t>(op.opcode))) continue;
     if (op.fallback == nullptr) {
-      required.push_back(op.name);
+      required.push_back(io::to_string(op.opcode));
     } else {
-      optional.push_back(std::string(op.name) + " (without it " + op.fallback + ")");
+      optional.push_back(std::string(io::to_string(op.opcode)) + " (without it " + op.fallback + ")");
     }
   }
   const std::string fix = "run on Linux 6.7 or newer, where every opcode Moirai uses exists";

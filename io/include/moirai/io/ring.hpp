@@ -7,6 +7,7 @@
 
 #include <liburing.h>
 
+#include <atomic>
 #include <bitset>
 #include <chrono>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <utility>
 
 #include "moirai/io/error.hpp"
+#include "moirai/io/op.hpp"
 #include "moirai/io/setup_mode.hpp"
 
 namespace moirai::io {
@@ -27,6 +29,17 @@ struct Completion {
   using Fn = void (*)(Completion* self, int res, std::uint32_t flags) noexcept;
   Fn on_complete = nullptr;
 };
+
+// Who may wake a futex wait: threads of this process only (FUTEX2_PRIVATE, the cheaper lookup), or any
+// process that maps the word's memory.
+enum class FutexScope : std::uint8_t { process_private, shared };
+
+// Fills `sqe` as a futex wait (Op::futex_wait, Linux 6.7; see Ring::supports) on the 32-bit `word`: its CQE
+// comes with 0 when a FUTEX_WAKE on the word wakes it, at once with -EAGAIN when the word no longer holds
+// `expected`, and with -EINVAL or -EOPNOTSUPP where the kernel refuses the flags. The caller sets the
+// completion (Ring::set_completion).
+void prep_futex_wait(io_uring_sqe* sqe, const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                     FutexScope scope) noexcept;
 
 struct RingOptions {
   unsigned sq_entries = 256;
@@ -121,7 +134,10 @@ class Ring {
   unsigned sq_entries() const noexcept { return ring_.sq.ring_entries; }
   unsigned cq_entries() const noexcept { return ring_.cq.ring_entries; }
   bool ring_fd_registered() const noexcept { return ring_fd_registered_; }
-  // Whether the kernel supports an opcode (IORING_OP_*), from the probe made once per process.
+  // Whether the kernel supports an operation, from the probe made once per process (static: every ring of
+  // the process has the same kernel).
+  static bool supports(Op op) noexcept { return supports(static_cast<int>(op)); }
+  // The same for an opcode Moirai does not name (IORING_OP_*), for an application's own requests.
   static bool supports(int opcode) noexcept;
   // Whether that probe succeeded. False when io_uring cannot be used here at all (no kernel support, disabled
   // by kernel.io_uring_disabled, refused by a seccomp filter): then supports() is false for every opcode.
