@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -84,13 +85,6 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
 
 constexpr std::size_t kRingControlOffset = kLine;
 static_assert(kRingControlOffset + 2 * sizeof(RingControl) <= kSlotsOffset);
-
-std::uint32_t pow2_at_least(std::uint32_t n) {
-  std::uint32_t c = 2;
-  while (c < n)
-    c <<= 1;
-  return c;
-}
 
 bool process_alive(int pid) noexcept {
   return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
@@ -682,7 +676,8 @@ IpcChannel IpcChannel::create(std::string_view name, const IpcOptions& options) 
         TransportErrc::invalid_argument,
         where(name) + ": capacity " + std::to_string(options.capacity) + " is outside 2 to 16777216 slots");
   }
-  const std::uint32_t cap = pow2_at_least(options.capacity);
+  // capacity is 2 to kMaxCapacity (checked above), itself a power of two: the result cannot overflow.
+  const std::uint32_t cap = std::bit_ceil(options.capacity);
   const std::size_t bytes = kSlotsOffset + 2 * static_cast<std::size_t>(cap) * options.slot_size;
   const std::string path = shm_path(name);
 

@@ -1,5 +1,6 @@
 #include "moirai/transport/detail/receive_engine.hpp"
 
+#include <bit>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -15,13 +16,6 @@ namespace {
 constexpr socklen_t kNameRoom = 32;
 // Room for one control message: SO_RXQ_OVFL's drop counter (a uint32).
 constexpr socklen_t kControlRoom = CMSG_SPACE(sizeof(std::uint32_t));
-
-std::uint32_t pow2_at_least(std::uint32_t n) {
-  std::uint32_t p = 1;
-  while (p < n)
-    p <<= 1;
-  return p;
-}
 
 }  // namespace
 
@@ -67,7 +61,8 @@ ReceiveEngine::ReceiveEngine(int fd, ReceiveKind kind, const ReceiveOptions& opt
   multishot_ = buffers_->supported() && !options.force_fallback && io::Ring::supports(op);
   if (!multishot_ && buffers_->supported()) fall_back();  // a registered ring without the opcode
   // One entry per buffer, plus room for the error or end that closes a run: the queue cannot overflow.
-  const std::uint32_t capacity = pow2_at_least(buffers_->count() + 2);
+  // count is at most 32768 (io refuses more), so the power of two cannot overflow.
+  const std::uint32_t capacity = std::bit_ceil(buffers_->count() + 2);
   queue_ = std::make_unique<Received[]>(capacity);
   mask_ = capacity - 1;
   // Only where the ring defers its task work to this thread's enters: otherwise the kernel may run the
