@@ -358,7 +358,7 @@ std::string echo_note(const BenchOptions& o, const EchoPlan& p, const std::strin
          "). ipc: two processes, a 64-byte message (a 16-byte slot header + 48 bytes) each way through an "
          "IpcChannel in /dev/shm" +
          (p.ipc_idle == IdleStrategy::spin
-              ? ", receives busy-poll " + std::to_string(kIpcBenchBusyPoll.count()) + " us"
+              ? ", receives spin " + std::to_string(kIpcBenchSpinBeforeWait.count()) + " us before they wait"
               : std::string()) +
          ", against two threads bouncing a cache line (baseline.cacheline), two threads each writing a line "
          "the other watches (baseline.two_lines: the two lines any pair of single-writer rings moves per "

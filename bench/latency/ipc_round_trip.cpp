@@ -32,7 +32,7 @@ void moirai_ipc_round_trip(const BenchOptions& o, int cpu_a, int cpu_b, IdleStra
   io.slot_size = static_cast<std::uint32_t>((payload_bytes + 16 + 63) / 64 * 64);
   io.sender = EndpointId{static_cast<std::uint32_t>(::getpid()), 0, 0};
   // Spinning shards that serve nothing but this channel: each receive watches the ring before it suspends.
-  if (idle == IdleStrategy::spin) io.busy_poll = kIpcBenchBusyPoll;
+  if (idle == IdleStrategy::spin) io.spin_before_wait = kIpcBenchSpinBeforeWait;
   IpcChannel ch = IpcChannel::create(name, io);
   std::fflush(nullptr);  // nothing buffered may be written twice, by both processes
   const pid_t child = ::fork();

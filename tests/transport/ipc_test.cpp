@@ -231,13 +231,13 @@ TEST(Ipc, ReceivesTimeOut) {
   EXPECT_EQ(waiting, TransportErrc::timeout);
 }
 
-// A busy-polling receive takes a message without suspending, and gives way as soon as anything else on its
-// shard is ready: with a budget of an hour, the sender task below runs only because the spin stops when its
-// timer is due (and again when a ready task is queued), so the test ends at all.
-TEST(Ipc, ABusyPollingReceiveGivesWayToTheShardsOtherWork) {
-  const std::string name = unique_name("busy");
+// A spinning receive (spin_before_wait) takes a message without suspending, and gives way as soon as anything
+// else on its shard is ready: with a budget of an hour, the sender task below runs only because the spin
+// stops when its timer is due (and again when a ready task is queued), so the test ends at all.
+TEST(Ipc, ASpinningReceiveGivesWayToTheShardsOtherWork) {
+  const std::string name = unique_name("spin");
   IpcOptions spin;
-  spin.busy_poll = std::chrono::hours(1);
+  spin.spin_before_wait = std::chrono::hours(1);
   IpcChannel a = IpcChannel::create(name, spin);
   IpcChannel b = IpcChannel::open(name, EndpointId{5, 0, 0});
   std::vector<std::uint32_t> got;

@@ -26,7 +26,7 @@ IpcChannel::Impl::Impl(std::string_view channel_name, const ipc::Mapping& m, int
   in.head = in.ctl->head.load(std::memory_order_acquire);
   out.head_cache = out.ctl->head.load(std::memory_order_acquire);
   out.tail = out.head_cache;  // a fresh writer: nothing of ours is in flight
-  busy_poll_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.busy_poll).count();
+  spin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.spin_before_wait).count();
   wake.asked = options.wake;
   stash.reserve(options.stash_capacity, region.max_payload);
 }

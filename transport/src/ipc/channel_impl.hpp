@@ -108,8 +108,8 @@ struct IpcChannel::Impl final : Poller {
   ipc::OutRing out;
   ipc::InRing in;
   EndpointId sender;
-  std::int64_t busy_poll_ns = 0;  // IpcOptions::busy_poll
-  Shard* shard = nullptr;         // the shard that receives
+  std::int64_t spin_ns = 0;  // IpcOptions::spin_before_wait
+  Shard* shard = nullptr;    // the shard that receives
   RecvAwaiter* waiter = nullptr;
   bool self_closed = false;
   bool orphaned = false;  // closed while a request was armed: freed by its last CQE

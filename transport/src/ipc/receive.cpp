@@ -82,7 +82,7 @@ bool IpcChannel::RecvAwaiter::await_ready() {
   impl_->release_held();
   outcome_ = impl_->take_for_waiter(*this);
   if (outcome_ != Outcome::none) return true;
-  if (impl_->busy_poll_ns > 0 && spin_for_message()) return true;
+  if (impl_->spin_ns > 0 && spin_for_message()) return true;
   if (deadline_ != INT64_MAX && deadline_ <= monotonic_ns()) {
     outcome_ = Outcome::timeout;
     return true;
@@ -90,11 +90,11 @@ bool IpcChannel::RecvAwaiter::await_ready() {
   return false;
 }
 
-// IpcOptions::busy_poll: watch the ring's next slot from here, without suspending, while nothing else on the
-// shard wants to run. A message that lands meanwhile costs its cache-line transfer and no lap of the shard
-// loop, no suspension and no resumption. The clock and the shard are looked at every 64 turns (a clock read
-// costs more than a look at the slot), so the spin ends within about 64 turns of its budget, the receive's
-// deadline, or anything else becoming ready.
+// IpcOptions::spin_before_wait: watch the ring's next slot from here, without suspending, while nothing else
+// on the shard wants to run. A message that lands meanwhile costs its cache-line transfer and no lap of the
+// shard loop, no suspension and no resumption. The clock and the shard are looked at every 64 turns (a clock
+// read costs more than a look at the slot), so the spin ends within about 64 turns of its budget, the
+// receive's deadline, or anything else becoming ready.
 bool IpcChannel::RecvAwaiter::spin_for_message() noexcept {
   // The budget starts at the first look at the clock, 64 turns in: a message that comes sooner (the common
   // case in a ping-pong) then costs no clock read at all.
@@ -106,7 +106,7 @@ bool IpcChannel::RecvAwaiter::spin_for_message() noexcept {
     }
     if (turn % 64 == 0) {
       const std::int64_t now = monotonic_ns();
-      if (until == 0) until = std::min(now + impl_->busy_poll_ns, deadline_);
+      if (until == 0) until = std::min(now + impl_->spin_ns, deadline_);
       if (now >= until || shard_->others_waiting(now)) return false;
       if (impl_->peer_gone()) return false;  // the slow path says closed, after the last message
     }

@@ -80,8 +80,9 @@ struct IpcOptions {
   // shard is ready to run (a task, a message from another shard, a completion, a due timer, io or messages
   // not yet handed over): then a message costs its cache-line transfer and no trip through the shard loop.
   // 0, the default, suspends at once. A few microseconds to tens of them suit a shard that serves this
-  // channel first; the spin counts as the task's own run time (stall reports, round-robin slices).
-  Duration busy_poll = Duration::zero();
+  // channel first; the spin counts as the task's own run time (stall reports, round-robin slices). It spins
+  // in user space, in the receive; the kernel's busy polling is IdleStrategy::busy_poll, another thing.
+  Duration spin_before_wait = Duration::zero();
 };
 
 // A received message: who sent it and its bytes. The bytes stay valid until the next recv or recv_from on
@@ -194,7 +195,7 @@ class [[nodiscard]] IpcChannel::RecvAwaiter : moirai::detail::CancelHook {
   friend struct IpcChannel::Impl;
   enum class Outcome : std::uint8_t { none, message, closed, stash_full, malformed, timeout, busy };
   void finish(Outcome o) noexcept;   // on the shard: stop waiting and resume the task with `o`
-  bool spin_for_message() noexcept;  // IpcOptions::busy_poll; true with outcome_ set
+  bool spin_for_message() noexcept;  // IpcOptions::spin_before_wait; true with outcome_ set
 
   Impl* impl_;
   std::optional<EndpointId> from_;
