@@ -41,6 +41,7 @@
 #include "moirai/core/task.hpp"
 #include "moirai/transport/endpoint.hpp"
 #include "moirai/transport/error.hpp"
+#include "moirai/transport/receiver.hpp"
 
 namespace moirai::transport {
 
@@ -207,5 +208,8 @@ class [[nodiscard]] IpcChannel::RecvAwaiter : moirai::detail::CancelHook {
   std::coroutine_handle<> h_{};
   moirai::detail::OwnedTimer<RecvAwaiter> timer_{};
 };
+
+// recv(timeout) and recv_from(sender, timeout) as every receiver offers them (receiver.hpp).
+static_assert(SelectiveReceiver<IpcChannel>);
 
 }  // namespace moirai::transport
