@@ -42,7 +42,7 @@ constexpr std::size_t kChannelCapacity = 1024;
 // inside the 64 buffers of its provided-buffer ring. A drop is then a real fault, not an overrun.
 constexpr std::uint64_t kUdpWindow = 32;
 constexpr std::uint64_t kUdpAckEvery = 8;
-// The receive buffers' default size less the kernel's 72 bytes and the frame header (ReceiveOptions).
+// The receive buffers' default size less the kernel's 72 bytes and the frame header (RecvOptions).
 constexpr std::size_t kUdpMaxPayload = 2048 - 72 - kFrameHeaderSize;
 // How long a receiver waits for the next message before it calls the run broken.
 constexpr Duration kStallTimeout = std::chrono::seconds(30);
@@ -176,7 +176,7 @@ SoakRow channel_soak(const std::string& name, const SoakOptions& o, std::uint32_
     for (;;) {
       try {
         Envelope<Slot> e = co_await ch.recv(kStallTimeout);
-        const std::span<const std::byte> p = e.value.payload();
+        const std::span<const std::byte> p = e.payload.payload();
         if (p.size() >= 4 &&
             e.sender.channel != (std::to_integer<unsigned>(p[0]) | std::to_integer<unsigned>(p[1]) << 8)) {
           v.reject();

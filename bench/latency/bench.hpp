@@ -20,7 +20,7 @@ struct BenchOptions {
   std::string idle;       // empty: each bench's own default (spin, or sleep and spin for the timer)
   unsigned inline_io = RuntimeOptions{}.inline_io_per_resumption;  // sends per resumption as syscalls
   std::chrono::nanoseconds busy_poll_after = RuntimeOptions{}.busy_poll_after;
-  bool poll_when_idle = true;               // bench echo's sockets: ReceiveOptions::poll_when_idle
+  bool poll_when_idle = true;               // bench echo's sockets: RecvOptions::poll_when_idle
   std::chrono::microseconds interval{100};  // timer bench: sleep interval
   bool progress = false;                    // progress lines on stderr
   std::string policy;   // kernel policy of the shards (and the timer baseline): "fifo:80" etc.; empty: other

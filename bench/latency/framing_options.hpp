@@ -1,5 +1,5 @@
 // The framing `moirai echo` and `moirai bench echo` give their sockets: defaults, with the receive read by a
-// spinning shard itself when asked (ReceiveOptions::poll_when_idle).
+// spinning shard itself when asked (RecvOptions::poll_when_idle).
 #pragma once
 
 #include "moirai/transport/framed_datagram.hpp"
@@ -9,13 +9,13 @@ namespace moirai::cli {
 
 inline transport::FramedOptions stream_framing(bool poll_when_idle) {
   transport::FramedOptions f;
-  f.receive.poll_when_idle = poll_when_idle;
+  f.recv.poll_when_idle = poll_when_idle;
   return f;
 }
 
 inline transport::FramedDatagramOptions datagram_framing(bool poll_when_idle) {
   transport::FramedDatagramOptions f;
-  f.socket.receive.poll_when_idle = poll_when_idle;
+  f.socket.recv.poll_when_idle = poll_when_idle;
   return f;
 }
 

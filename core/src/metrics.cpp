@@ -52,7 +52,7 @@ constexpr Counter kCounters[] = {
      "Operations a non-blocking syscall finished in place of a ring request (sends with room)."},
     {"idle_poll_hits", &ShardStats::idle_poll_hits,
      "Idle spinning laps in which a socket polled by the shard itself had data "
-     "(ReceiveOptions::poll_when_idle)."},
+     "(RecvOptions::poll_when_idle)."},
     {"stalls", &ShardStats::stalls, "Tasks that ran past the stall budget without suspending."},
     {"deadline_misses", &ShardStats::deadline_misses, "Real-time jobs that ended past their deadline."},
     {"wcet_overruns", &ShardStats::wcet_overruns, "Real-time jobs that ran longer than their WCET."},

@@ -114,7 +114,7 @@ void validate(const RuntimeOptions& o) {
   if (o.idle_polls_per_lap == 0) {
     throw Error(Errc::invalid_argument,
                 "RuntimeOptions::idle_polls_per_lap must be at least 1 (to poll no socket while idle, leave "
-                "ReceiveOptions::poll_when_idle off)");
+                "RecvOptions::poll_when_idle off)");
   }
   if (o.idle == IdleStrategy::busy_poll &&
       (o.busy_poll_window < std::chrono::microseconds(1) || o.busy_poll_window > std::chrono::seconds(1))) {

@@ -86,7 +86,7 @@ void size_receive_buffer(int fd, std::size_t bytes) {
 transport::DatagramSocket bind_feed(const FeedOptions& o) {
   const SocketAddress at = SocketAddress::parse(o.feed);
   transport::DatagramOptions d;
-  d.receive.buffers = o.receive_buffers;
+  d.recv.buffers = o.receive_buffers;
   const bool group = is_multicast(at);
   d.reuse_address = group;  // several handlers (or a handler and a recorder) may listen to one group
   transport::DatagramSocket s = transport::DatagramSocket::bind(at, d);
@@ -188,11 +188,11 @@ Task<void> FeedHandler::receive_loop() {
     if (d.truncated) {
       ++stats_.malformed;
       if (may_log(last_malformed_log_ns_))
-        log("malformed datagram from " + d.sender().to_string() +
+        log("malformed datagram from " + d.sender_address().to_string() +
             ": longer than the receive buffer; dropped");
       continue;
     }
-    handle(d.bytes);
+    handle(d.payload);
     if (dirty_) flush_subscribers();
     // A subscriber's buffer is half full: let its writer hand it to the kernel before the next packet, so
     // that only a subscriber whose previous send is still in the kernel can fill it.

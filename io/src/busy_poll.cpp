@@ -40,7 +40,7 @@ int register_napi(int ring_fd, unsigned op, NapiArg* arg) noexcept {
 // Why the kernel's own wait, spinning, beats a user-space spin on the CQ: when a socket's data arrives, a
 // thread spinning on the CQ sees only the TASKRUN flag, and must then pay a whole io_uring_enter to run the
 // receive and reap its completion. A wait that spins inside io_uring_enter runs the completion and returns it
-// in that same entry. A user-space spinner that reads its sockets itself (ReceiveOptions::poll_when_idle)
+// in that same entry. A user-space spinner that reads its sockets itself (RecvOptions::poll_when_idle)
 // needs no completion at all, and is quicker still.
 //
 // The kernel spins only while the ring has NAPI ids to poll. In static tracking the ids are the caller's, and

@@ -31,7 +31,7 @@ TEST(Broadcast, EveryShardGetsEveryMessageInOrderPerSender) {
         co_await moirai::submit_to(shard, [&, shard]() -> Task<void> {
           for (int n = 0; n < 2 * kEach; ++n) {
             Envelope<int> e = co_await b.recv(5s);
-            got[shard][e.sender.shard].push_back(e.value);
+            got[shard][e.sender.shard].push_back(e.payload);
           }
         });
       });

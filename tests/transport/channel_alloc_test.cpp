@@ -27,7 +27,7 @@ TEST(ChannelAllocations, NoneAcrossOneHundredThousandMessages) {
     });
     std::uint64_t sum = 0;
     for (int i = 0; i < n; ++i)
-      sum += (co_await ch.recv()).value;
+      sum += (co_await ch.recv()).payload;
     co_await remote.join();
     co_await local.join();
     co_return sum;

@@ -37,7 +37,7 @@ TEST(Channel, EveryMessageArrivesInOrderPerSenderFromBothShards) {
     });
     for (int n = 0; n < 2 * kEach; ++n) {
       Envelope<int> e = co_await ch.recv();
-      got[e.sender.shard].push_back(e.value);
+      got[e.sender.shard].push_back(e.payload);
     }
     co_await remote.join();
     co_await local.join();
@@ -70,7 +70,7 @@ TEST(Channel, AFullChannelHoldsItsSenderBackUntilThereIsRoom) {
     queued_while_full = ch.size();
     sender_done_while_full = sender.done();
     for (int i = 0; i < 10; ++i)
-      got.push_back((co_await ch.recv()).value);
+      got.push_back((co_await ch.recv()).payload);
     co_await sender.join();
   });
   EXPECT_EQ(queued_while_full, 4u);
@@ -89,9 +89,9 @@ TEST(Channel, FilteredReceiveTakesOneSendersMessagesAndKeepsTheOthers) {
       co_await ch.send(i, static_cast<std::uint16_t>(1 + i % 2));  // 0,2,4 from channel 1; 1,3,5 from 2
     const EndpointId two{0, 0, 2};
     for (int i = 0; i < 3; ++i)
-      from_two.push_back((co_await ch.recv_from(two)).value);
+      from_two.push_back((co_await ch.recv_from(two)).payload);
     for (int i = 0; i < 3; ++i)
-      rest.push_back((co_await ch.recv()).value);
+      rest.push_back((co_await ch.recv()).payload);
   });
   EXPECT_EQ(from_two, (std::vector<int>{1, 3, 5}));
   EXPECT_EQ(rest, (std::vector<int>{0, 2, 4}));
@@ -112,7 +112,7 @@ TEST(Channel, ATimeoutAndACloseAreErrorsTheReceiverCanTellApart) {
     }
     co_await ch.send(42);
     ch.close();
-    queued_before_close = (co_await ch.recv()).value;  // what was queued is still delivered
+    queued_before_close = (co_await ch.recv()).payload;  // what was queued is still delivered
     try {
       co_await ch.recv();
     } catch (const TransportError& e) {

@@ -23,7 +23,7 @@ Counted ping_pong(bool fallback) {
   auto body = [&](int n) -> Task<std::uint64_t> {
     if (!a) {
       DatagramOptions o;
-      o.receive.force_fallback = fallback;
+      o.recv.force_fallback = fallback;
       a.emplace(DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"), o));
       b.emplace(DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"), o));
       a->connect(b->local_address());
@@ -35,8 +35,8 @@ Counted ping_pong(bool fallback) {
       payload[0] = static_cast<std::byte>(i);
       co_await a->send(payload);
       Datagram d = co_await b->recv(std::chrono::seconds(5));
-      co_await b->send(d.bytes);
-      sum += (co_await a->recv(std::chrono::seconds(5))).bytes.size();
+      co_await b->send(d.payload);
+      sum += (co_await a->recv(std::chrono::seconds(5))).payload.size();
     }
     if (n > 1000) {
       a.reset();

@@ -1,7 +1,6 @@
 // UDP through the shards' rings: echo between two shards with the sender's address, a burst kept in order,
 // receive timeouts, more datagrams than buffers (the multishot receive runs dry and recovers), the one-shot
-// fallback forced, multicast join/receive/leave on loopback, refused groups, raw recv_from refused, and a
-// second receiver refused.
+// fallback forced, multicast join/receive/leave on loopback, refused groups, and a second receiver refused.
 #include "moirai/transport/datagram_socket.hpp"
 
 #include <gtest/gtest.h>
@@ -42,12 +41,12 @@ std::string numbered(const char* prefix, int i) {
 Task<void> echo(DatagramSocket& s, int n) {
   for (int i = 0; i < n; ++i) {
     Datagram d = co_await s.recv(5s);
-    const SocketAddress from = d.sender();
-    co_await s.send_to(from, d.bytes);
+    const SocketAddress from = d.sender_address();
+    co_await s.send_to(from, d.payload);
   }
 }
 
-void echo_between_shards(const ReceiveOptions& receive, bool expect_multishot,
+void echo_between_shards(const RecvOptions& receive, bool expect_multishot,
                          moirai::IdleStrategy idle = moirai::IdleStrategy::spin_then_sleep) {
   moirai::Runtime rt(two_shards(idle));
   std::unique_ptr<DatagramSocket> server;  // lives on shard 1
@@ -75,8 +74,8 @@ void echo_between_shards(const ReceiveOptions& receive, bool expect_multishot,
       for (int i = 0; i < 200; ++i) {
         co_await client.send_to(at, bytes_of(numbered("ping ", i)));
         Datagram d = co_await client.recv(5s);
-        got.push_back(text_of(d.bytes));
-        if (d.sender().to_string() != at.to_string()) sender_matches = false;
+        got.push_back(text_of(d.payload));
+        if (d.sender_address().to_string() != at.to_string()) sender_matches = false;
       }
       (void)mine;
     }
@@ -95,16 +94,16 @@ void echo_between_shards(const ReceiveOptions& receive, bool expect_multishot,
 }
 
 TEST(Udp, EchoesBetweenTwoShardsWithTheSendersAddress) {
-  echo_between_shards(ReceiveOptions{}, true);
+  echo_between_shards(RecvOptions{}, true);
 }
 
 // Shards that wait busy-polling in the kernel: each datagram's completion ends the wait it arrives in.
 TEST(Udp, EchoesBetweenShardsThatBusyPoll) {
-  echo_between_shards(ReceiveOptions{}, true, moirai::IdleStrategy::busy_poll);
+  echo_between_shards(RecvOptions{}, true, moirai::IdleStrategy::busy_poll);
 }
 
 TEST(Udp, EchoesOnTheOneShotFallbackWhenForced) {
-  ReceiveOptions o;
+  RecvOptions o;
   o.force_fallback = true;
   echo_between_shards(o, false);
 }
@@ -119,7 +118,7 @@ TEST(Udp, ABurstThatFitsTheSocketBufferArrivesInOrder) {
     for (int i = 0; i < 48; ++i)
       co_await tx.send(bytes_of(numbered("burst ", i)));
     for (int i = 0; i < 48; ++i)
-      got.push_back(text_of((co_await rx.recv(5s)).bytes));
+      got.push_back(text_of((co_await rx.recv(5s)).payload));
   });
   ASSERT_EQ(got.size(), 48u);
   for (int i = 0; i < 48; ++i)
@@ -134,9 +133,9 @@ TEST(Udp, MoreDatagramsThanBuffersRunTheReceiveDryAndItRecovers) {
     std::uint32_t drops = 0;
     rt.run([&]() -> Task<void> {
       DatagramOptions o;
-      o.receive.buffers = 4;
-      o.receive.buffer_size = 256;
-      o.receive.force_fallback = fallback;
+      o.recv.buffers = 4;
+      o.recv.buffer_size = 256;
+      o.recv.force_fallback = fallback;
       DatagramSocket rx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"), o);
       DatagramSocket tx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"));
       tx.connect(rx.local_address());
@@ -144,7 +143,7 @@ TEST(Udp, MoreDatagramsThanBuffersRunTheReceiveDryAndItRecovers) {
       for (int i = 0; i < 40; ++i)
         co_await tx.send(bytes_of(numbered("d", i)));
       for (int i = 0; i < 40; ++i)
-        got.push_back(text_of((co_await rx.recv(5s)).bytes));
+        got.push_back(text_of((co_await rx.recv(5s)).payload));
       rearms = rx.rearms_after_enobufs();
       drops = rx.kernel_drops();
     });
@@ -164,13 +163,13 @@ TEST(Udp, ATruncatedDatagramIsFlagged) {
   std::size_t size = 0;
   rt.run([&]() -> Task<void> {
     DatagramOptions o;
-    o.receive.buffer_size = 128;  // 56 bytes of payload after the header
+    o.recv.buffer_size = 128;  // 56 bytes of payload after the header
     DatagramSocket rx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"), o);
     DatagramSocket tx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"));
     co_await tx.send_to(rx.local_address(), bytes_of(std::string(100, 'x')));
     Datagram d = co_await rx.recv(5s);
     truncated = d.truncated;
-    size = d.bytes.size();
+    size = d.payload.size();
   });
   EXPECT_TRUE(truncated);
   EXPECT_EQ(size, 128u - 72u);
@@ -191,7 +190,7 @@ TEST(Udp, ReceiveTimesOutAndTheSocketGoesOn) {
     }
     DatagramSocket tx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"));
     co_await tx.send_to(rx.local_address(), bytes_of("after"));
-    later = text_of((co_await rx.recv(5s)).bytes);
+    later = text_of((co_await rx.recv(5s)).payload);
   });
   EXPECT_EQ(seen, TransportErrc::timeout);
   EXPECT_NE(what.find("udp recv: nothing within 20000 us"), std::string::npos) << what;
@@ -206,7 +205,7 @@ TEST(Udp, ASecondReceiverIsRefusedAndTheWaitingOneGetsTheDatagram) {
   TransportErrc refused{};
   rt.run([&]() -> Task<void> {
     DatagramSocket rx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"));
-    auto waiting = moirai::spawn([&]() -> Task<void> { first = text_of((co_await rx.recv(5s)).bytes); });
+    auto waiting = moirai::spawn([&]() -> Task<void> { first = text_of((co_await rx.recv(5s)).payload); });
     co_await moirai::yield();
     try {
       co_await rx.recv(10ms);
@@ -237,28 +236,11 @@ TEST(Udp, IPv6LoopbackEcho) {
     DatagramSocket tx = DatagramSocket::bind(SocketAddress::parse("[::1]:0"));
     co_await tx.send_to(rx->local_address(), bytes_of("six"));
     Datagram d = co_await rx->recv(5s);
-    got = text_of(d.bytes) + " from " + d.sender().to_string();
-    EXPECT_EQ(d.sender().to_string(), tx.local_address().to_string());
+    got = text_of(d.payload) + " from " + d.sender_address().to_string();
+    EXPECT_EQ(d.sender_address().to_string(), tx.local_address().to_string());
   });
   if (!skip.empty()) GTEST_SKIP() << "no IPv6 loopback here: " << skip;
   EXPECT_EQ(got.substr(0, 3), "six");
-}
-
-TEST(Udp, RecvFromASenderIdNeedsFraming) {
-  moirai::Runtime rt(one_shard());
-  TransportErrc seen{};
-  std::string what;
-  rt.run([&]() -> Task<void> {
-    DatagramSocket rx = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"));
-    try {
-      co_await rx.recv_from(EndpointId{1, 2, 3});
-    } catch (const TransportError& e) {
-      seen = e.errc();
-      what = e.what();
-    }
-  });
-  EXPECT_EQ(seen, TransportErrc::not_supported);
-  EXPECT_NE(what.find("frame header"), std::string::npos) << what;
 }
 
 TEST(UdpMulticast, JoinReceiveAndLeaveOnLoopback) {
@@ -285,7 +267,7 @@ TEST(UdpMulticast, JoinReceiveAndLeaveOnLoopback) {
     }
     if (!skip.empty()) co_return;
     try {
-      got = text_of((co_await rx.recv(2s)).bytes);
+      got = text_of((co_await rx.recv(2s)).payload);
     } catch (const TransportError& e) {
       skip = std::string("joined, but nothing arrived over loopback multicast: ") + e.what();
       co_return;
@@ -325,7 +307,7 @@ TEST(UdpMulticast, SocketsSharingAPortGetOnlyTheGroupsTheyJoined) {
       rx2.join(g2, "lo");
       tx.set_multicast_interface("127.0.0.1");
       co_await tx.send_to(to1, bytes_of("g1 first"));
-      got1.push_back(text_of((co_await rx1.recv(2s)).bytes));
+      got1.push_back(text_of((co_await rx1.recv(2s)).payload));
     } catch (const TransportError& e) {
       skip = e.what();
       co_return;
@@ -341,7 +323,7 @@ TEST(UdpMulticast, SocketsSharingAPortGetOnlyTheGroupsTheyJoined) {
     rx2.join(g1, "lo");
     rx2.leave(g1, "lo");
     co_await tx.send_to(to1, bytes_of("g1 second"));
-    got1.push_back(text_of((co_await rx1.recv(2s)).bytes));
+    got1.push_back(text_of((co_await rx1.recv(2s)).payload));
     co_await nothing_for_rx2();  // rx2 left g1; rx1 still listens to it on the same port
   });
   if (!skip.empty()) GTEST_SKIP() << "this host gives no multicast on loopback: " << skip;

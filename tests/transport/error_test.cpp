@@ -108,7 +108,7 @@ TEST(TransportErrors, AnIoRefusalUnderASocketStaysNested) {
   std::error_code outer, cause;
   rt.run([&]() -> Task<void> {
     moirai::transport::DatagramOptions o;
-    o.receive.buffers = 3;
+    o.recv.buffers = 3;
     try {
       (void)moirai::transport::DatagramSocket::bind(moirai::transport::SocketAddress::parse("127.0.0.1:0"),
                                                     o);

@@ -220,7 +220,7 @@ TEST(FramedDatagram, BadDatagramsAreDroppedAndCountedAndTheSocketGoesOn) {
     FramedDatagramOptions o = quiet();
     o.max_payload = 100;
     o.peer_node = 1;
-    o.socket.receive.buffer_size = 512;
+    o.socket.recv.buffer_size = 512;
     FramedDatagramSocket r = FramedDatagramSocket::bind(kAny, EndpointId{9, 0, 0}, o);
     const SocketAddress at = r.local_address();
     DatagramSocket raw = DatagramSocket::bind(kAny);

@@ -1,4 +1,4 @@
-// Receives polled by a spinning shard itself (ReceiveOptions::poll_when_idle): bytes and datagrams arrive
+// Receives polled by a spinning shard itself (RecvOptions::poll_when_idle): bytes and datagrams arrive
 // whole and in order whichever way each came (the shard's own recv or the ring's completion), an end or a
 // reset is told once and reads as the ring's would, a buffer the application holds keeps the socket on the
 // ring until it comes back, and a shard that sleeps never polls. The peers are plain threads with blocking
@@ -32,8 +32,8 @@ using moirai_test::one_shard;
 using namespace moirai::transport;
 using namespace std::chrono_literals;
 
-ReceiveOptions polled(bool on = true) {
-  ReceiveOptions r;
+RecvOptions polled(bool on = true) {
+  RecvOptions r;
   r.poll_when_idle = on;
   return r;
 }
@@ -123,7 +123,7 @@ TEST(IdlePolling, AStreamArrivesWholeAndInOrderWhicheverWayEachPieceCame) {
     for (;;) {
       Chunk c = co_await r.recv(5s);
       if (c.end()) break;
-      for (std::byte b : c.bytes)
+      for (std::byte b : c.payload)
         wrong += b != pattern(got++) ? 1 : 0;
       r.recycle(c);
       read.store(got, std::memory_order_release);
@@ -216,7 +216,7 @@ void expect_end_as_from_the_ring(bool reset) {
           ++ends;
           continue;
         }
-        text += moirai_test::text_of(c.bytes);
+        text += moirai_test::text_of(c.payload);
         r.recycle(c);
       } catch (const TransportError& e) {
         EXPECT_EQ(e.errc(), TransportErrc::connection_reset) << e.what();
@@ -246,7 +246,7 @@ TEST(IdlePolling, DatagramsComeInOrderWithTheirSender) {
   bool sender_right = true;
   rt.run([&]() -> Task<void> {
     DatagramOptions o;
-    o.receive = polled();
+    o.recv = polled();
     DatagramSocket s = DatagramSocket::bind(SocketAddress::parse("127.0.0.1:0"), o);
     const SocketAddress at = s.local_address();
     std::thread peer([at] {
@@ -264,12 +264,12 @@ TEST(IdlePolling, DatagramsComeInOrderWithTheirSender) {
     sockaddr_in peer_addr{};
     for (int i = 0; i < 500; ++i) {
       Datagram d = co_await s.recv(5s);
-      got.push_back(moirai_test::text_of(d.bytes));
-      const SocketAddress from = d.sender();
+      got.push_back(moirai_test::text_of(d.payload));
+      const SocketAddress from = d.sender_address();
       if (i == 0) std::memcpy(&peer_addr, from.data(), sizeof peer_addr);
       sender_right = sender_right && std::memcmp(&peer_addr, from.data(), sizeof peer_addr) == 0 &&
                      from.to_string().rfind("127.0.0.1:", 0) == 0;
-      co_await s.send_to(from, d.bytes);
+      co_await s.send_to(from, d.payload);
     }
     peer.join();
   });
@@ -293,7 +293,7 @@ void expect_every_receive_from_the_ring(const moirai::RuntimeOptions& options) {
       Chunk c = co_await r.recv(5s);
       if (c.end()) break;
       EXPECT_NE(c.buffer, detail::kDirectBid);
-      bytes += static_cast<int>(c.bytes.size());
+      bytes += static_cast<int>(c.payload.size());
       r.recycle(c);
       const std::byte ack{1};
       co_await s.send_all(std::span<const std::byte>(&ack, 1));

@@ -322,9 +322,9 @@ TEST(SendBuffers, DatagramsFromRegisteredBuffersArriveWhole) {
         b.bytes()[i] = pattern(m, i);
       const std::size_t sent = co_await tx.send(std::move(b), kDatagram);
       Datagram d = co_await rx.recv(5s);
-      if (sent != kDatagram || d.bytes.size() != kDatagram) ++wrong;
-      for (std::size_t i = 0; i < d.bytes.size(); ++i)
-        if (d.bytes[i] != pattern(m, i)) ++wrong;
+      if (sent != kDatagram || d.payload.size() != kDatagram) ++wrong;
+      for (std::size_t i = 0; i < d.payload.size(); ++i)
+        if (d.payload[i] != pattern(m, i)) ++wrong;
       ++received;
     }
     co_await all_back(pool);

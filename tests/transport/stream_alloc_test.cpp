@@ -24,7 +24,7 @@ using namespace std::chrono_literals;
 
 FramedOptions framing(bool poll_when_idle) {
   FramedOptions o;
-  o.receive.poll_when_idle = poll_when_idle;
+  o.recv.poll_when_idle = poll_when_idle;
   return o;
 }
 
@@ -36,7 +36,7 @@ Task<void> echo(StreamListener& l, bool poll_when_idle) {
   }
 }
 
-// Both ends' receives read by their spinning shard itself (ReceiveOptions::poll_when_idle) or from the ring.
+// Both ends' receives read by their spinning shard itself (RecvOptions::poll_when_idle) or from the ring.
 void expect_framed_round_trips_allocate_nothing(bool poll_when_idle) {
   StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
   std::optional<FramedStream> client;

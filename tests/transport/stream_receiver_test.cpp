@@ -35,7 +35,7 @@ std::string pattern(std::size_t n) {
 }
 
 // Echoes every chunk back until the client closes.
-Task<void> echo_server(StreamListener& listener, ReceiveOptions options, bool& multishot) {
+Task<void> echo_server(StreamListener& listener, RecvOptions options, bool& multishot) {
   StreamSocket s = co_await listener.accept();
   {
     StreamReceiver rx(s, options);
@@ -43,14 +43,14 @@ Task<void> echo_server(StreamListener& listener, ReceiveOptions options, bool& m
     for (;;) {
       Chunk c = co_await rx.recv(5s);
       if (c.end()) break;
-      co_await s.send_all(c.bytes);
+      co_await s.send_all(c.payload);
       rx.recycle(c);
     }
   }
   co_await s.close();
 }
 
-void tcp_echo(const ReceiveOptions& options, bool expect_multishot) {
+void tcp_echo(const RecvOptions& options, bool expect_multishot) {
   moirai::Runtime rt(two_shards());
   StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
   const SocketAddress at = listener.local_address();
@@ -76,7 +76,7 @@ void tcp_echo(const ReceiveOptions& options, bool expect_multishot) {
         while (got.size() < offset) {
           Chunk c = co_await rx.recv(5s);
           if (c.end()) break;
-          append(got, c.bytes);
+          append(got, c.payload);
           rx.recycle(c);
         }
       }
@@ -93,11 +93,11 @@ void tcp_echo(const ReceiveOptions& options, bool expect_multishot) {
 }
 
 TEST(StreamReceiver, TcpEchoBetweenTwoShardsInChunks) {
-  tcp_echo(ReceiveOptions{}, true);
+  tcp_echo(RecvOptions{}, true);
 }
 
 TEST(StreamReceiver, TcpEchoOnTheOneShotFallback) {
-  ReceiveOptions o;
+  RecvOptions o;
   o.force_fallback = true;
   tcp_echo(o, false);
 }
@@ -115,7 +115,7 @@ TEST(StreamReceiver, HoldingEveryBufferPausesTheStreamWithoutLosingBytes) {
       auto accepting = moirai::spawn([&]() -> Task<StreamSocket> { co_return co_await listener.accept(); });
       StreamSocket client = co_await StreamSocket::connect(at);
       StreamSocket server = co_await accepting.join();
-      ReceiveOptions o;
+      RecvOptions o;
       o.buffers = 2;
       o.buffer_size = 256;
       o.force_fallback = fallback;
@@ -124,8 +124,8 @@ TEST(StreamReceiver, HoldingEveryBufferPausesTheStreamWithoutLosingBytes) {
       co_await client.close();
       Chunk a = co_await rx.recv(5s);
       Chunk b = co_await rx.recv(5s);
-      append(got, a.bytes);
-      append(got, b.bytes);
+      append(got, a.payload);
+      append(got, b.payload);
       try {
         co_await rx.recv(50ms);  // both buffers are held: nothing can arrive
       } catch (const TransportError& e) {
@@ -139,7 +139,7 @@ TEST(StreamReceiver, HoldingEveryBufferPausesTheStreamWithoutLosingBytes) {
           saw_end = true;
           break;
         }
-        append(got, c.bytes);
+        append(got, c.payload);
         rx.recycle(c);
       }
       Chunk again = co_await rx.recv(5s);  // the end stays the end

@@ -56,8 +56,7 @@ Task<void> echo_server(StreamListener& listener, int connections, std::vector<Tr
   }
 }
 
-void frames_echo_in_order(moirai::IdleStrategy idle,
-                          const ReceiveOptions& receive = FramedOptions{}.receive) {
+void frames_echo_in_order(moirai::IdleStrategy idle, const RecvOptions& receive = FramedOptions{}.recv) {
   moirai::Runtime rt(two_shards(idle));
   bool multishot = false;
   StreamListener listener = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
@@ -71,7 +70,7 @@ void frames_echo_in_order(moirai::IdleStrategy idle,
     });
     FramedOptions fo;
     fo.max_payload = 1024;
-    fo.receive = receive;
+    fo.recv = receive;
     FramedStream client(co_await StreamSocket::connect(at), EndpointId{0, 0, 3}, fo);
     for (int i = 0; i < 200; ++i) {
       co_await client.send(static_cast<std::uint16_t>(i), bytes_of("message " + std::to_string(i)));
@@ -129,7 +128,7 @@ TEST(Tcp, AFramedStreamThatOutlivesItsRuntimeIsDestroyedWithoutItsRing) {
 
 // Where the kernel lacks multishot receive: one-shot receives into the same ring's buffers.
 TEST(Tcp, FramesEchoInOrderOnTheOneShotReceiveFallback) {
-  ReceiveOptions receive = FramedOptions{}.receive;
+  RecvOptions receive = FramedOptions{}.recv;
   receive.force_fallback = true;
   frames_echo_in_order(moirai::IdleStrategy::spin_then_sleep, receive);
 }

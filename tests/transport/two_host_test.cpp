@@ -234,9 +234,9 @@ TEST_F(TwoHosts, UdpUnicastAcrossTheLink) {
   auto echo = on_a([&]() -> Task<void> {
     for (int i = 0; i < kDatagrams; ++i) {
       Datagram d = co_await server->recv(5s);
-      const SocketAddress from = d.sender();
+      const SocketAddress from = d.sender_address();
       if (i == 0) senders_seen_by_a.push_back(from.to_string());
-      co_await server->send_to(from, d.bytes);
+      co_await server->send_to(from, d.payload);
     }
     server.reset();
   });
@@ -248,8 +248,8 @@ TEST_F(TwoHosts, UdpUnicastAcrossTheLink) {
     for (int i = 0; i < kDatagrams; ++i) {
       co_await c.send_to(to, bytes_of("datagram " + std::to_string(i)));
       Datagram d = co_await c.recv(5s);
-      replies.push_back(text_of(d.bytes));
-      reply_from = d.sender().to_string();
+      replies.push_back(text_of(d.payload));
+      reply_from = d.sender_address().to_string();
     }
   });
   result(client);
@@ -297,11 +297,11 @@ TEST_F(TwoHosts, UdpMulticastFromAReachesEveryReceiverJoinedInB) {
   auto received = on_b([&]() -> Task<void> {
     for (int i = 0; i < kDatagrams; ++i) {
       Datagram d = co_await rx1->recv(5s);
-      got1.push_back(text_of(d.bytes));
-      from = d.sender().to_string();
+      got1.push_back(text_of(d.payload));
+      from = d.sender_address().to_string();
     }
     for (int i = 0; i < kDatagrams; ++i)
-      got2.push_back(text_of((co_await rx2->recv(5s)).bytes));
+      got2.push_back(text_of((co_await rx2->recv(5s)).payload));
     rx2->leave(group, pair_->b().dev);
   });
   result(received);
@@ -314,7 +314,7 @@ TEST_F(TwoHosts, UdpMulticastFromAReachesEveryReceiverJoinedInB) {
   std::string last1;
   std::optional<TransportErrc> rx2_after_leave;
   auto last = on_b([&]() -> Task<void> {
-    last1 = text_of((co_await rx1->recv(5s)).bytes);
+    last1 = text_of((co_await rx1->recv(5s)).payload);
     try {
       co_await rx2->recv(300ms);
     } catch (const TransportError& e) {

@@ -105,7 +105,7 @@ int run_unprivileged() {
       });
       int sum = 0;
       for (int i = 0; i < 100; ++i)
-        sum += (co_await ch.recv()).value;
+        sum += (co_await ch.recv()).payload;
       co_await sender.join();
       if (sum != 99 * 100 / 2) fail(kChannelWrong);
 

@@ -94,8 +94,7 @@ DatagramSocket DatagramSocket::bind(const SocketAddress& at, const DatagramOptio
       if (errno == EADDRINUSE) what.append(" (another socket has that port; pick another, or port 0)");
       throw detail::error_for(errno, what);
     }
-    return DatagramSocket(fd,
-                          detail::ReceiveEngine::create(fd, detail::ReceiveKind::datagram, options.receive));
+    return DatagramSocket(fd, detail::ReceiveEngine::create(fd, detail::ReceiveKind::datagram, options.recv));
   } catch (...) {
     ::close(fd);
     throw;
@@ -150,8 +149,9 @@ Datagram DatagramSocket::RecvAwaiter::await_resume() {
   Datagram d;
   d.sender_name = static_cast<const sockaddr*>(io_uring_recvmsg_name(out));
   d.sender_size = out->namelen < layout.msg_namelen ? out->namelen : layout.msg_namelen;
-  d.bytes = std::span<const std::byte>(static_cast<const std::byte*>(io_uring_recvmsg_payload(out, &layout)),
-                                       io_uring_recvmsg_payload_length(out, r.res, &layout));
+  d.payload =
+      std::span<const std::byte>(static_cast<const std::byte*>(io_uring_recvmsg_payload(out, &layout)),
+                                 io_uring_recvmsg_payload_length(out, r.res, &layout));
   d.truncated = (out->flags & MSG_TRUNC) != 0;
   for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(out, &layout); c != nullptr;
        c = io_uring_recvmsg_cmsg_nexthdr(out, &layout, c)) {
@@ -162,21 +162,6 @@ Datagram DatagramSocket::RecvAwaiter::await_resume() {
     }
   }
   return d;
-}
-
-Task<Datagram> DatagramSocket::recv_from(EndpointId sender, Duration) {
-  std::string text = "recv_from(sender ";
-  text.append(std::to_string(sender.node))
-      .append("/")
-      .append(std::to_string(sender.shard))
-      .append("/")
-      .append(std::to_string(sender.channel))
-      .append(
-          ") on a raw UDP socket: raw datagrams carry no sender id, only an address. Put a frame header "
-          "(transport/frame.hpp) at the front of each datagram and receive through FramedDatagramSocket, "
-          "or use recv() and filter on Datagram::sender()");
-  throw TransportError(TransportErrc::not_supported, text);
-  co_return Datagram{};
 }
 
 void DatagramSocket::membership(bool join, std::string_view group, std::string_view interface) {

@@ -112,18 +112,19 @@ FramedDatagramSocket::FramedDatagramSocket(DatagramSocket socket, EndpointId sel
       log_drops_(options.log_drops),
       stash_(options.stash_bytes, kAddressPrefix) {}
 
-detail::SendAwaiter<detail::FramedSendPrep> FramedDatagramSocket::send_frame(
-    const SocketAddress* to, std::uint16_t type, std::span<const std::byte> payload) {
+FramedDatagramSocket::SendAwaiter FramedDatagramSocket::send_frame(const SocketAddress* to,
+                                                                   std::uint16_t type,
+                                                                   std::span<const std::byte> payload) {
   if (payload.size() > max_payload_) {
     throw TransportError(TransportErrc::message_too_large,
                          "FramedDatagramSocket::send: a payload of " + std::to_string(payload.size()) +
                              " bytes is over this socket's maximum of " + std::to_string(max_payload_) +
                              "; nothing was sent");
   }
-  return detail::SendAwaiter<detail::FramedSendPrep>(
+  return SendAwaiter(
       detail::FramedSendPrep(socket_.fd(), to,
                              FrameHeader{static_cast<std::uint32_t>(payload.size()), type, self_}, payload),
-      to != nullptr ? "send to" : "send", to);
+      to);
 }
 
 void FramedDatagramSocket::drop(DropReason why, const Datagram& d, std::size_t bytes) {
@@ -141,7 +142,7 @@ void FramedDatagramSocket::drop(DropReason why, const Datagram& d, std::size_t b
   } catch (const std::exception&) {  // a closed socket's name is not worth failing for
   }
   std::fprintf(stderr, "moirai: udp %s: dropped a datagram of %zu bytes from %s (%s)", local.c_str(), bytes,
-               d.sender().to_string().c_str(), to_string(why));
+               d.sender_address().to_string().c_str(), to_string(why));
   if (unlogged_ != 0) {
     std::fprintf(stderr, " [%llu more dropped in the last second were not logged]",
                  static_cast<unsigned long long>(unlogged_));
@@ -152,27 +153,27 @@ void FramedDatagramSocket::drop(DropReason why, const Datagram& d, std::size_t b
 
 std::optional<DatagramFrame> FramedDatagramSocket::accept(const Datagram& d) {
   if (d.truncated) {
-    drop(DropReason::truncated, d, d.bytes.size());
+    drop(DropReason::truncated, d, d.payload.size());
     return std::nullopt;
   }
-  const ParseResult r = parse_frame(d.bytes, max_payload_);
+  const ParseResult r = parse_frame(d.payload, max_payload_);
   if (r.status == ParseStatus::error) {
     const bool large = r.error == make_error_code(TransportErrc::message_too_large);
-    drop(large ? DropReason::too_large : DropReason::malformed, d, d.bytes.size());
+    drop(large ? DropReason::too_large : DropReason::malformed, d, d.payload.size());
     return std::nullopt;
   }
   // One datagram, one frame: a short header, a length that promises more, or bytes after the frame all mean
   // the datagram is not what it says.
-  if (r.status != ParseStatus::frame || r.consumed != d.bytes.size()) {
-    drop(DropReason::malformed, d, d.bytes.size());
+  if (r.status != ParseStatus::frame || r.consumed != d.payload.size()) {
+    drop(DropReason::malformed, d, d.payload.size());
     return std::nullopt;
   }
   if (peer_node_ && r.header.sender.node != *peer_node_) {
-    drop(DropReason::wrong_sender, d, d.bytes.size());
+    drop(DropReason::wrong_sender, d, d.payload.size());
     return std::nullopt;
   }
   ++stats_.frames;
-  return DatagramFrame{r.header, r.payload, d.sender_name, d.sender_size};
+  return DatagramFrame{r.header.sender, r.payload, r.header, d.sender_name, d.sender_size};
 }
 
 // Copies `f` (its header rebuilt in front of its payload) and its sender's address into the stash.
@@ -199,7 +200,8 @@ Task<DatagramFrame> FramedDatagramSocket::receive(std::optional<EndpointId> send
   if (detail::FrameStash::Entry e; stash_.take(sender, e)) {
     std::uint32_t name_len = 0;
     std::memcpy(&name_len, e.prefix.data(), 4);
-    co_return DatagramFrame{e.header, e.payload, reinterpret_cast<const sockaddr*>(e.prefix.data() + 4),
+    co_return DatagramFrame{e.header.sender, e.payload, e.header,
+                            reinterpret_cast<const sockaddr*>(e.prefix.data() + 4),
                             static_cast<socklen_t>(name_len)};
   }
   auto refuse = [&] {
@@ -211,7 +213,7 @@ Task<DatagramFrame> FramedDatagramSocket::receive(std::optional<EndpointId> send
   };
   if (held_back_) {
     // Newer than everything stashed, so it leaves after them: only now, with the stash searched, is it next.
-    if (!sender || held_back_->header.sender == *sender) co_return *std::exchange(held_back_, std::nullopt);
+    if (!sender || held_back_->sender == *sender) co_return *std::exchange(held_back_, std::nullopt);
     if (!keep(*held_back_)) throw refuse();
     held_back_.reset();
   }
@@ -225,7 +227,7 @@ Task<DatagramFrame> FramedDatagramSocket::receive(std::optional<EndpointId> send
     }
     std::optional<DatagramFrame> f = accept(d);
     if (!f) continue;
-    if (!sender || f->header.sender == *sender) co_return *f;
+    if (!sender || f->sender == *sender) co_return *f;
     if (!keep(*f)) {
       held_back_ = f;
       throw refuse();

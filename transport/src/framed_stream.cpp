@@ -21,7 +21,7 @@ std::string node_text(std::uint32_t node) {
 
 FramedStream::FramedStream(StreamSocket stream, EndpointId self, FramedOptions options)
     : stream_(std::move(stream)),
-      receive_options_(options.receive),
+      recv_options_(options.recv),
       self_(self),
       max_payload_(options.max_payload),
       peer_node_(options.peer_node),
@@ -48,14 +48,14 @@ void FramedStream::grow_to(std::size_t bytes) {
 // held bytes move to the front, then the buffer grows as before a receive (doubling, up to the `needed`
 // bytes of the frame being read), or further if the chunk holds more than that: its bytes did arrive.
 void FramedStream::take(const Chunk& chunk, std::size_t needed) {
-  const std::size_t n = chunk.bytes.size();
+  const std::size_t n = chunk.payload.size();
   if (capacity_ - end_ < n && begin_ != 0) {
     std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
   }
   if (capacity_ - end_ < n) grow_to(std::max(end_ + n, std::min(capacity_ * 2, needed)));
-  std::memcpy(buffer_.get() + end_, chunk.bytes.data(), n);
+  std::memcpy(buffer_.get() + end_, chunk.payload.data(), n);
   end_ += n;
   receiver_->recycle(chunk);
 }
@@ -175,9 +175,71 @@ Task<Frame> FramedStream::recv_from(EndpointId sender, Duration timeout) {
   return receive(sender, timeout);
 }
 
+// A whole frame at begin_: checks its sender, and keeps it in the stash when it is another's than the one
+// asked for. True when it is the one to return (it stays in the buffer until the next receive).
+bool FramedStream::accept_frame(const ParseResult& r, std::optional<EndpointId> sender) {
+  const std::uint32_t node = r.header.sender.node;
+  if (peer_node_ && *peer_node_ != node) {
+    throw TransportError(TransportErrc::malformed, "FramedStream::recv: a frame claims to come from node " +
+                                                       node_text(node) + " on a connection from node " +
+                                                       node_text(*peer_node_) +
+                                                       "; the sender id lies, close the connection");
+  }
+  peer_node_ = node;
+  if (!sender || r.header.sender == *sender) {
+    consumed_ = r.consumed;
+    seat_.set(received_bytes());
+    return true;
+  }
+  // Another sender's frame: keep it, whole, for a later receive.
+  if (!stash_.put({}, std::span<const std::byte>(buffer_.get() + begin_, r.consumed))) {
+    throw TransportError(TransportErrc::message_too_large,
+                         "FramedStream::recv_from: frames from other senders would need more than " +
+                             std::to_string(stash_.limit()) +
+                             " bytes kept aside; receive them with recv() or raise stash_bytes");
+  }
+  begin_ += r.consumed;
+  frame_start_known_ = false;
+  seat_.set(received_bytes());
+  return false;
+}
+
+// Makes room for the `needed` bytes of the frame at begin_, and says how long the receive of more bytes may
+// wait: until the caller's `deadline` or the started frame's (frame_complete_timeout), whichever is first
+// (`frame_deadline` says which). Throws when the frame's time is already up.
+Duration FramedStream::prepare_wait(std::size_t needed, std::int64_t deadline, bool& frame_deadline) {
+  // The frame's bytes go to the front of the buffer, which grows (doubling, up to the frame) only once it
+  // is full: memory follows the bytes that came, not the length a header announces.
+  if (capacity_ - begin_ < needed && begin_ != 0) {
+    std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (end_ == capacity_) grow_to(std::min(needed, capacity_ * 2));
+  if (complete_ns_ != INT64_MAX && end_ > begin_ && !frame_start_known_) {
+    frame_start_ns_ = last_recv_ns_;  // its bytes came with the last receive, at the latest
+    frame_start_known_ = true;
+  }
+  std::int64_t until = deadline;
+  frame_deadline = false;
+  if (frame_start_known_ && end_ > begin_) {
+    const std::int64_t d =
+        frame_start_ns_ > INT64_MAX - complete_ns_ ? INT64_MAX : frame_start_ns_ + complete_ns_;
+    if (d < until) {
+      until = d;
+      frame_deadline = true;
+    }
+  }
+  Duration left = Duration::max();
+  if (until != INT64_MAX) left = Duration(std::max<std::int64_t>(0, until - monotonic_ns()));
+  if (frame_deadline && left.count() == 0) incomplete_frame(needed);
+  return left;
+}
+
 Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration timeout) {
   drop_returned();
-  if (detail::FrameStash::Entry e; stash_.take(sender, e)) co_return Frame{e.header, e.payload};
+  if (detail::FrameStash::Entry e; stash_.take(sender, e))
+    co_return Frame{e.header.sender, e.payload, e.header};
   const std::int64_t deadline = timeout == Duration::max() ? INT64_MAX : deadline_after(timeout);
   for (;;) {
     const ParseResult r =
@@ -188,60 +250,14 @@ Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration tim
           "FramedStream::recv: " + r.error.message() + " from the peer; close the connection");
     }
     if (r.status == ParseStatus::frame) {
-      const std::uint32_t node = r.header.sender.node;
-      if (peer_node_ && *peer_node_ != node) {
-        throw TransportError(TransportErrc::malformed,
-                             "FramedStream::recv: a frame claims to come from node " + node_text(node) +
-                                 " on a connection from node " + node_text(*peer_node_) +
-                                 "; the sender id lies, close the connection");
-      }
-      peer_node_ = node;
-      if (!sender || r.header.sender == *sender) {
-        consumed_ = r.consumed;
-        seat_.set(received_bytes());
-        co_return Frame{r.header, r.payload};
-      }
-      // Another sender's frame: keep it, whole, for a later receive.
-      if (!stash_.put({}, std::span<const std::byte>(buffer_.get() + begin_, r.consumed))) {
-        throw TransportError(TransportErrc::message_too_large,
-                             "FramedStream::recv_from: frames from other senders would need more than " +
-                                 std::to_string(stash_.limit()) +
-                                 " bytes kept aside; receive them with recv() or raise stash_bytes");
-      }
-      begin_ += r.consumed;
-      frame_start_known_ = false;
-      seat_.set(received_bytes());
+      if (accept_frame(r, sender)) co_return Frame{r.header.sender, r.payload, r.header};
       continue;
     }
-    // Need more. The frame's bytes go to the front of the buffer, which grows (doubling, up to the frame)
-    // only once it is full: memory follows the bytes that came, not the length a header announces.
-    if (capacity_ - begin_ < r.needed && begin_ != 0) {
-      std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
-      end_ -= begin_;
-      begin_ = 0;
-    }
-    if (end_ == capacity_) grow_to(std::min(r.needed, capacity_ * 2));
-    // The receive waits until the caller's deadline, or the started frame's, whichever is first.
-    if (complete_ns_ != INT64_MAX && end_ > begin_ && !frame_start_known_) {
-      frame_start_ns_ = last_recv_ns_;  // its bytes came with the last receive, at the latest
-      frame_start_known_ = true;
-    }
-    std::int64_t until = deadline;
     bool frame_deadline = false;
-    if (frame_start_known_ && end_ > begin_) {
-      const std::int64_t d =
-          frame_start_ns_ > INT64_MAX - complete_ns_ ? INT64_MAX : frame_start_ns_ + complete_ns_;
-      if (d < until) {
-        until = d;
-        frame_deadline = true;
-      }
-    }
-    Duration left = Duration::max();
-    if (until != INT64_MAX) left = Duration(std::max<std::int64_t>(0, until - monotonic_ns()));
-    if (frame_deadline && left.count() == 0) incomplete_frame(r.needed);
+    const Duration left = prepare_wait(r.needed, deadline, frame_deadline);
     Chunk chunk;
     try {
-      if (!receiver_) receiver_ = std::make_unique<StreamReceiver>(stream_, receive_options_);
+      if (!receiver_) receiver_ = std::make_unique<StreamReceiver>(stream_, recv_options_);
       // Not one conditional expression over two co_awaits: g++ 12 evaluates both of its arms when they
       // co_await awaiters with destructors (both receives ran, each taking a chunk).
       if (left == Duration::max()) {

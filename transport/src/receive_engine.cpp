@@ -19,11 +19,11 @@ constexpr socklen_t kControlRoom = CMSG_SPACE(sizeof(std::uint32_t));
 
 }  // namespace
 
-ReceiveEngine* ReceiveEngine::create(int fd, ReceiveKind kind, const ReceiveOptions& options) {
+ReceiveEngine* ReceiveEngine::create(int fd, ReceiveKind kind, const RecvOptions& options) {
   return new ReceiveEngine(fd, kind, options);
 }
 
-ReceiveEngine::ReceiveEngine(int fd, ReceiveKind kind, const ReceiveOptions& options)
+ReceiveEngine::ReceiveEngine(int fd, ReceiveKind kind, const RecvOptions& options)
     : fd_(fd), kind_(kind), shard_(&this_shard()), ring_(&shard_->ring()), options_(options) {
   on_complete = &ReceiveEngine::on_cqe;
   if (kind_ == ReceiveKind::datagram) {

@@ -8,7 +8,7 @@
 
 namespace moirai::transport {
 
-StreamReceiver::StreamReceiver(const StreamSocket& socket, const ReceiveOptions& options) {
+StreamReceiver::StreamReceiver(const StreamSocket& socket, const RecvOptions& options) {
   if (!socket.is_open())
     throw TransportError(TransportErrc::closed, "stream receiver: the socket is not open");
   engine_ = detail::ReceiveEngine::create(socket.fd(), detail::ReceiveKind::stream, options);

@@ -58,7 +58,7 @@ void add_run_options(CLI::App& bench, BenchArgs& a) {
   bench
       .add_option("--poll-when-idle", a.poll_when_idle,
                   "bench echo: a shard spinning idle reads its waiting sockets itself with non-blocking recv "
-                  "(ReceiveOptions::poll_when_idle)")
+                  "(RecvOptions::poll_when_idle)")
       ->capture_default_str();
   bench.add_option("--interval-us", a.interval_us, "Sleep interval of the timer bench, in microseconds")
       ->check(CLI::Range(1u, 10'000'000u));

@@ -48,7 +48,7 @@ Command add_echo_command(CLI::App& moirai) {
       ->check(CLI::IsMember(idle_strategy_names()));
   echo->add_flag("--poll-when-idle", eo.poll_when_idle,
                  "While the shard spins idle, it reads its waiting sockets itself with non-blocking recv "
-                 "(ReceiveOptions::poll_when_idle: a syscall per waiting socket per idle lap)");
+                 "(RecvOptions::poll_when_idle: a syscall per waiting socket per idle lap)");
   echo->add_flag("--json", eo.json, "Client: print JSON instead of a table");
   add_caps_options(*echo, eo.caps);
   echo->add_option("--metrics", eo.metrics,

@@ -14,8 +14,10 @@
 #include "moirai/transport/framed_stream.hpp"
 #include "moirai/transport/ipc.hpp"
 #include "moirai/transport/metrics_endpoint.hpp"
+// The former name of RecvOptions, deprecated: it warns where it is used.
 #include "moirai/transport/receive_options.hpp"
 #include "moirai/transport/receiver.hpp"
+#include "moirai/transport/recv_options.hpp"
 #include "moirai/transport/send_buffers.hpp"
 #include "moirai/transport/socket_address.hpp"
 #include "moirai/transport/stream_receiver.hpp"

@@ -21,7 +21,7 @@ enum class IdleStrategy : std::uint8_t {
   // Never sleep, but spin inside the kernel: an idle shard waits in its ring while io_uring busy-polls
   // (io::Ring::enable_busy_poll), so a socket's completion is run and returned by the entry already made,
   // where a user-space spinner must see it flagged and enter the kernel again (unless it reads the socket
-  // itself, ReceiveOptions::poll_when_idle, which is lower still). It first spins in user space for
+  // itself, RecvOptions::poll_when_idle, which is lower still). It first spins in user space for
   // `busy_poll_after`, and comes back to user space at least every `busy_poll_window`, and before its next
   // timer is due. While it waits in the kernel, peers and IPC writers wake it as they wake a sleeping shard,
   // which costs them a system call: a cross-core message that comes then is slower than to a `spin` shard.
@@ -96,7 +96,7 @@ struct RuntimeOptions {
   // has room, without a ring request, a CQE or a suspension (Shard::take_inline_io); past them, and for a
   // send that finds no room, the ring. 0: every send through the ring.
   unsigned inline_io_per_resumption = 16;
-  // Idle pollers (sockets with ReceiveOptions::poll_when_idle that a task waits on) a spinning shard calls
+  // Idle pollers (sockets with RecvOptions::poll_when_idle that a task waits on) a spinning shard calls
   // per idle lap, in turn: each is a syscall, so with many waiting sockets a lap still ends soon and a
   // message from a peer is seen soon. The sockets not polled in a lap get their bytes from the ring as
   // without the option. At least 1.

@@ -88,4 +88,7 @@ class Broadcast {
   std::vector<std::unique_ptr<Channel<T>>> channels_;
 };
 
+// Held to the receive vocabulary, with int standing for any T.
+static_assert(SelectiveReceiver<Broadcast<int>>);
+
 }  // namespace moirai::transport

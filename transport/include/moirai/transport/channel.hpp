@@ -21,13 +21,15 @@
 #include "moirai/core/timer.hpp"
 #include "moirai/transport/endpoint.hpp"
 #include "moirai/transport/error.hpp"
+#include "moirai/transport/receiver.hpp"
 
 namespace moirai::transport {
 
+// A received message: who sent it and the value.
 template <class T>
 struct Envelope {
   EndpointId sender;
-  T value;
+  T payload;
 };
 
 template <class T>
@@ -151,5 +153,8 @@ class Channel {
   Semaphore space_;
   Event arrived_;
 };
+
+// Held to the receive vocabulary, with int standing for any T.
+static_assert(SelectiveReceiver<Channel<int>>);
 
 }  // namespace moirai::transport

@@ -13,8 +13,9 @@
 // datagram received. Order is kept on one socket between one sender and one receiver on one host (loopback),
 // not promised across a network.
 //
-// Raw UDP has no sender ids: recv_from(EndpointId) throws TransportError(not_supported); put a frame header
-// (transport/frame.hpp) at the front of each datagram and use FramedDatagramSocket for that.
+// Raw UDP has no sender ids, only addresses: DatagramSocket is a Receiver (receiver.hpp) and has no
+// recv_from(sender). FramedDatagramSocket puts a frame header, with the sender's id, at the front of each
+// datagram and receives by sender.
 //
 // Sends are plain IORING_OP_SEND/SENDMSG: zero-copy sends, from a registered buffer or not, cost 25-30% more
 // for a 64-byte datagram here (bench/udp_send_bench.cpp has the figures and how they were taken).
@@ -37,9 +38,9 @@
 #include "moirai/core/task.hpp"
 #include "moirai/transport/detail/receive_engine.hpp"
 #include "moirai/transport/detail/send_now.hpp"
-#include "moirai/transport/endpoint.hpp"
 #include "moirai/transport/error.hpp"
-#include "moirai/transport/receive_options.hpp"
+#include "moirai/transport/receiver.hpp"
+#include "moirai/transport/recv_options.hpp"
 #include "moirai/transport/socket_address.hpp"
 
 namespace moirai::transport {
@@ -49,16 +50,16 @@ class SendBuffer;
 // One received datagram: a view of its bytes in the receive buffer (valid until the next recv() on the same
 // socket) and of its sender's address.
 struct Datagram {
-  std::span<const std::byte> bytes;
-  bool truncated = false;  // longer than the buffer; `bytes` is its first part (see ReceiveOptions)
+  std::span<const std::byte> payload;
+  bool truncated = false;  // longer than the buffer; `payload` is its first part (see RecvOptions)
   const sockaddr* sender_name = nullptr;
   socklen_t sender_size = 0;
-  // The sender's address (a copy; no allocation).
-  SocketAddress sender() const { return SocketAddress::from_native(sender_name, sender_size); }
+  // The sender's address (a copy; no allocation): where a reply goes.
+  SocketAddress sender_address() const { return SocketAddress::from_native(sender_name, sender_size); }
 };
 
 struct DatagramOptions {
-  ReceiveOptions receive{};
+  RecvOptions recv{};
   // SO_REUSEADDR: several sockets on one port, as multicast receivers want.
   bool reuse_address = false;
 };
@@ -131,16 +132,26 @@ class DatagramSocket {
   void connect(const SocketAddress& peer);
   SocketAddress local_address() const { return SocketAddress::of_socket(fd_); }
 
+  // What co_await send_to(...) and co_await send(...) wait on: the send through the ring (or made at once,
+  // see core/io.hpp's inline sends). co_await gives the bytes sent, or throws as the sends say.
+  class [[nodiscard]] SendToAwaiter : public detail::SendAwaiter<detail::SendToPrep> {
+    friend class DatagramSocket;
+    SendToAwaiter(int fd, const SocketAddress& to, std::span<const std::byte> bytes) noexcept
+        : detail::SendAwaiter<detail::SendToPrep>(detail::SendToPrep{fd, &to, bytes}, "send to", &to) {}
+  };
+  class [[nodiscard]] SendAwaiter : public detail::SendAwaiter<detail::SendPrep> {
+    friend class DatagramSocket;
+    SendAwaiter(int fd, std::span<const std::byte> bytes) noexcept
+        : detail::SendAwaiter<detail::SendPrep>(detail::SendPrep{fd, bytes}, "send", nullptr) {}
+  };
   // One datagram to `to` (which must live until the send completes, as a temporary in the co_await
   // expression does). Yields the bytes sent; throws TransportError (e.g. connection_refused after an ICMP
   // port unreachable on a connected socket, closed with the errno otherwise).
-  auto send_to(const SocketAddress& to, std::span<const std::byte> bytes) noexcept {
-    return detail::SendAwaiter<detail::SendToPrep>(detail::SendToPrep{fd_, &to, bytes}, "send to", &to);
+  SendToAwaiter send_to(const SocketAddress& to, std::span<const std::byte> bytes) noexcept {
+    return SendToAwaiter(fd_, to, bytes);
   }
   // One datagram to the connected peer.
-  auto send(std::span<const std::byte> bytes) noexcept {
-    return detail::SendAwaiter<detail::SendPrep>(detail::SendPrep{fd_, bytes}, "send", nullptr);
-  }
+  SendAwaiter send(std::span<const std::byte> bytes) noexcept { return SendAwaiter(fd_, bytes); }
   // One datagram of the first `bytes` of a registered send buffer (send_buffers.hpp) to the connected peer:
   // zero-copy from the registered memory where the pool allows, else a plain send; the buffer goes back to
   // its pool when the kernel is done with it. Yields the bytes sent; throws as send(), or
@@ -161,10 +172,6 @@ class DatagramSocket {
   // (not_supported) while another task already waits on this socket (one receiver at a time).
   RecvAwaiter recv();
   RecvAwaiter recv(Duration timeout);
-
-  // Raw UDP carries no sender id: always throws TransportError(not_supported), saying to use framed
-  // datagrams (FramedDatagramSocket).
-  Task<Datagram> recv_from(EndpointId sender, Duration timeout = std::chrono::seconds(1));
 
   // ---- multicast ----
   // Joins `group` (a numeric IPv4 or IPv6 multicast address, no port) on `interface`: a name ("lo",
@@ -202,5 +209,7 @@ class DatagramSocket {
   int fd_ = -1;
   detail::ReceiveEngine* engine_ = nullptr;
 };
+
+static_assert(Receiver<DatagramSocket>);
 
 }  // namespace moirai::transport

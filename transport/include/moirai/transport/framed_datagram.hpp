@@ -22,19 +22,22 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <utility>
 
 #include "moirai/core/clock.hpp"
 #include "moirai/core/task.hpp"
 #include "moirai/transport/datagram_socket.hpp"
 #include "moirai/transport/detail/frame_stash.hpp"
 #include "moirai/transport/frame.hpp"
+#include "moirai/transport/receiver.hpp"
 
 namespace moirai::transport {
 
 // One received frame and the address it came from (views, valid until the next receive on the socket).
 struct DatagramFrame {
-  FrameHeader header;
+  EndpointId sender;  // header.sender
   std::span<const std::byte> payload;
+  FrameHeader header;
   const sockaddr* sender_name = nullptr;
   socklen_t sender_size = 0;
   // The sender's address (a copy; no allocation): where a reply goes.
@@ -46,7 +49,7 @@ inline constexpr std::uint32_t kMaxDatagramPayload = 65507 - kFrameHeaderSize;
 
 struct FramedDatagramOptions {
   DatagramOptions socket{};
-  // Payload bytes a frame may carry, sent or received. Frames over ReceiveOptions::buffer_size minus 72 (the
+  // Payload bytes a frame may carry, sent or received. Frames over RecvOptions::buffer_size minus 72 (the
   // kernel's header and the sender's address share the buffer) arrive truncated and are dropped: raise the
   // buffer size with the maximum.
   std::uint32_t max_payload = kMaxDatagramPayload;
@@ -131,14 +134,21 @@ class FramedDatagramSocket {
   void connect(const SocketAddress& peer) { socket_.connect(peer); }
   SocketAddress local_address() const { return socket_.local_address(); }
 
+  // What co_await send_to(...) and co_await send(...) wait on: the frame's send through the ring (or made at
+  // once, see core/io.hpp's inline sends). co_await gives the bytes sent, header included.
+  class [[nodiscard]] SendAwaiter : public detail::SendAwaiter<detail::FramedSendPrep> {
+    friend class FramedDatagramSocket;
+    SendAwaiter(detail::FramedSendPrep prep, const SocketAddress* to) noexcept
+        : detail::SendAwaiter<detail::FramedSendPrep>(std::move(prep), to != nullptr ? "send to" : "send",
+                                                      to) {}
+  };
   // One frame of `type` with `payload` to `to` (which must live until the send completes, as a temporary in
   // the co_await expression does), or to the connected peer. Throw TransportError(message_too_large), with
   // nothing sent, for a payload over the maximum, or the socket's send errors.
-  detail::SendAwaiter<detail::FramedSendPrep> send_to(const SocketAddress& to, std::uint16_t type,
-                                                      std::span<const std::byte> payload) {
+  SendAwaiter send_to(const SocketAddress& to, std::uint16_t type, std::span<const std::byte> payload) {
     return send_frame(&to, type, payload);
   }
-  detail::SendAwaiter<detail::FramedSendPrep> send(std::uint16_t type, std::span<const std::byte> payload) {
+  SendAwaiter send(std::uint16_t type, std::span<const std::byte> payload) {
     return send_frame(nullptr, type, payload);
   }
 
@@ -160,8 +170,7 @@ class FramedDatagramSocket {
 
  private:
   FramedDatagramSocket(DatagramSocket socket, EndpointId self, const FramedDatagramOptions& options);
-  detail::SendAwaiter<detail::FramedSendPrep> send_frame(const SocketAddress* to, std::uint16_t type,
-                                                         std::span<const std::byte> payload);
+  SendAwaiter send_frame(const SocketAddress* to, std::uint16_t type, std::span<const std::byte> payload);
   Task<DatagramFrame> receive(std::optional<EndpointId> sender, Duration timeout);
   // The frame in `d`, or nullopt after counting why it was dropped.
   std::optional<DatagramFrame> accept(const Datagram& d);
@@ -181,5 +190,7 @@ class FramedDatagramSocket {
   std::int64_t last_log_ns_ = 0;
   std::uint64_t unlogged_ = 0;
 };
+
+static_assert(SelectiveReceiver<FramedDatagramSocket>);
 
 }  // namespace moirai::transport

@@ -24,15 +24,18 @@
 #include "moirai/core/task.hpp"
 #include "moirai/transport/detail/frame_stash.hpp"
 #include "moirai/transport/frame.hpp"
-#include "moirai/transport/receive_options.hpp"
+#include "moirai/transport/receiver.hpp"
+#include "moirai/transport/recv_options.hpp"
 #include "moirai/transport/stream_receiver.hpp"
 #include "moirai/transport/stream_socket.hpp"
 
 namespace moirai::transport {
 
+// One received frame. `payload` is valid until the next recv() or recv_from() on the same stream.
 struct Frame {
+  EndpointId sender;  // header.sender
+  std::span<const std::byte> payload;
   FrameHeader header;
-  std::span<const std::byte> payload;  // valid until the next recv() or recv_from() on the same stream
 };
 
 namespace detail {
@@ -106,7 +109,7 @@ struct FramedOptions {
   // The connection's receive ring (made at its first receive): chunks land there and are copied out at once,
   // so a few buffers suffice; while the application does not receive, a full ring holds the peer back through
   // TCP's flow control.
-  ReceiveOptions receive{8, 4096, nullptr, false, false};
+  RecvOptions recv{8, 4096, nullptr, false, false};
 };
 
 class FramedStream {
@@ -167,15 +170,20 @@ class FramedStream {
   // the receive buffer's size (at most the maximum frame and one receive chunk).
   std::size_t received_bytes() const noexcept { return end_ - begin_ - consumed_; }
   std::size_t receive_capacity() const noexcept { return capacity_; }
-  // Counts received_bytes() in `budget` from now on, until leave_budget() or the stream's end.
+
+ private:
+  friend class FramedServer;
+  // Counts received_bytes() in `budget` from now on, until leave_budget() or the stream's end (FramedServer's
+  // bound on the bytes all its connections hold).
   void join_budget(detail::ReceiveBudget* budget) noexcept {
     seat_.join(budget);
     seat_.set(received_bytes());
   }
   void leave_budget() noexcept { seat_.leave(); }
 
- private:
   Task<Frame> receive(std::optional<EndpointId> sender, Duration timeout);
+  bool accept_frame(const ParseResult& r, std::optional<EndpointId> sender);
+  Duration prepare_wait(std::size_t needed, std::int64_t deadline, bool& frame_deadline);
   void drop_returned() noexcept;
   void grow_to(std::size_t bytes);
   void take(const Chunk& chunk, std::size_t needed);
@@ -185,7 +193,7 @@ class FramedStream {
   // Declared after stream_, so that it goes first: a receive armed on the socket is cancelled before the
   // socket closes.
   std::unique_ptr<StreamReceiver> receiver_;
-  ReceiveOptions receive_options_;
+  RecvOptions recv_options_;
   EndpointId self_;
   std::uint32_t max_payload_;
   std::optional<std::uint32_t> peer_node_;
@@ -213,5 +221,7 @@ class FramedStream {
   std::size_t send_capacity_;
   std::size_t out_used_ = 0;
 };
+
+static_assert(SelectiveReceiver<FramedStream>);
 
 }  // namespace moirai::transport

@@ -19,22 +19,24 @@
 #include "moirai/core/clock.hpp"
 #include "moirai/transport/detail/receive_engine.hpp"
 #include "moirai/transport/error.hpp"
-#include "moirai/transport/receive_options.hpp"
+#include "moirai/transport/receiver.hpp"
+#include "moirai/transport/recv_options.hpp"
 #include "moirai/transport/stream_socket.hpp"
 
 namespace moirai::transport {
 
+// Bytes of the stream as they arrived, in one of the ring's buffers (a stream's bytes have no sender).
 struct Chunk {
-  std::span<const std::byte> bytes;  // empty: the peer closed its side (end of stream)
-  std::int32_t buffer = -1;          // the ring's buffer id, for recycle()
-  bool end() const noexcept { return bytes.empty(); }
+  std::span<const std::byte> payload;  // empty: the peer closed its side (end of stream)
+  std::int32_t buffer = -1;            // the ring's buffer id, for recycle()
+  bool end() const noexcept { return payload.empty(); }
 };
 
 class StreamReceiver {
  public:
   // Arms the receive on `socket` (which must outlive the receiver). On a shard. Throws TransportError when
   // the buffers cannot be set up.
-  explicit StreamReceiver(const StreamSocket& socket, const ReceiveOptions& options = {});
+  explicit StreamReceiver(const StreamSocket& socket, const RecvOptions& options = {});
   StreamReceiver(StreamReceiver&& o) noexcept : engine_(std::exchange(o.engine_, nullptr)) {}
   StreamReceiver& operator=(StreamReceiver&&) = delete;
   StreamReceiver(const StreamReceiver&) = delete;
@@ -62,5 +64,7 @@ class StreamReceiver {
  private:
   detail::ReceiveEngine* engine_ = nullptr;
 };
+
+static_assert(Receiver<StreamReceiver>);
 
 }  // namespace moirai::transport

@@ -13,7 +13,7 @@
 // -EINVAL), or when asked: one one-shot recvmsg/recv at a time into a buffer taken from the same ring's free
 // list, re-armed from its completion while buffers are free.
 //
-// Idle polling (ReceiveOptions::poll_when_idle): while a task waits, the engine is the shard's idle poller
+// Idle polling (RecvOptions::poll_when_idle): while a task waits, the engine is the shard's idle poller
 // and reads the socket with a non-blocking recv/recvmsg into a buffer of its own (kDirectBid, outside the
 // ring), in the same layout. It reads only when no completion of the socket waits to be reaped (the shard
 // reaped the CQ in the lap before, and a CQ overflow stops it), so bytes the ring took earlier always come
@@ -38,7 +38,7 @@
 #include "moirai/core/detail/task_control.hpp"
 #include "moirai/core/detail/timer_queue.hpp"
 #include "moirai/io/buffer_ring.hpp"
-#include "moirai/transport/receive_options.hpp"
+#include "moirai/transport/recv_options.hpp"
 
 namespace moirai::transport::detail {
 
@@ -57,7 +57,7 @@ struct Received {
 class ReceiveEngine final : io::Completion, Poller {
  public:
   // On the socket's shard. Throws TransportError when the buffers cannot be set up.
-  static ReceiveEngine* create(int fd, ReceiveKind kind, const ReceiveOptions& options);
+  static ReceiveEngine* create(int fd, ReceiveKind kind, const RecvOptions& options);
   // Cancels the armed request and frees the engine once the kernel is done with it.
   static void destroy(ReceiveEngine* e) noexcept;
 
@@ -100,7 +100,7 @@ class ReceiveEngine final : io::Completion, Poller {
   Awaiter next(std::int64_t deadline_ns) noexcept { return Awaiter(this, deadline_ns); }
 
  private:
-  ReceiveEngine(int fd, ReceiveKind kind, const ReceiveOptions& options);
+  ReceiveEngine(int fd, ReceiveKind kind, const RecvOptions& options);
   ~ReceiveEngine();
   static void on_cqe(io::Completion* c, int res, std::uint32_t flags) noexcept;
   // A receive's result (bytes in buffer `bid`, or an error or end) to the queue and the waiter.
@@ -133,7 +133,7 @@ class ReceiveEngine final : io::Completion, Poller {
   io::Ring* ring_;
   std::unique_ptr<io::BufferRing> owned_;
   io::BufferRing* buffers_ = nullptr;
-  ReceiveOptions options_;
+  RecvOptions options_;
   msghdr layout_{};
   // The fallback's one-shot request.
   msghdr msg_{};
