@@ -8,8 +8,9 @@
 // 2. The same bytes arrive in chunks split where the input says and are reassembled as FramedStream::receive
 //    does (parse, take whole frames, compact, receive more): the frames and the final state must be those
 //    of step 1, whatever the split.
-// 3. The frames go through a FrameStash (recv_from's store for other senders' frames) with a small limit,
-//    and come back per sender in arrival order, byte for byte; a refused put means the record did not fit.
+// 3. The frames go through a RecvStash (recv_from's store for other senders' messages) with a small
+//    capacity, and come back per sender in arrival order, byte for byte; a refused put means the record did
+//    not fit.
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -18,7 +19,7 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
-#include "moirai/transport/detail/frame_stash.hpp"
+#include "moirai/transport/detail/recv_stash.hpp"
 #include "moirai/transport/frame.hpp"
 
 namespace {
@@ -142,16 +143,21 @@ void reassemble(std::span<const std::byte> stream, std::uint32_t max, const std:
   }
 }
 
-// Step 3: the frames through a FrameStash, taken back by sender.
+// Step 3: the frames through a RecvStash, as a framed receiver keeps them (the type as the tag), taken back
+// by sender.
 void stash_round_trip(const std::vector<Seen>& frames, std::size_t limit, std::size_t prefix_bytes,
                       std::optional<EndpointId> wanted) {
-  detail::FrameStash stash(limit, prefix_bytes);
+  detail::RecvStash stash(limit, prefix_bytes);
   std::deque<std::size_t> kept;  // indexes into frames, in arrival order
   std::vector<std::byte> prefix(prefix_bytes);
   for (std::size_t i = 0; i < frames.size(); ++i) {
     std::fill(prefix.begin(), prefix.end(), static_cast<std::byte>(i));
     const std::size_t before = stash.bytes();
-    if (stash.put(prefix, frames[i].bytes)) {
+    const FrameHeader& h = frames[i].header;
+    // A record costs what the frame did on the wire, and the prefix.
+    MOIRAI_FUZZ_CHECK(stash.record_bytes(h.length) == prefix_bytes + frames[i].bytes.size());
+    if (stash.put(h.sender, h.type, std::span<const std::byte>(frames[i].bytes).subspan(kFrameHeaderSize),
+                  prefix)) {
       MOIRAI_FUZZ_CHECK(stash.bytes() == before + prefix_bytes + frames[i].bytes.size());
       kept.push_back(i);
     } else {
@@ -162,19 +168,18 @@ void stash_round_trip(const std::vector<Seen>& frames, std::size_t limit, std::s
   MOIRAI_FUZZ_CHECK(stash.bytes() <= limit);
   // First the wanted sender's frames, then the rest, each in arrival order.
   for (std::optional<EndpointId> sender : {wanted, std::optional<EndpointId>()}) {
-    detail::FrameStash::Entry e;
-    while (stash.take(sender, e)) {
+    while (const std::optional<detail::RecvStash::Kept> e = stash.take(sender)) {
       const auto it = std::find_if(kept.begin(), kept.end(), [&](std::size_t i) {
         return !sender || frames[i].header.sender == *sender;
       });
       MOIRAI_FUZZ_CHECK(it != kept.end());
       const Seen& f = frames[*it];
-      MOIRAI_FUZZ_CHECK(same_header(e.header, f.header));
-      MOIRAI_FUZZ_CHECK(e.prefix.size() == prefix_bytes);
-      MOIRAI_FUZZ_CHECK(std::all_of(e.prefix.begin(), e.prefix.end(),
+      MOIRAI_FUZZ_CHECK(e->sender == f.header.sender && e->tag == f.header.type);
+      MOIRAI_FUZZ_CHECK(e->prefix.size() == prefix_bytes);
+      MOIRAI_FUZZ_CHECK(std::all_of(e->prefix.begin(), e->prefix.end(),
                                     [&](std::byte b) { return b == static_cast<std::byte>(*it); }));
-      MOIRAI_FUZZ_CHECK(e.payload.size() == f.header.length);
-      MOIRAI_FUZZ_CHECK(std::equal(e.payload.begin(), e.payload.end(), f.bytes.begin() + kFrameHeaderSize));
+      MOIRAI_FUZZ_CHECK(e->payload.size() == f.header.length);
+      MOIRAI_FUZZ_CHECK(std::equal(e->payload.begin(), e->payload.end(), f.bytes.begin() + kFrameHeaderSize));
       kept.erase(it);
       stash.release_taken();
     }

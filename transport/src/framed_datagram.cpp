@@ -176,15 +176,13 @@ std::optional<DatagramFrame> FramedDatagramSocket::accept(const Datagram& d) {
   return DatagramFrame{r.header.sender, r.payload, r.header, d.sender_name, d.sender_size};
 }
 
-// Copies `f` (its header rebuilt in front of its payload) and its sender's address into the stash.
+// Copies `f` and its sender's address (the record's prefix: its length, then the address) into the stash.
 bool FramedDatagramSocket::keep(const DatagramFrame& f) {
   std::byte prefix[kAddressPrefix]{};
   const auto name_len = static_cast<std::uint32_t>(std::min<std::size_t>(f.sender_size, kAddressPrefix - 4));
   std::memcpy(prefix, &name_len, 4);
   if (name_len != 0) std::memcpy(prefix + 4, f.sender_name, name_len);
-  // The frame's bytes are contiguous in the receive buffer, header first.
-  const std::byte* frame = f.payload.data() - kFrameHeaderSize;
-  return stash_.put(prefix, std::span<const std::byte>(frame, kFrameHeaderSize + f.payload.size()));
+  return stash_.put(f.sender, f.header.type, f.payload, prefix);
 }
 
 Task<DatagramFrame> FramedDatagramSocket::recv(Duration timeout) {
@@ -197,18 +195,19 @@ Task<DatagramFrame> FramedDatagramSocket::recv_from(EndpointId sender, Duration 
 
 Task<DatagramFrame> FramedDatagramSocket::receive(std::optional<EndpointId> sender, Duration timeout) {
   stash_.release_taken();
-  if (detail::FrameStash::Entry e; stash_.take(sender, e)) {
+  if (std::optional<detail::RecvStash::Kept> k = stash_.take(sender)) {
     std::uint32_t name_len = 0;
-    std::memcpy(&name_len, e.prefix.data(), 4);
-    co_return DatagramFrame{e.header.sender, e.payload, e.header,
-                            reinterpret_cast<const sockaddr*>(e.prefix.data() + 4),
+    std::memcpy(&name_len, k->prefix.data(), 4);
+    const FrameHeader h{static_cast<std::uint32_t>(k->payload.size()), static_cast<std::uint16_t>(k->tag),
+                        k->sender};
+    co_return DatagramFrame{k->sender, k->payload, h, reinterpret_cast<const sockaddr*>(k->prefix.data() + 4),
                             static_cast<socklen_t>(name_len)};
   }
   auto refuse = [&] {
     return TransportError(TransportErrc::message_too_large,
                           "FramedDatagramSocket::recv_from(" + sender_text(*sender) +
                               "): frames from other senders would need more than " +
-                              std::to_string(stash_.limit()) +
+                              std::to_string(stash_.capacity()) +
                               " bytes kept aside; receive them with recv() or raise stash_bytes");
   };
   if (held_back_) {

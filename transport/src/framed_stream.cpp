@@ -25,7 +25,7 @@ FramedStream::FramedStream(StreamSocket stream, EndpointId self, FramedOptions o
       self_(self),
       max_payload_(options.max_payload),
       peer_node_(options.peer_node),
-      stash_(options.stash_bytes, 0),
+      stash_(options.stash_bytes),
       complete_ns_(options.frame_complete_timeout == Duration::max()
                        ? INT64_MAX
                        : options.frame_complete_timeout.count()),
@@ -191,11 +191,11 @@ bool FramedStream::accept_frame(const ParseResult& r, std::optional<EndpointId> 
     seat_.set(received_bytes());
     return true;
   }
-  // Another sender's frame: keep it, whole, for a later receive.
-  if (!stash_.put({}, std::span<const std::byte>(buffer_.get() + begin_, r.consumed))) {
+  // Another sender's frame: keep it for a later receive.
+  if (!stash_.put(r.header.sender, r.header.type, r.payload)) {
     throw TransportError(TransportErrc::message_too_large,
                          "FramedStream::recv_from: frames from other senders would need more than " +
-                             std::to_string(stash_.limit()) +
+                             std::to_string(stash_.capacity()) +
                              " bytes kept aside; receive them with recv() or raise stash_bytes");
   }
   begin_ += r.consumed;
@@ -238,8 +238,11 @@ Duration FramedStream::prepare_wait(std::size_t needed, std::int64_t deadline, b
 
 Task<Frame> FramedStream::receive(std::optional<EndpointId> sender, Duration timeout) {
   drop_returned();
-  if (detail::FrameStash::Entry e; stash_.take(sender, e))
-    co_return Frame{e.header.sender, e.payload, e.header};
+  if (std::optional<detail::RecvStash::Kept> k = stash_.take(sender)) {
+    const FrameHeader h{static_cast<std::uint32_t>(k->payload.size()), static_cast<std::uint16_t>(k->tag),
+                        k->sender};
+    co_return Frame{k->sender, k->payload, h};
+  }
   const std::int64_t deadline = timeout == Duration::max() ? INT64_MAX : deadline_after(timeout);
   for (;;) {
     const ParseResult r =

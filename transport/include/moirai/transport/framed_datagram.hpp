@@ -27,7 +27,7 @@
 #include "moirai/core/clock.hpp"
 #include "moirai/core/task.hpp"
 #include "moirai/transport/datagram_socket.hpp"
-#include "moirai/transport/detail/frame_stash.hpp"
+#include "moirai/transport/detail/recv_stash.hpp"
 #include "moirai/transport/frame.hpp"
 #include "moirai/transport/receiver.hpp"
 
@@ -182,7 +182,8 @@ class FramedDatagramSocket {
   std::uint32_t max_payload_;
   std::optional<std::uint32_t> peer_node_;
   bool log_drops_;
-  detail::FrameStash stash_;
+  // Frames from other senders, in order: a frame's type is a record's tag, its sender's address the prefix.
+  detail::RecvStash stash_;
   // A frame recv_from() could not stash: still in its receive buffer (the socket gives that back only at its
   // next receive, which waits until this one is taken).
   std::optional<DatagramFrame> held_back_;

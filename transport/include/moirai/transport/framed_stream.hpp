@@ -22,7 +22,7 @@
 #include "moirai/core/clock.hpp"
 #include "moirai/core/sync.hpp"
 #include "moirai/core/task.hpp"
-#include "moirai/transport/detail/frame_stash.hpp"
+#include "moirai/transport/detail/recv_stash.hpp"
 #include "moirai/transport/frame.hpp"
 #include "moirai/transport/receiver.hpp"
 #include "moirai/transport/recv_options.hpp"
@@ -202,7 +202,7 @@ class FramedStream {
   std::size_t begin_ = 0;     // first unread byte
   std::size_t end_ = 0;       // one past the last received byte
   std::size_t consumed_ = 0;  // bytes of the frame the last receive returned from buffer_, dropped next time
-  detail::FrameStash stash_;  // whole frames from other senders, in order
+  detail::RecvStash stash_;   // frames from other senders, in order (a frame's type is a record's tag)
   std::int64_t complete_ns_;  // frame_complete_timeout in ns (INT64_MAX: none)
   std::int64_t last_recv_ns_ = 0;    // when the last bytes arrived (read only with a complete timeout)
   std::int64_t frame_start_ns_ = 0;  // when the first byte of the frame at begin_ arrived
