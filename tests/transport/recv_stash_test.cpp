@@ -112,6 +112,22 @@ TEST(RecvStash, AFullStashRefusesAndKeepsWhatItHolds) {
   EXPECT_EQ(drain(s), (std::vector<std::string>{"x0", "y0", "x1"}));
 }
 
+TEST(RecvStash, ACountOfRecordsBoundsItAsItsBytesDo) {
+  RecvStash s(1024, 0, 2);  // room for many bytes, two records
+  EXPECT_EQ(s.max_records(), 2u);
+  ASSERT_TRUE(s.put(kX, 0, bytes_of("x0")));
+  ASSERT_TRUE(s.put(kY, 0, bytes_of("y0")));
+  EXPECT_FALSE(s.put(kX, 0, bytes_of("x1")));
+  // A record taken and released makes room for one more.
+  std::optional<RecvStash::Kept> k = s.take(kY);
+  ASSERT_TRUE(k.has_value());
+  EXPECT_EQ(text_of(k->payload), "y0");
+  s.release_taken();
+  EXPECT_TRUE(s.put(kX, 0, bytes_of("x1")));
+  EXPECT_FALSE(s.put(kZ, 0, {}));
+  EXPECT_EQ(drain(s), (std::vector<std::string>{"x0", "x1"}));
+}
+
 TEST(RecvStash, ATakenRecordHoldsItsRoomUntilReleased) {
   RecvStash s(2 * (RecvStash::kRecordHead + 2));
   ASSERT_TRUE(s.put(kX, 0, bytes_of("x0")));

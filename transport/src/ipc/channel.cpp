@@ -28,7 +28,10 @@ IpcChannel::Impl::Impl(std::string_view channel_name, const ipc::Mapping& m, int
   out.tail = out.head_cache;  // a fresh writer: nothing of ours is in flight
   spin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.spin_before_wait).count();
   wake.asked = options.wake;
-  stash.reserve(options.stash_capacity, region.max_payload);
+  // Room for stash_capacity messages of the largest size: allocated here, never later.
+  stash = detail::RecvStash(options.stash_capacity * stash.record_bytes(region.max_payload), 0,
+                            options.stash_capacity);
+  stash.reserve();
 }
 
 IpcChannel IpcChannel::create(std::string_view name, const IpcOptions& options) {

@@ -4,7 +4,6 @@
 //   channel.cpp     IpcChannel::create and open, binding to a shard, closing, the accessors
 //   send.cpp        the producer: try_send and the send awaiter
 //   receive.cpp     the consumer: take, the channel as its shard's Poller, the receive awaiter
-//   stash.cpp       the messages of other senders that recv_from sets aside
 //   wake.cpp        the wake paths: the writer's wake-up, the reader's futex wait or FIFO poll
 //   peer_watch.cpp  the watch of the peer process (a pidfd poll, or its pid checked)
 //
@@ -22,9 +21,9 @@
 
 #include "moirai/core/shard.hpp"
 #include "moirai/io/ring.hpp"
+#include "moirai/transport/detail/recv_stash.hpp"
 #include "moirai/transport/ipc.hpp"
 #include "region.hpp"
-#include "stash.hpp"
 
 namespace moirai::transport::ipc {
 
@@ -114,7 +113,7 @@ struct IpcChannel::Impl final : Poller {
   bool self_closed = false;
   bool orphaned = false;  // closed while a request was armed: freed by its last CQE
   bool creator = false;
-  ipc::Stash stash;
+  detail::RecvStash stash{0};  // the messages of other senders that recv_from sets aside
   Wake wake;
   PeerWatch peer;
   std::string name;
@@ -166,7 +165,7 @@ struct IpcChannel::Impl final : Poller {
       in.holding = false;
       release_ring_slot();
     }
-    stash.release();
+    stash.release_taken();
   }
   // Inline, defined in receive.cpp and called there only.
   Outcome take(const std::optional<EndpointId>& from, IpcMessage& out_msg) noexcept;

@@ -13,7 +13,13 @@ namespace moirai::transport {
 // call.
 inline IpcChannel::Impl::Outcome IpcChannel::Impl::take(const std::optional<EndpointId>& from,
                                                         IpcMessage& out_msg) noexcept {
-  if (!stash.empty() && stash.take(from, out_msg)) return Outcome::message;
+  if (stash.has_waiting()) {
+    if (const std::optional<detail::RecvStash::Kept> k = stash.take(from)) {
+      out_msg.sender = k->sender;
+      out_msg.payload = k->payload;
+      return Outcome::message;
+    }
+  }
   for (bool last_look = false;; last_look = true) {
     while (in_readable()) {
       ipc::SlotHeader* s = region.slot(in.slots, in.head);
@@ -27,7 +33,7 @@ inline IpcChannel::Impl::Outcome IpcChannel::Impl::take(const std::optional<Endp
         out_msg.payload = {ipc::Region::payload_of(s), len};
         return Outcome::message;
       }
-      if (!stash.put(who, {ipc::Region::payload_of(s), len})) return Outcome::stash_full;
+      if (!stash.put(who, 0, {ipc::Region::payload_of(s), len})) return Outcome::stash_full;
       release_ring_slot();
     }
     if (self_closed) return Outcome::closed;
@@ -69,7 +75,7 @@ IpcChannel::RecvAwaiter::RecvAwaiter(Impl* impl, std::optional<EndpointId> from,
 bool IpcChannel::RecvAwaiter::await_ready() {
   shard_ = &this_shard();
   task_ = shard_->current_task();
-  detail::throw_if_cancelled(task_);
+  moirai::detail::throw_if_cancelled(task_);
   if (impl_->self_closed) {
     outcome_ = Outcome::closed;
     return true;
@@ -121,13 +127,15 @@ void IpcChannel::RecvAwaiter::await_suspend(std::coroutine_handle<> h) noexcept 
   if (deadline_ != INT64_MAX) {
     timer_.owner = this;
     timer_.deadline = deadline_;
-    timer_.fire = [](detail::TimerEntry* e) noexcept {
-      detail::OwnedTimer<RecvAwaiter>::of(e)->finish(Outcome::timeout);
+    timer_.fire = [](moirai::detail::TimerEntry* e) noexcept {
+      moirai::detail::OwnedTimer<RecvAwaiter>::of(e)->finish(Outcome::timeout);
     };
     shard_->timers().arm(&timer_);
   }
-  fn = [](detail::CancelHook* hook) noexcept { static_cast<RecvAwaiter*>(hook)->finish(Outcome::none); };
-  detail::arm_cancel(task_, this);
+  fn = [](moirai::detail::CancelHook* hook) noexcept {
+    static_cast<RecvAwaiter*>(hook)->finish(Outcome::none);
+  };
+  moirai::detail::arm_cancel(task_, this);
 }
 
 void IpcChannel::RecvAwaiter::finish(Outcome o) noexcept {
@@ -135,13 +143,13 @@ void IpcChannel::RecvAwaiter::finish(Outcome o) noexcept {
   impl_->waiter = nullptr;
   shard_->remove_poller(impl_);
   if (timer_.armed()) shard_->timers().cancel(&timer_);
-  detail::disarm_cancel(task_, this);
+  moirai::detail::disarm_cancel(task_, this);
   shard_->schedule(h_, task_);
 }
 
 IpcMessage IpcChannel::RecvAwaiter::await_resume() {
-  detail::disarm_cancel(task_, this);
-  detail::throw_if_cancelled(task_);
+  moirai::detail::disarm_cancel(task_, this);
+  moirai::detail::throw_if_cancelled(task_);
   switch (outcome_) {
     case Outcome::message:
       return message_;
@@ -150,7 +158,7 @@ IpcMessage IpcChannel::RecvAwaiter::await_resume() {
     case Outcome::stash_full:
       throw TransportError(TransportErrc::message_too_large,
                            ipc::where(impl_->name) + ": recv_from found the stash full (" +
-                               std::to_string(impl_->stash.capacity()) +
+                               std::to_string(impl_->stash.max_records()) +
                                " messages of other senders set aside); the next one stays in the ring. "
                                "Receive those with recv(), or raise IpcOptions::stash_capacity");
     case Outcome::malformed:

@@ -64,7 +64,7 @@ IpcChannel::SendAwaiter::SendAwaiter(Impl* impl, std::span<const std::byte> payl
 bool IpcChannel::SendAwaiter::await_ready() {
   shard_ = &this_shard();
   task_ = shard_->current_task();
-  detail::throw_if_cancelled(task_);
+  moirai::detail::throw_if_cancelled(task_);
   sent_ = impl_->try_send(payload_, sender_);
   if (!sent_ && deadline_ != INT64_MAX && monotonic_ns() >= deadline_) timed_out_ = true;
   return sent_ || timed_out_;
@@ -81,8 +81,8 @@ void IpcChannel::SendAwaiter::arm_retry() noexcept {
   shard_->timers().arm(&timer_);
 }
 
-void IpcChannel::SendAwaiter::retry(detail::TimerEntry* e) noexcept {
-  SendAwaiter* a = detail::OwnedTimer<SendAwaiter>::of(e);
+void IpcChannel::SendAwaiter::retry(moirai::detail::TimerEntry* e) noexcept {
+  SendAwaiter* a = moirai::detail::OwnedTimer<SendAwaiter>::of(e);
   try {
     a->sent_ = a->impl_->try_send(a->payload_, a->sender_);
   } catch (...) {
@@ -95,26 +95,26 @@ void IpcChannel::SendAwaiter::retry(detail::TimerEntry* e) noexcept {
     }
     a->timed_out_ = true;
   }
-  detail::disarm_cancel(a->task_, a);
+  moirai::detail::disarm_cancel(a->task_, a);
   a->shard_->schedule(a->h_, a->task_);
 }
 
 void IpcChannel::SendAwaiter::await_suspend(std::coroutine_handle<> h) noexcept {
   h_ = h;
   arm_retry();
-  fn = [](detail::CancelHook* hook) noexcept {
+  fn = [](moirai::detail::CancelHook* hook) noexcept {
     auto* a = static_cast<SendAwaiter*>(hook);
     a->shard_->timers().cancel(&a->timer_);
     a->shard_->schedule(a->h_, a->task_);
   };
-  detail::arm_cancel(task_, this);
+  moirai::detail::arm_cancel(task_, this);
 }
 
 void IpcChannel::SendAwaiter::await_resume() {
-  detail::disarm_cancel(task_, this);
+  moirai::detail::disarm_cancel(task_, this);
   if (error_) std::rethrow_exception(error_);
   if (sent_) return;
-  detail::throw_if_cancelled(task_);
+  moirai::detail::throw_if_cancelled(task_);
   throw TransportError(TransportErrc::timeout,
                        ipc::where(impl_->name) + ": the ring stayed full for the whole send timeout");
 }

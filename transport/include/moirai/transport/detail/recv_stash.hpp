@@ -11,7 +11,8 @@
 // take() finds the oldest record, of one sender or of any. It stays where it is until release_taken(), so its
 // payload can be handed out as a view; then it is cut out, and only the records older than it move (none,
 // when it was the oldest). The buffer is allocated once, at the first put() or at reserve(), and never again;
-// nothing already kept is dropped: put() refuses a record that does not fit, and the caller says so.
+// nothing already kept is dropped: put() refuses a record that does not fit, or one past `max_records` (for
+// an owner that promises a number of messages, as IpcOptions::stash_capacity does), and the caller says so.
 #pragma once
 
 #include <cassert>
@@ -31,13 +32,16 @@ class RecvStash {
   // The head in front of each record: sender (8 bytes), payload length (4), tag (4).
   static constexpr std::size_t kRecordHead = 16;
 
-  // Room for `capacity` bytes of records, each with a prefix of `prefix_bytes`. Allocates nothing yet.
-  RecvStash(std::size_t capacity, std::size_t prefix_bytes = 0) noexcept
-      : capacity_(capacity), prefix_(prefix_bytes) {}
+  // Room for `capacity` bytes of records, each with a prefix of `prefix_bytes`, and for `max_records` of them
+  // at most. Allocates nothing yet.
+  explicit RecvStash(std::size_t capacity, std::size_t prefix_bytes = 0,
+                     std::size_t max_records = static_cast<std::size_t>(-1)) noexcept
+      : capacity_(capacity), prefix_(prefix_bytes), max_records_(max_records) {}
   RecvStash(RecvStash&&) noexcept = default;
   RecvStash& operator=(RecvStash&&) noexcept = default;
 
   std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t max_records() const noexcept { return max_records_; }
   // What a record with `payload_bytes` takes of the capacity.
   std::size_t record_bytes(std::size_t payload_bytes) const noexcept {
     return kRecordHead + prefix_ + payload_bytes;
@@ -58,7 +62,8 @@ class RecvStash {
            std::span<const std::byte> prefix = {}) {
     assert(taken_len_ == 0);
     const std::size_t need = record_bytes(payload.size());
-    if (prefix.size() > prefix_ || need > capacity_ - (end_ - begin_)) return false;
+    if (prefix.size() > prefix_ || need > capacity_ - (end_ - begin_) || records_ == max_records_)
+      return false;
     reserve();
     if (capacity_ - end_ < need) {  // room only in front: the records move there
       std::memmove(bytes_.get(), bytes_.get() + begin_, end_ - begin_);
@@ -75,6 +80,7 @@ class RecvStash {
     if (!prefix.empty()) std::memcpy(at + kRecordHead, prefix.data(), prefix.size());
     if (!payload.empty()) std::memcpy(at + kRecordHead + prefix_, payload.data(), payload.size());
     end_ += need;
+    ++records_;
     return true;
   }
 
@@ -118,12 +124,15 @@ class RecvStash {
     std::memmove(s + begin_ + taken_len_, s + begin_, taken_at_ - begin_);
     begin_ += taken_len_;
     taken_len_ = 0;
+    --records_;
     if (begin_ == end_) begin_ = end_ = 0;
   }
 
  private:
   std::size_t capacity_;
   std::size_t prefix_;
+  std::size_t max_records_;
+  std::size_t records_ = 0;
   std::unique_ptr<std::byte[]> bytes_;
   std::size_t begin_ = 0;  // the oldest record
   std::size_t end_ = 0;    // one past the newest
