@@ -22,6 +22,7 @@
 #include "moirai/transport/ipc.hpp"
 #include "moirai/transport/send_buffers.hpp"
 #include "moirai/transport/socket_address.hpp"
+#include "moirai/transport/stream_socket.hpp"
 
 namespace {
 
@@ -130,3 +131,23 @@ TEST(TransportErrors, AnIoRefusalUnderASocketStaysNested) {
 }
 
 }  // namespace
+
+// A socket call the kernel refuses for a reason the transport has no code of its own for keeps the kernel's
+// errno beside the code: a second listener on a taken address without SO_REUSEPORT is EADDRINUSE.
+TEST(TransportErrors, ARefusedSocketCallKeepsTheKernelsErrno) {
+  using moirai::transport::SocketAddress;
+  using moirai::transport::StreamListener;
+  StreamListener first = StreamListener::bind(SocketAddress::parse("127.0.0.1:0"));
+  const SocketAddress taken = first.local_address();
+  try {
+    (void)StreamListener::bind(taken);
+    ADD_FAILURE() << "a second listener bound " << taken.to_string();
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.errc(), TransportErrc::closed) << e.what();
+    EXPECT_EQ(e.kernel_code(), std::errc::address_in_use) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr(taken.to_string()));
+  }
+  // A failure that is no refused call has no kernel code.
+  const TransportError own(TransportErrc::malformed, "a frame with reserved bits set");
+  EXPECT_FALSE(own.kernel_code());
+}

@@ -80,7 +80,10 @@ TEST(Receivers, BroadcastWaitsForAMessageSentLater) {
   Envelope<int> got;
   rt.run([&]() -> Task<void> {
     Broadcast<int> b(1, 4);
-    got = co_await sent_while_waiting(b.recv(), [&]() { return b.send(42, 9); });
+    // send() takes its value by reference and runs later, inside sent_while_waiting: the value must outlive
+    // the call that makes the task.
+    const int value = 42;
+    got = co_await sent_while_waiting(b.recv(), [&]() { return b.send(value, 9); });
   });
   EXPECT_EQ(got.payload, 42);
   EXPECT_EQ(got.sender, (EndpointId{0, 0, 9}));

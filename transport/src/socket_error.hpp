@@ -16,26 +16,26 @@ inline TransportError error_for(int err, const std::string& what) {
   text.append(": ").append(std::strerror(err));
   switch (err) {
     case ECONNREFUSED:
-      return TransportError(TransportErrc::connection_refused, text.append(" (nobody listens there)"));
+      return TransportError(TransportErrc::connection_refused, text.append(" (nobody listens there)"), err);
     case ECONNRESET:
     case EPIPE:
-      return TransportError(TransportErrc::connection_reset, text);
+      return TransportError(TransportErrc::connection_reset, text, err);
     case ETIMEDOUT:
       // From the kernel on a connection: TCP_USER_TIMEOUT, keepalive or retransmissions gave up.
       return TransportError(
           TransportErrc::timeout,
-          text.append(" (no answer from the peer: the link, the network or the peer is down)"));
+          text.append(" (no answer from the peer: the link, the network or the peer is down)"), err);
     case ECANCELED:
-      return TransportError(TransportErrc::timeout, text);
+      return TransportError(TransportErrc::timeout, text, err);
     case ENETUNREACH:
     case EHOSTUNREACH:
     case ENETDOWN:
     case EHOSTDOWN:
       return TransportError(
           TransportErrc::unreachable,
-          text.append(" (no route to the peer: is its network down, or the address wrong?)"));
+          text.append(" (no route to the peer: is its network down, or the address wrong?)"), err);
     default:
-      return TransportError(TransportErrc::closed, text);
+      return TransportError(TransportErrc::closed, text, err);
   }
 }
 

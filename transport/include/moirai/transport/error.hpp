@@ -12,8 +12,8 @@ namespace moirai::transport {
 
 // Each code and the std::errc it compares equal to (transport_category().default_error_condition):
 //
-//   closed              none: the end of a stream or a closed endpoint is not an errno (the errno of a failed
-//                       socket call the transport cannot classify is in the message)
+//   closed              none: the end of a stream or a closed endpoint is not an errno (a failed socket call
+//                       the transport cannot classify is `closed` too; its errno is kept: kernel_code())
 //   timeout             timed_out
 //   connection_refused  connection_refused
 //   connection_reset    connection_reset
@@ -43,8 +43,19 @@ inline std::error_code make_error_code(TransportErrc e) noexcept {
 
 class TransportError : public Error {
  public:
-  TransportError(TransportErrc code, const std::string& what) : Error(make_error_code(code), what) {}
+  // `kernel_errno`: the errno of the system call whose refusal this is, 0 when none was refused.
+  TransportError(TransportErrc code, const std::string& what, int kernel_errno = 0)
+      : Error(make_error_code(code), what), kernel_errno_(kernel_errno) {}
   TransportErrc errc() const noexcept { return static_cast<TransportErrc>(code().value()); }
+  // What the kernel refused with, where a system call failed (EMFILE from socket(), EADDRINUSE from bind(),
+  // ...): compare it with std::errc (`e.kernel_code() == std::errc::address_in_use`). Empty when the failure
+  // was not a refused call (a timeout of Moirai's own, a malformed frame, a bad argument).
+  std::error_code kernel_code() const noexcept {
+    return kernel_errno_ == 0 ? std::error_code() : std::error_code(kernel_errno_, std::generic_category());
+  }
+
+ private:
+  int kernel_errno_ = 0;
 };
 
 }  // namespace moirai::transport
