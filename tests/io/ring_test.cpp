@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "../support/child_process.hpp"
+#include "../support/completion_recorder.hpp"
 #include "../support/seccomp_refusal.hpp"
 
 namespace moirai::io {
@@ -36,20 +37,9 @@ using moirai::io::HostFacts;
 using moirai::io::Ring;
 using moirai::io::RingOptions;
 using moirai::io::SetupMode;
+using moirai_test::Recorder;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-struct Recorder : moirai::io::Completion {
-  int calls = 0;
-  int res = 0;
-  Recorder() {
-    on_complete = [](Completion* self, int r, std::uint32_t) noexcept {
-      auto* me = static_cast<Recorder*>(self);
-      ++me->calls;
-      me->res = r;
-    };
-  }
-};
 
 // A pipe whose ends close with the test. An empty pipe is a read that stays pending until someone writes,
 // which is what most tests here need.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "moirai/io/buffer_ring.hpp"
+#include "moirai/io/completion.hpp"
 #include "moirai/io/op.hpp"
 #include "moirai/io/ring.hpp"
 #include "moirai/io/setup_mode.hpp"

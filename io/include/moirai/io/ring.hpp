@@ -16,19 +16,12 @@
 #include <system_error>
 #include <utility>
 
+#include "moirai/io/completion.hpp"
 #include "moirai/io/error.hpp"
 #include "moirai/io/op.hpp"
 #include "moirai/io/setup_mode.hpp"
 
 namespace moirai::io {
-
-// Something that waits for a CQE. The SQE's user_data is the address of a Completion; reaping calls
-// `on_complete` with the CQE's result (a byte count or -errno) and flags. A function pointer rather than a
-// virtual so that a Completion can be embedded in any awaiter without a vtable and stay trivially copyable.
-struct Completion {
-  using Fn = void (*)(Completion* self, int res, std::uint32_t flags) noexcept;
-  Fn on_complete = nullptr;
-};
 
 // Who may wake a futex wait: threads of this process only (FUTEX2_PRIVATE, the cheaper lookup), or any
 // process that maps the word's memory.
