@@ -1,5 +1,6 @@
-// io_uring's NAPI busy poll (IORING_REGISTER_NAPI): a ring whose waits spin inside the kernel before they
-// sleep.
+// Busy polling: io_uring's NAPI busy poll (IORING_REGISTER_NAPI), a ring whose waits spin inside the kernel
+// before they sleep, and epoll's (EPIOCSPARAMS), the same for a readiness loop's set.
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <string>
 #include <system_error>
 
+#include "moirai/io/readiness_loop.hpp"
 #include "moirai/io/ring.hpp"
 
 namespace moirai::io {
@@ -35,6 +37,28 @@ int register_napi(int ring_fd, unsigned op, NapiArg* arg) noexcept {
   return rc < 0 ? -errno : 0;
 }
 
+// EPIOCSPARAMS and its argument as the kernel defines them (Linux 6.9, <linux/eventpoll.h>), here because
+// older kernel headers have neither.
+struct EpollParams {
+  std::uint32_t busy_poll_usecs = 0;
+  std::uint16_t busy_poll_budget = 0;
+  std::uint8_t prefer_busy_poll = 0;
+  std::uint8_t pad = 0;
+};
+static_assert(sizeof(EpollParams) == 8);
+constexpr unsigned long kEpiocSetParams = _IOW(0x8A, 0x01, EpollParams);
+
+// The busy-poll window both kinds accept, refused with the caller's own error type (RingError,
+// ReadinessError).
+template <typename Refusal>
+void check_window(const char* what, std::chrono::microseconds window) {
+  if (window.count() <= 0 || window.count() > 1'000'000) {
+    throw Refusal(EINVAL, std::string(what) + ": a window of " + std::to_string(window.count()) +
+                              " us is out of range; give 1 us to 1 s (the kernel spins that long without "
+                              "yielding its CPU)");
+  }
+}
+
 }  // namespace
 
 // Why the kernel's own wait, spinning, beats a user-space spin on the CQ: when a socket's data arrives, a
@@ -51,11 +75,7 @@ int register_napi(int ring_fd, unsigned op, NapiArg* arg) noexcept {
 // does not know, and the wait would go straight to sleep. Over a NIC its real ids could be added as well.
 std::error_code Ring::enable_busy_poll(std::chrono::microseconds window) {
   if (busy_poll_) return {};
-  if (window.count() <= 0 || window.count() > 1'000'000) {
-    throw RingError(EINVAL, "io_uring busy poll: a window of " + std::to_string(window.count()) +
-                                " us is out of range; give 1 us to 1 s (the kernel spins that long without "
-                                "yielding its CPU)");
-  }
+  check_window<RingError>("io_uring busy poll", window);
   NapiArg reg;
   reg.busy_poll_to = static_cast<std::uint32_t>(window.count());
   reg.opcode = kNapiRegisterOp;
@@ -87,6 +107,41 @@ std::string describe_busy_poll_error(std::error_code refused) {
   }
   return "io_uring NAPI busy-poll registration failed: " + refused.message() +
          "; check dmesg and the kernel's io_uring configuration";
+}
+
+// epoll's busy poll spins in epoll_wait on the NAPI id of the sockets the set last saw data from, so it
+// spins only for sockets a NAPI device fed: loopback and Unix sockets have none, and a wait on them sleeps at
+// once. prefer_busy_poll stays off: it defers the device's interrupts, which only pays with
+// napi_defer_hard_irqs set.
+std::error_code ReadinessLoop::enable_busy_poll(std::chrono::microseconds window, std::uint16_t budget) {
+  check_window<ReadinessError>("epoll busy poll", window);
+  if (budget == 0) {
+    throw ReadinessError(EINVAL,
+                         "epoll busy poll: a budget of 0 packets; give 1 to 64 (more needs "
+                         "CAP_NET_ADMIN)");
+  }
+  EpollParams params;
+  params.busy_poll_usecs = static_cast<std::uint32_t>(window.count());
+  params.busy_poll_budget = budget;
+  if (::ioctl(epoll_fd_, kEpiocSetParams, &params) != 0) return {errno, io_category()};
+  busy_poll_ = true;
+  return {};
+}
+
+std::string describe_epoll_busy_poll_error(std::error_code refused) {
+  if (refused == std::errc::inappropriate_io_control_operation) {
+    return "the kernel has no epoll busy-poll parameters (EPIOCSPARAMS needs Linux 6.9 or newer); on older "
+           "kernels the net.core.busy_poll sysctl, or SO_BUSY_POLL on each socket, makes epoll busy-poll";
+  }
+  if (refused == std::errc::operation_not_supported) {
+    return "this kernel is built without CONFIG_NET_RX_BUSY_POLL, so epoll cannot busy-poll; use a kernel "
+           "built with it";
+  }
+  if (refused == std::errc::operation_not_permitted) {
+    return "a busy-poll budget over 64 packets needs CAP_NET_ADMIN; give 64 or fewer, or grant the "
+           "capability";
+  }
+  return "epoll busy-poll parameters refused: " + refused.message() + "; check the window and the budget";
 }
 
 }  // namespace moirai::io
