@@ -80,10 +80,9 @@ TEST(Receivers, BroadcastWaitsForAMessageSentLater) {
   Envelope<int> got;
   rt.run([&]() -> Task<void> {
     Broadcast<int> b(1, 4);
-    // send() takes its value by reference and runs later, inside sent_while_waiting: the value must outlive
-    // the call that makes the task.
-    const int value = 42;
-    got = co_await sent_while_waiting(b.recv(), [&]() { return b.send(value, 9); });
+    // The send task runs later, inside sent_while_waiting, after the temporary 42 is gone: send() keeps its
+    // own copy.
+    got = co_await sent_while_waiting(b.recv(), [&]() { return b.send(42, 9); });
   });
   EXPECT_EQ(got.payload, 42);
   EXPECT_EQ(got.sender, (EndpointId{0, 0, 9}));

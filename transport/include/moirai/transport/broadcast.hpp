@@ -40,7 +40,9 @@ class Broadcast {
 
   // From any shard: queues a copy of `value` on every shard's channel, all at once, and resumes when every
   // copy is queued. Throws TransportError(closed) if a channel is closed (the others still get their copy).
-  Task<void> send(const T& value, std::uint16_t from_channel = 0) {
+  // Takes `value` by value, as Channel::send does: the task may run after the call that made it, when a
+  // temporary the caller passed is gone.
+  Task<void> send(T value, std::uint16_t from_channel = 0) {
     detail::Countdown cd{shards()};
     for (auto& ch : channels_)
       detail::spawn_forwarder(send_one(ch.get(), value, from_channel, &cd));
